@@ -1,0 +1,1 @@
+"""The `nightwatch` command line (Typer); each issue adds its sub-commands here."""

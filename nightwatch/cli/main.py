@@ -1,0 +1,161 @@
+"""`nightwatch`: the local stack, the database, the worker; later issues add plans and runs."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from typing import Annotated
+
+import typer
+
+from nightwatch import __version__
+from nightwatch.cli.output import FAILED, OK, emit_json, fail, say, unexpected
+from nightwatch.config import Settings, load_settings
+from nightwatch.errors import NightwatchError
+from nightwatch.logs import configure_logging
+
+app = typer.Typer(
+    name="nightwatch",
+    help="Emergency-runbook orchestrator on Temporal. `nightwatch up` starts a local stack.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+db_app = typer.Typer(help="The database schema (Alembic migrations).", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+
+JsonFlag = Annotated[bool, typer.Option("--json", help="Machine-readable output (docs/cli.md).")]
+
+
+def settings() -> Settings:
+    loaded = load_settings()
+    configure_logging(loaded)
+    return loaded
+
+
+@app.command()
+def version(as_json: JsonFlag = False) -> None:
+    """Print the Nightwatch version."""
+    if as_json:
+        emit_json({"version": __version__})
+    else:
+        say(__version__)
+
+
+@app.command()
+def up(
+    detach: Annotated[
+        bool, typer.Option("--detach", "-d", help="Return once ready; leave the stack running.")
+    ] = False,
+) -> None:
+    """Start the local stack: PostgreSQL, the Temporal dev server with its Web UI, a worker."""
+    from nightwatch.stack.stack import Stack, addresses
+
+    current = settings()
+    stack = Stack(current, say)
+    if stack.running():
+        say("already running")
+        _print_ready(addresses(current), detach=True)
+        return
+    stack.up()
+    _print_ready(addresses(current), detach=detach)
+    if not detach:
+        raise typer.Exit(stack.supervise())
+
+
+def _print_ready(where: dict[str, str], *, detach: bool) -> None:
+    say("ready  " + "  ".join(f"{key}={value}" for key, value in where.items()))
+    say(f"Web UI: {where['ui']}")
+    if detach:
+        say("Stop with: nightwatch down")
+    else:
+        say("Stop with Ctrl-C (or `nightwatch down` from another terminal).")
+
+
+@app.command()
+def down() -> None:
+    """Stop the local stack started by `nightwatch up`; its data is kept."""
+    from nightwatch.stack.stack import Stack
+
+    if not Stack(settings(), say).down():
+        say("nothing was running")
+
+
+@app.command()
+def health(
+    as_json: JsonFlag = False,
+    deep: Annotated[
+        bool, typer.Option("--deep", help="Also run a diagnostics workflow end to end.")
+    ] = False,
+) -> None:
+    """Report each part (database, Temporal, Web UI, worker); exit 0 only if all are up."""
+    from nightwatch.stack.health import check_all
+
+    parts = asyncio.run(check_all(settings(), deep=deep))
+    healthy = all(part.ok for part in parts)
+    if as_json:
+        emit_json({"ok": healthy, "parts": [part.to_dict() for part in parts]})
+    else:
+        for part in parts:
+            mark = "up  " if part.ok else "DOWN"
+            say(f"{part.part:<9} {mark}  {part.address}  {part.detail}")
+    raise typer.Exit(OK if healthy else FAILED)
+
+
+@app.command()
+def worker() -> None:
+    """Run a worker: migrate, initialise, then register with Temporal (Ctrl-C to stop)."""
+    from nightwatch.worker_runtime import run_worker
+
+    asyncio.run(run_worker(settings()))
+
+
+@db_app.command("upgrade")
+def db_upgrade(as_json: JsonFlag = False) -> None:
+    """Apply every pending migration (safe when several servers run it at once)."""
+    from storage.migrate import upgrade
+
+    result = upgrade(settings().effective_database_url)
+    if as_json:
+        emit_json(
+            {
+                "before": result.before,
+                "after": result.after,
+                "head": result.head,
+                "newer_schema": result.newer_schema,
+            }
+        )
+    elif result.newer_schema:
+        say(f"schema at {result.after} is newer than this server ({result.head}); left as it is")
+    elif result.changed:
+        say(f"upgraded {result.before or 'empty'} -> {result.after}")
+    else:
+        say(f"already at {result.after}")
+
+
+@db_app.command("current")
+def db_current(as_json: JsonFlag = False) -> None:
+    """Show the schema revision of the database and the newest one this code knows."""
+    from storage.migrate import current_revision, head_revision
+
+    url = settings().effective_database_url
+    current, head = current_revision(url), head_revision()
+    if as_json:
+        emit_json({"current": current, "head": head})
+    else:
+        say(f"database {current or 'empty'}; code head {head}")
+
+
+def main() -> None:
+    try:
+        app()
+    except NightwatchError as exc:
+        fail(exc)
+    except typer.Exit:
+        raise
+    except KeyboardInterrupt:
+        raise SystemExit(130) from None
+    except Exception as exc:
+        if os.environ.get("NIGHTWATCH_DEBUG"):
+            raise
+        unexpected(exc)

@@ -1,0 +1,34 @@
+"""How every command speaks: one-line errors on stderr, stable JSON, documented exit codes."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any, NoReturn
+
+import typer
+
+from nightwatch.errors import NightwatchError
+
+# Exit codes (docs/cli.md): 0 ok, 1 failed or unhealthy, 2 bad usage or settings, 3 waiting.
+OK, FAILED, USAGE, WAITING = 0, 1, 2, 3
+
+
+def say(text: str) -> None:
+    typer.echo(text)
+
+
+def emit_json(payload: Any) -> None:
+    typer.echo(json.dumps(payload, indent=2, sort_keys=True, default=str))
+
+
+def fail(error: NightwatchError) -> NoReturn:
+    typer.echo(f"error: {error}", err=True)
+    raise typer.Exit(error.exit_code)
+
+
+def unexpected(exc: BaseException) -> NoReturn:
+    first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    typer.echo(f"error: unexpected {type(exc).__name__}: {first_line}", err=True)
+    typer.echo("  (set NIGHTWATCH_DEBUG=1 for the traceback)", err=True)
+    sys.exit(FAILED)

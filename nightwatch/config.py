@@ -1,0 +1,186 @@
+"""The one settings object: `NIGHTWATCH_`-prefixed environment variables, an optional TOML file.
+
+Precedence: explicit arguments, then environment, then the TOML file named by
+`NIGHTWATCH_CONFIG` (default `./nightwatch.toml` when it exists), then defaults.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import cached_property
+from pathlib import Path
+from typing import Literal
+
+import structlog
+from pydantic import AliasChoices, Field, ValidationError, model_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+from nightwatch.errors import SettingsError
+
+ENV_PREFIX = "NIGHTWATCH_"
+# Environment variables with our prefix that are not settings of the server itself.
+_NOT_SETTINGS = ("NIGHTWATCH_CONFIG", "NIGHTWATCH_TEST_")
+
+Port = int
+
+
+def _config_file() -> Path | None:
+    named = os.environ.get("NIGHTWATCH_CONFIG")
+    if named:
+        path = Path(named)
+        if not path.is_file():
+            raise SettingsError("NIGHTWATCH_CONFIG", f"config file {path} does not exist")
+        return path
+    default = Path("nightwatch.toml")
+    return default if default.is_file() else None
+
+
+class Settings(BaseSettings):
+    """Everything a Nightwatch process reads from its environment."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        extra="ignore",
+        populate_by_name=True,
+        frozen=True,
+    )
+
+    env: Literal["development", "production"] = Field(
+        "development", description="production requires DATABASE_URL and a real Temporal"
+    )
+    home: Path = Field(Path(".nightwatch"), description="data folder of the local stack")
+    log_format: Literal["console", "json"] | None = Field(
+        None, description="console in development, json in production unless set"
+    )
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    database_url: str | None = Field(
+        None,
+        validation_alias=AliasChoices("NIGHTWATCH_DATABASE_URL", "DATABASE_URL", "database_url"),
+        description="PostgreSQL URL; the local stack's embedded server when unset",
+    )
+
+    temporal_address: str | None = Field(
+        None, description="host:port of the Temporal frontend; the local stack's when unset"
+    )
+    temporal_namespace: str = "default"
+    task_queue: str = "nightwatch"
+    temporal_tls_cert: Path | None = None
+    temporal_tls_key: Path | None = None
+    temporal_tls_ca: Path | None = None
+    temporal_tls_server_name: str | None = None
+
+    # The local stack (`nightwatch up`): ports are settings so two stacks can run side by side.
+    temporal_port: Port = Field(7233, ge=1, le=65535)
+    temporal_ui_port: Port = Field(8233, ge=1, le=65535)
+    temporal_http_port: Port = Field(7243, ge=1, le=65535)
+    temporal_metrics_port: Port = Field(7244, ge=1, le=65535)
+    postgres_port: Port = Field(55432, ge=1, le=65535)
+    temporal_bin: Path | None = Field(None, description="the temporal CLI; found beside Python")
+
+    @model_validator(mode="after")
+    def _check_consistency(self) -> Settings:
+        if self.env == "production" and not self.database_url:
+            raise ValueError("database_url: required when NIGHTWATCH_ENV=production")
+        if self.env == "production" and not self.temporal_address:
+            raise ValueError("temporal_address: required when NIGHTWATCH_ENV=production")
+        if bool(self.temporal_tls_cert) != bool(self.temporal_tls_key):
+            raise ValueError("temporal_tls_cert: TLS needs both a certificate and a key")
+        for name in ("temporal_tls_cert", "temporal_tls_key", "temporal_tls_ca"):
+            path = getattr(self, name)
+            if path is not None and not Path(path).is_file():
+                raise ValueError(f"{name}: file {path} does not exist")
+        if self.database_url and not self.database_url.startswith(("postgresql", "postgres://")):
+            raise ValueError("database_url: must be a postgresql:// URL")
+        return self
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        config_file = _config_file()
+        if config_file is not None:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=config_file))
+        return tuple(sources)
+
+    # Derived values: one place computes each.
+    @cached_property
+    def effective_log_format(self) -> str:
+        if self.log_format:
+            return self.log_format
+        return "json" if self.env == "production" else "console"
+
+    @cached_property
+    def effective_temporal_address(self) -> str:
+        return self.temporal_address or f"127.0.0.1:{self.temporal_port}"
+
+    @cached_property
+    def embedded_database_url(self) -> str:
+        return f"postgresql+psycopg://postgres@127.0.0.1:{self.postgres_port}/nightwatch"
+
+    @cached_property
+    def effective_database_url(self) -> str:
+        return self.database_url or self.embedded_database_url
+
+    @property
+    def uses_embedded_postgres(self) -> bool:
+        return not self.database_url
+
+    @cached_property
+    def home_dir(self) -> Path:
+        return self.home.expanduser().resolve()
+
+
+def env_name(field: str) -> str:
+    """The environment variable a user sets for a settings field."""
+    if field == "database_url":
+        return "DATABASE_URL"
+    return ENV_PREFIX + field.upper()
+
+
+def unknown_environment_settings() -> list[str]:
+    """`NIGHTWATCH_*` variables that name no setting: most likely a typo."""
+    known = {env_name(name) for name in Settings.model_fields} | {"NIGHTWATCH_DATABASE_URL"}
+    return sorted(
+        key
+        for key in os.environ
+        if key.startswith(ENV_PREFIX) and key not in known and not key.startswith(_NOT_SETTINGS)
+    )
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read the settings, or raise SettingsError naming the first wrong one in one line."""
+    try:
+        settings = Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        raise _settings_error(exc) from None
+    for key in unknown_environment_settings():
+        # A warning, not an error: a rolled-back server must still start with a newer manifest.
+        structlog.get_logger("nightwatch.config").warning("unknown setting ignored", variable=key)
+    return settings
+
+
+def _settings_error(exc: ValidationError) -> SettingsError:
+    first = exc.errors()[0]
+    location = [str(part) for part in first["loc"] if part != "__root__"]
+    message = str(first["msg"]).removeprefix("Value error, ")
+    if not location and ":" in message:
+        field, _, message = message.partition(":")
+        location = [field.strip()]
+        message = message.strip()
+    field = location[0] if location else "settings"
+    name = env_name(field.lower()) if field.lower() in Settings.model_fields else field
+    value = first.get("input")
+    shown = f" (got {value!r})" if location and isinstance(value, str | int) else ""
+    return SettingsError(name, f"{message}{shown}")

@@ -1,0 +1,1 @@
+"""The local stack behind `nightwatch up`: PostgreSQL, the Temporal dev server and a worker."""

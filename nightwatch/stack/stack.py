@@ -1,0 +1,271 @@
+"""`nightwatch up` / `down`: start the parts in order, wait until each answers, stop cleanly.
+
+Order: PostgreSQL (unless DATABASE_URL names one), the Temporal dev server, migrations,
+then a worker. Any failure stops what was started, so nothing is left running.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from nightwatch.config import Settings, env_name
+from nightwatch.errors import StackError
+from nightwatch.stack.health import PartHealth, check_all, connect_checked, worker_pollers
+from nightwatch.stack.postgres import EmbeddedPostgres
+from nightwatch.stack.processes import (
+    Part,
+    StackState,
+    log_tail,
+    pid_alive,
+    port_in_use,
+    start_process,
+    stop_pid,
+)
+from nightwatch.stack.temporal_server import dev_server_command
+from storage import migrate
+from storage.db import check_reachable, shown_url
+
+READY_TIMEOUT = 90.0
+STOP_ORDER = ("worker", "temporal", "postgres")
+Say = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Where the stack keeps its files under NIGHTWATCH_HOME."""
+
+    home: Path
+
+    @property
+    def state_file(self) -> Path:
+        return self.home / "stack.json"
+
+    @property
+    def logs(self) -> Path:
+        return self.home / "logs"
+
+    @property
+    def temporal_db(self) -> Path:
+        return self.home / "temporal" / "dev.db"
+
+    @property
+    def postgres_data(self) -> Path:
+        return self.home / "postgres"
+
+
+def _postgres(settings: Settings, layout: Layout) -> EmbeddedPostgres:
+    return EmbeddedPostgres(
+        layout.postgres_data, settings.postgres_port, layout.logs / "postgres.log"
+    )
+
+
+def addresses(settings: Settings) -> dict[str, str]:
+    return {
+        "ui": f"http://127.0.0.1:{settings.temporal_ui_port}",
+        "temporal": settings.effective_temporal_address,
+        "database": shown_url(settings.effective_database_url),
+        "task_queue": settings.task_queue,
+    }
+
+
+def preflight(settings: Settings) -> None:
+    """Cheap checks before anything starts: ports free, binaries present, database reachable."""
+    ports = {
+        "temporal_port": settings.temporal_port,
+        "temporal_ui_port": settings.temporal_ui_port,
+        "temporal_http_port": settings.temporal_http_port,
+        "temporal_metrics_port": settings.temporal_metrics_port,
+    }
+    if settings.uses_embedded_postgres:
+        ports["postgres_port"] = settings.postgres_port
+    for field, port in ports.items():
+        if port_in_use(port):
+            raise StackError(env_name(field), f"port {port} is already in use")
+    dev_server_command(settings, Path("check"))  # raises if the binary is missing
+    if not settings.uses_embedded_postgres:
+        check_reachable(settings.effective_database_url)
+
+
+class Stack:
+    def __init__(self, settings: Settings, say: Say) -> None:
+        self.settings = settings
+        self.layout = Layout(settings.home_dir)
+        self.say = say
+        self.state = StackState.load(self.layout.state_file)
+
+    # -- up ---------------------------------------------------------------------------
+    def running(self) -> bool:
+        return bool(self.state.running_parts())
+
+    def up(self) -> None:
+        """Start every part and return once all answer; on any failure stop them all."""
+        preflight(self.settings)
+        self.layout.home.mkdir(parents=True, exist_ok=True)
+        self.state = StackState(supervisor_pid=None)
+        try:
+            self._start_postgres()
+            self._start_temporal()
+            self._migrate()
+            self._start_worker()
+            self._wait_ready()
+        except BaseException:
+            self.down(quiet=True)
+            raise
+
+    def _remember(self, part: Part) -> None:
+        self.state.parts[part.name] = part
+        self.state.save(self.layout.state_file)
+
+    def _start_postgres(self) -> None:
+        if not self.settings.uses_embedded_postgres:
+            return
+        postgres = _postgres(self.settings, self.layout)
+        with self._step("starting PostgreSQL"):
+            pid = postgres.start()
+        self._remember(Part("postgres", pid, postgres.address, str(postgres.log)))
+        _create_database(postgres)
+        self.say(f"postgres  up    {postgres.address}")
+
+    def _start_temporal(self) -> None:
+        self.layout.temporal_db.parent.mkdir(parents=True, exist_ok=True)
+        log = self.layout.logs / "temporal.log"
+        process = start_process(dev_server_command(self.settings, self.layout.temporal_db), log=log)
+        self._remember(Part("temporal", process.pid, self.settings.effective_temporal_address,
+                            str(log)))  # fmt: skip
+        with self._step("starting Temporal"):
+            self._wait(lambda: asyncio.run(_temporal_answers(self.settings)), "temporal", log)
+        self.say(f"temporal  up    {self.settings.effective_temporal_address}")
+
+    def _migrate(self) -> None:
+        with self._step("migrating the database"):
+            result = migrate.upgrade(self.settings.effective_database_url)
+        self.say(
+            f"schema    {result.after}" + (" (newer than code)" if result.newer_schema else "")
+        )
+
+    def _start_worker(self) -> None:
+        log = self.layout.logs / "worker.log"
+        env = dict(os.environ)
+        env["NIGHTWATCH_DATABASE_URL"] = self.settings.effective_database_url
+        env["NIGHTWATCH_TEMPORAL_ADDRESS"] = self.settings.effective_temporal_address
+        env["NIGHTWATCH_HOME"] = str(self.layout.home)
+        process = start_process([sys.executable, "-m", "nightwatch", "worker"], log=log, env=env)
+        self._remember(Part("worker", process.pid, self.settings.task_queue, str(log)))
+        with self._step("starting the worker"):
+            self._wait(
+                lambda: asyncio.run(_worker_polls(self.settings, process.pid)),
+                "worker",
+                log,
+                pid=process.pid,
+            )
+        self.say(f"worker    up    task queue {self.settings.task_queue}")
+
+    def _wait_ready(self) -> None:
+        with self._step("checking every part"):
+            parts = asyncio.run(check_all(self.settings))
+        failed = [part for part in parts if not part.ok]
+        if failed:
+            raise StackError(failed[0].part, failed[0].detail)
+
+    def _wait(self, answers: Callable[[], bool], part: str, log: Path, *, pid: int = 0) -> None:
+        deadline = time.monotonic() + READY_TIMEOUT
+        pid = pid or self.state.parts[part].pid
+        while time.monotonic() < deadline:
+            if not pid_alive(pid):
+                tail = log_tail(log, 3).replace("\n", " | ")
+                raise StackError(part, f"exited during start-up; {log}: {tail}")
+            if answers():
+                return
+            time.sleep(0.2)
+        raise StackError(part, f"did not answer within {READY_TIMEOUT:.0f}s; see {log}")
+
+    @contextmanager
+    def _step(self, text: str) -> Iterator[None]:
+        if sys.stderr.isatty():
+            from rich.console import Console
+
+            with Console(stderr=True).status(text):
+                yield
+        else:
+            yield
+
+    # -- supervise (foreground `up`) ----------------------------------------------------
+    def supervise(self) -> int:
+        """Stay in the foreground until Ctrl-C / SIGTERM or a part dies; then stop all."""
+        self.state.supervisor_pid = os.getpid()
+        self.state.save(self.layout.state_file)
+        stopping = False
+
+        def request_stop(signum: int, _: object) -> None:
+            nonlocal stopping
+            stopping = True
+
+        signal.signal(signal.SIGINT, request_stop)
+        signal.signal(signal.SIGTERM, request_stop)
+        exit_code = 0
+        while not stopping:
+            dead = [p for p in self._watched_parts() if not pid_alive(p.pid)]
+            if dead:
+                part = dead[0]
+                self.say(f"{part.name} stopped unexpectedly; see {part.log}")
+                exit_code = 1
+                break
+            time.sleep(0.5)
+        self.say("stopping…")
+        self.down(quiet=True)
+        self.say("stopped")
+        return exit_code
+
+    def _watched_parts(self) -> list[Part]:
+        # PostgreSQL is not our child (pg_ctl daemonises it) but its pid is still watched.
+        return list(self.state.parts.values())
+
+    # -- down ---------------------------------------------------------------------------
+    def down(self, *, quiet: bool = False) -> bool:
+        """Stop every part this stack started; return whether anything was running."""
+        supervisor = self.state.supervisor_pid
+        if supervisor and supervisor != os.getpid() and pid_alive(supervisor):
+            stop_pid(supervisor, timeout=60)  # the foreground `up` stops its own parts
+            self.state = StackState.load(self.layout.state_file)
+        was_running = self.running()
+        for name in STOP_ORDER:
+            part = self.state.parts.get(name)
+            if part is None:
+                continue
+            if name == "postgres":
+                _postgres(self.settings, self.layout).stop()
+            stop_pid(part.pid)
+            if not quiet:
+                self.say(f"{name:<9} stopped")
+        self.layout.state_file.unlink(missing_ok=True)
+        self.state = StackState()
+        return was_running
+
+
+def _create_database(postgres: EmbeddedPostgres) -> None:
+    import psycopg
+
+    with psycopg.connect(postgres.url("postgres").replace("+psycopg", ""), autocommit=True) as conn:
+        exists = conn.execute("select 1 from pg_database where datname = 'nightwatch'").fetchone()
+        if not exists:
+            conn.execute("create database nightwatch")
+
+
+async def _temporal_answers(settings: Settings) -> bool:
+    client = await connect_checked(settings, wait=2)
+    return not isinstance(client, PartHealth)
+
+
+async def _worker_polls(settings: Settings, pid: int) -> bool:
+    client = await connect_checked(settings, wait=2)
+    if isinstance(client, PartHealth):
+        return False
+    return any(identity.endswith(f":{pid}") for identity in await worker_pollers(client, settings))

@@ -1,0 +1,61 @@
+"""The one Temporal client factory, the one data converter, and the search attributes we use.
+
+Client, worker, replayer and codec server all take the converter from `data_converter()`
+so that every payload is read the same way everywhere.
+"""
+
+from __future__ import annotations
+
+from temporalio.client import Client
+from temporalio.common import SearchAttributeKey
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.converter import DataConverter
+from temporalio.service import TLSConfig
+
+from nightwatch.config import Settings
+
+# Custom search attributes, registered by the local stack and by `deploy/` for production.
+# Ids and search attributes are not encrypted: never put secrets or personal data in them.
+PLAN_ID = SearchAttributeKey.for_keyword("PlanId")
+PLAN_SCENE = SearchAttributeKey.for_keyword("PlanScene")
+EXECUTION_ID = SearchAttributeKey.for_keyword("ExecutionId")
+TRIGGER_KIND = SearchAttributeKey.for_keyword("TriggerKind")
+ALERT_FINGERPRINT = SearchAttributeKey.for_keyword("AlertFingerprint")
+SEARCH_ATTRIBUTES: tuple[SearchAttributeKey[str], ...] = (
+    PLAN_ID,
+    PLAN_SCENE,
+    EXECUTION_ID,
+    TRIGGER_KIND,
+    ALERT_FINGERPRINT,
+)
+
+
+def data_converter() -> DataConverter:
+    """Pydantic payloads (the payload codec joins here when encryption lands)."""
+    return pydantic_data_converter
+
+
+def _tls(settings: Settings) -> TLSConfig | bool:
+    if not (settings.temporal_tls_cert or settings.temporal_tls_ca):
+        return False
+    return TLSConfig(
+        client_cert=settings.temporal_tls_cert.read_bytes() if settings.temporal_tls_cert else None,
+        client_private_key=(
+            settings.temporal_tls_key.read_bytes() if settings.temporal_tls_key else None
+        ),
+        server_root_ca_cert=settings.temporal_tls_ca.read_bytes()
+        if settings.temporal_tls_ca
+        else None,
+        domain=settings.temporal_tls_server_name,
+    )
+
+
+async def connect(settings: Settings, *, identity: str | None = None) -> Client:
+    """Connect to the configured Temporal frontend with our converter."""
+    return await Client.connect(
+        settings.effective_temporal_address,
+        namespace=settings.temporal_namespace,
+        data_converter=data_converter(),
+        tls=_tls(settings),
+        identity=identity,
+    )

@@ -1,0 +1,65 @@
+"""The worker process: migrate, initialise, then (never before) register with Temporal."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from temporalio.client import Client
+from temporalio.worker import Worker
+
+from activities.diagnostics import DiagnosticsActivities
+from nightwatch.config import Settings
+from nightwatch.logs import configure_logging, get_logger
+from nightwatch.temporal import connect
+from storage import migrate
+from workflows.diagnostics import DiagnosticsWorkflow
+
+log = get_logger("nightwatch.worker")
+
+WORKFLOWS: Sequence[type] = (DiagnosticsWorkflow,)
+
+
+def activities(settings: Settings) -> list[Callable[..., Any]]:
+    diagnostics = DiagnosticsActivities(settings.effective_database_url)
+    return [diagnostics.check_database]
+
+
+def worker_identity() -> str:
+    return f"nightwatch-worker@{socket.gethostname()}:{os.getpid()}"
+
+
+def build_worker(client: Client, settings: Settings) -> Worker:
+    return Worker(
+        client,
+        task_queue=settings.task_queue,
+        workflows=list(WORKFLOWS),
+        activities=activities(settings),
+        identity=worker_identity(),
+    )
+
+
+async def prepare(settings: Settings) -> None:
+    """Everything that must be done before the worker may register."""
+    result = await asyncio.to_thread(migrate.upgrade, settings.effective_database_url)
+    log.info("database ready", revision=result.after, newer_schema=result.newer_schema)
+
+
+async def run_worker(settings: Settings) -> None:
+    configure_logging(settings)
+    await prepare(settings)
+    client = await connect(settings, identity=worker_identity())
+    worker = build_worker(client, settings)
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    log.info("worker registered", task_queue=settings.task_queue, identity=worker_identity())
+    async with worker:
+        await stop.wait()
+        log.info("worker stopping: finishing in-flight tasks")
+    log.info("worker stopped")

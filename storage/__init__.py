@@ -1,0 +1,1 @@
+"""Tables, the session factory, and the migrations: the only way the schema changes."""

@@ -1,0 +1,67 @@
+"""The one place engines and sessions are made: sync for CLI and migrations, async for the rest."""
+
+from __future__ import annotations
+
+from functools import cache
+
+from sqlalchemy import Engine, create_engine, make_url, text
+from sqlalchemy.engine import URL
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
+from sqlalchemy.orm import Session, sessionmaker
+
+from nightwatch.errors import DatabaseError
+
+
+def normalise_url(url: str | URL) -> URL:
+    """Accept `postgresql://`, `postgres://` and `postgresql+psycopg://`; always use psycopg 3."""
+    text_url = str(url) if isinstance(url, URL) else url
+    if text_url.startswith("postgres://"):
+        text_url = "postgresql://" + text_url.removeprefix("postgres://")
+    parsed = make_url(text_url) if isinstance(url, str) else url
+    if parsed.drivername in ("postgresql", "postgresql+psycopg2", "postgresql+asyncpg"):
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    return parsed
+
+
+def shown_url(url: str | URL) -> str:
+    """The URL as it may appear in a message or a log line: password hidden."""
+    return normalise_url(url).render_as_string(hide_password=True)
+
+
+@cache
+def engine(url: str) -> Engine:
+    return create_engine(
+        normalise_url(url), pool_pre_ping=True, connect_args={"connect_timeout": 5}
+    )
+
+
+@cache
+def async_engine(url: str) -> AsyncEngine:
+    return create_async_engine(
+        normalise_url(url), pool_pre_ping=True, connect_args={"connect_timeout": 5}
+    )
+
+
+def session_factory(url: str) -> sessionmaker[Session]:
+    return sessionmaker(engine(url), expire_on_commit=False)
+
+
+def async_session_factory(url: str) -> async_sessionmaker[AsyncSession]:
+    return async_sessionmaker(async_engine(url), expire_on_commit=False)
+
+
+def check_reachable(url: str) -> str:
+    """Return the server version, or raise DatabaseError with one clear line."""
+    try:
+        with engine(url).connect() as conn:
+            version: str = conn.execute(text("show server_version")).scalar_one()
+            return version
+    except OperationalError as exc:
+        reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
+        raise DatabaseError(shown_url(url), f"cannot reach the database: {reason}") from None

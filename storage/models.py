@@ -1,0 +1,263 @@
+"""SQLAlchemy 2 typed models of every Nightwatch table, named as the domain fixes them.
+
+Enumerations are VARCHAR holding the values of `storage.enums`; strategy, context,
+parameters and outputs are JSONB; every timestamp has a time zone.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Identity,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+    func,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+Json = dict[str, Any]
+JsonList = list[Any]
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+    type_annotation_map = {  # noqa: RUF012 - SQLAlchemy reads this class attribute
+        Json: JSONB,
+        JsonList: JSONB,
+        datetime: DateTime(timezone=True),
+    }
+
+
+def _id() -> Mapped[int]:
+    return mapped_column(BigInteger, Identity(always=False), primary_key=True)
+
+
+def _created() -> Mapped[datetime]:
+    return mapped_column(server_default=func.now())
+
+
+def _updated() -> Mapped[datetime]:
+    return mapped_column(server_default=func.now(), onupdate=func.now())
+
+
+def _enum(length: int = 32) -> Mapped[str]:
+    return mapped_column(String(length))
+
+
+class PlanAction(Base):
+    """`pre_plan_action`: one atomic operation, synced from the catalog declared in code."""
+
+    __tablename__ = "pre_plan_action"
+
+    id: Mapped[int] = _id()
+    code: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(128))
+    description: Mapped[str | None] = mapped_column(Text)
+    category: Mapped[str] = _enum()
+    scenes: Mapped[JsonList]
+    user_visible: Mapped[bool] = mapped_column(Boolean, server_default="true")
+    invisible_reason: Mapped[str | None] = mapped_column(Text)
+    display_order: Mapped[int] = mapped_column(Integer, server_default="0")
+    param_model: Mapped[str] = mapped_column(String(200))
+    depends_on_configs: Mapped[JsonList]
+    activity: Mapped[str] = mapped_column(String(128))
+    definition_hash: Mapped[str] = mapped_column(String(64))
+    retired_at: Mapped[datetime | None]
+    retired_in_version: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime] = _created()
+    updated_at: Mapped[datetime] = _updated()
+
+
+class PlanActionParam(Base):
+    """`pre_plan_action_param`: one field of an action's parameter model."""
+
+    __tablename__ = "pre_plan_action_param"
+    __table_args__ = (UniqueConstraint("action_id", "name"),)
+
+    id: Mapped[int] = _id()
+    action_id: Mapped[int] = mapped_column(ForeignKey("pre_plan_action.id"), index=True)
+    name: Mapped[str] = mapped_column(String(64))
+    display_name: Mapped[str] = mapped_column(String(128))
+    description: Mapped[str | None] = mapped_column(Text)
+    type: Mapped[str] = _enum()
+    required: Mapped[bool] = mapped_column(Boolean)
+    default: Mapped[Json | None]
+    secret: Mapped[bool] = mapped_column(Boolean, server_default="false")
+    display_order: Mapped[int] = mapped_column(Integer, server_default="0")
+    validation: Mapped[Json]
+    option_source: Mapped[str | None] = mapped_column(String(64))
+    option_filter: Mapped[str | None] = mapped_column(String(32))
+    retired_at: Mapped[datetime | None]
+    retired_in_version: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime] = _created()
+    updated_at: Mapped[datetime] = _updated()
+
+
+class Plan(Base):
+    """`pre_plan`: a MAIN plan, or one disaster-recovery sub-plan sharing the MAIN's group."""
+
+    __tablename__ = "pre_plan"
+    __table_args__ = (
+        Index("ix_pre_plan_group_id", "group_id"),
+        Index("ix_pre_plan_scene_type", "scene", "type"),
+    )
+
+    id: Mapped[int] = _id()
+    name: Mapped[str] = mapped_column(String(200))
+    description: Mapped[str | None] = mapped_column(Text)
+    scene: Mapped[str] = _enum()
+    type: Mapped[str] = _enum()
+    atomic: Mapped[bool] = mapped_column(Boolean)
+    group_id: Mapped[str | None] = mapped_column(String(64))
+    layer: Mapped[str | None] = mapped_column(String(64))
+    version: Mapped[int] = mapped_column(Integer, server_default="1")
+    enabled: Mapped[bool] = mapped_column(Boolean, server_default="true")
+    created_by: Mapped[str | None] = mapped_column(String(128))
+    updated_by: Mapped[str | None] = mapped_column(String(128))
+    deleted_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = _created()
+    updated_at: Mapped[datetime] = _updated()
+
+
+class PlanStep(Base):
+    """`pre_plan_step`: an ATOMIC_ACTION step, or a PRE_PLAN_TEMPLATE step naming a sub-plan."""
+
+    __tablename__ = "pre_plan_step"
+    __table_args__ = (UniqueConstraint("plan_id", "execute_order"),)
+
+    id: Mapped[int] = _id()
+    plan_id: Mapped[int] = mapped_column(ForeignKey("pre_plan.id"), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    type: Mapped[str] = _enum()
+    # An action id (ATOMIC_ACTION) or a sub-plan id (PRE_PLAN_TEMPLATE): no single foreign key.
+    atom_id: Mapped[int] = mapped_column(BigInteger)
+    execute_order: Mapped[int] = mapped_column(Integer)
+    execute_strategy: Mapped[Json]
+    execute_context: Mapped[Json | None]
+    created_at: Mapped[datetime] = _created()
+    updated_at: Mapped[datetime] = _updated()
+
+
+class Execution(Base):
+    """`pre_plan_execute_order`: one run of a plan; `execution_id` is its Temporal workflow id."""
+
+    __tablename__ = "pre_plan_execute_order"
+    __table_args__ = (Index("ix_pre_plan_execute_order_state", "state"),)
+
+    id: Mapped[int] = _id()
+    execution_id: Mapped[str] = mapped_column(String(200), unique=True)
+    plan_id: Mapped[int] = mapped_column(ForeignKey("pre_plan.id"), index=True)
+    plan_version: Mapped[int] = mapped_column(Integer)
+    plan_snapshot: Mapped[Json]
+    state: Mapped[str] = _enum()
+    trigger_kind: Mapped[str] = _enum()
+    triggered_by: Mapped[str | None] = mapped_column(String(200))
+    overrides: Mapped[Json]
+    rerun_of_id: Mapped[int | None] = mapped_column(ForeignKey("pre_plan_execute_order.id"))
+    rerun_from_node: Mapped[str | None] = mapped_column(String(200))
+    workflow_run_id: Mapped[str | None] = mapped_column(String(64))
+    error: Mapped[str | None] = mapped_column(Text)
+    started_at: Mapped[datetime | None]
+    ended_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = _created()
+    updated_at: Mapped[datetime] = _updated()
+
+
+class ExecutionNode(Base):
+    """`pre_plan_execute_node`: one per step of the plan (n+m for a DR plan) in one execution."""
+
+    __tablename__ = "pre_plan_execute_node"
+    __table_args__ = (UniqueConstraint("execute_order_id", "step_id"),)
+
+    id: Mapped[int] = _id()
+    execute_order_id: Mapped[int] = mapped_column(
+        ForeignKey("pre_plan_execute_order.id"), index=True
+    )
+    step_id: Mapped[int] = mapped_column(ForeignKey("pre_plan_step.id"))
+    parent_node_id: Mapped[int | None] = mapped_column(ForeignKey("pre_plan_execute_node.id"))
+    plan_id: Mapped[int] = mapped_column(BigInteger)
+    name: Mapped[str] = mapped_column(String(200))
+    type: Mapped[str] = _enum()
+    atom_id: Mapped[int] = mapped_column(BigInteger)
+    execute_order: Mapped[int] = mapped_column(Integer)
+    state: Mapped[str] = _enum()
+    parameters: Mapped[Json]
+    strategy: Mapped[Json]
+    pending_parameters: Mapped[JsonList]
+    decisions: Mapped[JsonList]
+    attempts: Mapped[int] = mapped_column(Integer, server_default="0")
+    output: Mapped[Json | None]
+    error: Mapped[str | None] = mapped_column(Text)
+    started_at: Mapped[datetime | None]
+    ended_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = _created()
+    updated_at: Mapped[datetime] = _updated()
+
+
+class SystemConfig(Base):
+    """`system_config`: typed configuration values (structured: lists of entries, not maps)."""
+
+    __tablename__ = "system_config"
+
+    id: Mapped[int] = _id()
+    key: Mapped[str] = mapped_column(String(128), unique=True)
+    value: Mapped[Json | None]
+    value_type: Mapped[str] = _enum()
+    description: Mapped[str | None] = mapped_column(Text)
+    default: Mapped[Json | None]
+    retired_at: Mapped[datetime | None]
+    retired_in_version: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime] = _created()
+    updated_at: Mapped[datetime] = _updated()
+
+
+class FeatureSwitch(Base):
+    """`feature_switch`: named on/off switches initialised at start-up."""
+
+    __tablename__ = "feature_switch"
+
+    id: Mapped[int] = _id()
+    name: Mapped[str] = mapped_column(String(128), unique=True)
+    enabled: Mapped[bool] = mapped_column(Boolean)
+    description: Mapped[str | None] = mapped_column(Text)
+    retired_at: Mapped[datetime | None]
+    retired_in_version: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime] = _created()
+    updated_at: Mapped[datetime] = _updated()
+
+
+class InitTaskRun(Base):
+    """`init_task_run`: who ran which initialisation task for which deployment, and how it went."""
+
+    __tablename__ = "init_task_run"
+    __table_args__ = (Index("ix_init_task_run_task_deployment", "task", "deployment"),)
+
+    id: Mapped[int] = _id()
+    task: Mapped[str] = mapped_column(String(64))
+    strategy: Mapped[str] = _enum()
+    deployment: Mapped[str] = mapped_column(String(128))
+    server: Mapped[str] = mapped_column(String(200))
+    state: Mapped[str] = _enum(16)
+    details: Mapped[Json | None]
+    error: Mapped[str | None] = mapped_column(Text)
+    started_at: Mapped[datetime] = _created()
+    finished_at: Mapped[datetime | None]

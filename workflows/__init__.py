@@ -1,0 +1,1 @@
+"""Workflows: deterministic orchestration only; never imports SQLAlchemy, psycopg or httpx."""
