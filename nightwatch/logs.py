@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import sys
-from collections.abc import Mapping, MutableMapping
+from collections.abc import Mapping
 from typing import Any
 
 import structlog
@@ -35,18 +35,25 @@ def _execution_id_from_temporal(_: Any, __: str, event: EventDict) -> EventDict:
     return event
 
 
-def _drop_secret_keys(_: Any, __: str, event: MutableMapping[str, Any]) -> EventDict:
+def _drop_secret_keys(_: Any, __: str, event: EventDict) -> EventDict:
     """Never log a value under a key that names a credential."""
     for key in list(event):
         if any(word in key.lower() for word in ("password", "secret", "token", "credential")):
             event[key] = "***"
-    return event  # type: ignore[return-value]
+    return event
 
 
-def configure_logging(settings: Settings) -> None:
-    """Configure structlog and the standard library once per process (idempotent)."""
+def configure_logging(settings: Settings, *, command_line: bool = False) -> None:
+    """Configure structlog and the standard library once per process (idempotent).
+
+    Command-line tools print their own results, so their log lines start at WARNING
+    unless NIGHTWATCH_LOG_LEVEL asks for more.
+    """
     global _configured
-    wanted = (settings.effective_log_format, settings.log_level)
+    level = settings.log_level
+    if command_line and "log_level" not in settings.model_fields_set:
+        level = "WARNING"
+    wanted = (settings.effective_log_format, level)
     if _configured == wanted:
         return
     shared: list[Processor] = [
@@ -79,7 +86,7 @@ def configure_logging(settings: Settings) -> None:
     )
     root = logging.getLogger()
     root.handlers[:] = [handler]
-    root.setLevel(settings.log_level)
+    root.setLevel(level)
     # Library chatter that says nothing an operator acts on.
     for noisy in ("httpx", "httpcore", "alembic.runtime.migration"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))

@@ -29,7 +29,7 @@ JsonFlag = Annotated[bool, typer.Option("--json", help="Machine-readable output 
 
 def settings() -> Settings:
     loaded = load_settings()
-    configure_logging(loaded)
+    configure_logging(loaded, command_line=True)
     return loaded
 
 
@@ -107,7 +107,7 @@ def worker() -> None:
     """Run a worker: migrate, initialise, then register with Temporal (Ctrl-C to stop)."""
     from nightwatch.worker_runtime import run_worker
 
-    asyncio.run(run_worker(settings()))
+    asyncio.run(run_worker(load_settings()))
 
 
 @db_app.command("upgrade")

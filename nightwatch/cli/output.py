@@ -24,7 +24,7 @@ def emit_json(payload: Any) -> None:
 
 def fail(error: NightwatchError) -> NoReturn:
     typer.echo(f"error: {error}", err=True)
-    raise typer.Exit(error.exit_code)
+    sys.exit(error.exit_code)
 
 
 def unexpected(exc: BaseException) -> NoReturn:

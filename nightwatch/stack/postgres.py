@@ -37,7 +37,8 @@ class EmbeddedPostgres:
         self.port = port
         self.log = log
         self.bin = binaries()
-        self._uid = self._service_uid() if os.geteuid() == 0 else None
+        self._account = self._service_account() if os.geteuid() == 0 else None
+        self._uid = self._account.pw_uid if self._account else None
 
     @property
     def address(self) -> str:
@@ -111,7 +112,10 @@ class EmbeddedPostgres:
             [str(self.bin / program), *args],
             capture_output=True,
             text=True,
+            # The service user's own group and no other: root's group would deny access.
             user=self._uid,
+            group=self._account.pw_gid if self._account else None,
+            extra_groups=[] if self._account else None,
             cwd=self.data_dir,
             timeout=120,
             check=False,
@@ -123,9 +127,9 @@ class EmbeddedPostgres:
             )
 
     @staticmethod
-    def _service_uid() -> int:
+    def _service_account() -> pwd.struct_passwd:
         try:
-            return pwd.getpwnam(SERVICE_USER).pw_uid
+            return pwd.getpwnam(SERVICE_USER)
         except KeyError:
             subprocess.run(
                 [
@@ -139,4 +143,4 @@ class EmbeddedPostgres:
                 check=True,
                 capture_output=True,
             )
-            return pwd.getpwnam(SERVICE_USER).pw_uid
+            return pwd.getpwnam(SERVICE_USER)

@@ -1,0 +1,145 @@
+"""Fixtures for every real part: PostgreSQL, the Temporal time-skipping and dev servers.
+
+PostgreSQL: `NIGHTWATCH_TEST_DATABASE_URL` names the server all tests use; without it an
+embedded PostgreSQL 18 starts for the session. Schema tests also run on the machine's
+server at 127.0.0.1:5432 when it answers (PostgreSQL 15 here); under CI it must answer.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+import pytest_asyncio
+from temporalio.testing import WorkflowEnvironment
+
+from nightwatch.stack.postgres import EmbeddedPostgres
+from nightwatch.stack.temporal_server import FAST_PROFILE
+from nightwatch.temporal import SEARCH_ATTRIBUTES, data_converter
+from storage import migrate
+from storage.db import engine
+from tests.support import create_database, drop_database, free_port, libpq_url
+
+SYSTEM_PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+
+
+def _binary(name: str) -> str:
+    beside = Path(sys.executable).parent / name
+    found = str(beside) if beside.is_file() else shutil.which(name)
+    if not found:
+        pytest.fail(f"{name} binary missing: install the project with its dev extras")
+    return found
+
+
+# -- PostgreSQL --------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def embedded_pg_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """An embedded PostgreSQL 18 server for the whole session (its `postgres` database)."""
+    home = tmp_path_factory.mktemp("pg18")
+    server = EmbeddedPostgres(home / "data", free_port(), home / "postgres.log")
+    server.start()
+    try:
+        yield server.url("postgres")
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def system_pg_url() -> str | None:
+    """The machine's PostgreSQL at 127.0.0.1:5432, if it answers."""
+    try:
+        with psycopg.connect(libpq_url(SYSTEM_PG_URL), connect_timeout=2):
+            return SYSTEM_PG_URL
+    except psycopg.OperationalError:
+        if os.environ.get("CI"):
+            pytest.fail("CI must test PostgreSQL 15: the server at 127.0.0.1:5432 did not answer")
+        return None
+
+
+@pytest.fixture(scope="session")
+def pg_server_url(embedded_pg_url: str) -> str:
+    """The server most tests use: NIGHTWATCH_TEST_DATABASE_URL, else the embedded one."""
+    return os.environ.get("NIGHTWATCH_TEST_DATABASE_URL") or embedded_pg_url
+
+
+@pytest.fixture(params=["pg18-embedded", "pg15-system"])
+def any_pg_server(
+    request: pytest.FixtureRequest, embedded_pg_url: str, system_pg_url: str | None
+) -> tuple[str, int]:
+    """Each PostgreSQL version the schema must work on: (server URL, expected major)."""
+    if request.param == "pg18-embedded":
+        return embedded_pg_url, 18
+    if system_pg_url is None:
+        pytest.skip("no PostgreSQL at 127.0.0.1:5432 on this machine")
+    return system_pg_url, 15
+
+
+@pytest.fixture(scope="session")
+def migrated_template(pg_server_url: str) -> Iterator[str]:
+    """A database migrated to head once per session; tests get copies of it."""
+    url = create_database(pg_server_url)
+    migrate.upgrade(url)
+    engine(url).dispose()  # a template must have no open connections
+    name = url.rsplit("/", 1)[-1]
+    yield name
+    drop_database(url)
+
+
+@pytest.fixture
+def db_url(pg_server_url: str, migrated_template: str) -> Iterator[str]:
+    """A fresh database at the current schema, private to one test."""
+    url = create_database(pg_server_url, template=migrated_template)
+    yield url
+    engine(url).dispose()
+    drop_database(url)
+
+
+@pytest.fixture
+def empty_db_url(pg_server_url: str) -> Iterator[str]:
+    url = create_database(pg_server_url)
+    yield url
+    engine(url).dispose()
+    drop_database(url)
+
+
+# -- Temporal ----------------------------------------------------------------------------
+
+
+@pytest_asyncio.fixture(scope="session", loop_scope="session")
+async def time_skipping_env() -> AsyncIterator[WorkflowEnvironment]:
+    env = await WorkflowEnvironment.start_time_skipping(
+        data_converter=data_converter(),
+        test_server_existing_path=_binary("temporal-test-server"),
+    )
+    try:
+        yield env
+    finally:
+        await env.shutdown()
+
+
+@pytest_asyncio.fixture(scope="session", loop_scope="session")
+async def dev_env() -> AsyncIterator[WorkflowEnvironment]:
+    """The real dev server (heartbeat resume, schedules, process kills), with our profile."""
+    env = await WorkflowEnvironment.start_local(
+        data_converter=data_converter(),
+        dev_server_existing_path=_binary("temporal"),
+        search_attributes=SEARCH_ATTRIBUTES,
+        dev_server_extra_args=list(FAST_PROFILE),
+    )
+    try:
+        yield env
+    finally:
+        await env.shutdown()
+
+
+@pytest.fixture
+def task_queue() -> str:
+    return f"test-{uuid.uuid4().hex[:12]}"

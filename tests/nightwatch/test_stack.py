@@ -1,0 +1,213 @@
+"""`nightwatch up / down / health` as a user runs them: real processes, real ports."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import psycopg
+import pytest
+from temporalio.client import Client
+
+from nightwatch.stack.processes import StackState, port_in_use
+from tests.support import free_port, wait_until
+
+pytestmark = pytest.mark.slow
+
+
+@dataclass
+class StackEnv:
+    home: Path
+    env: dict[str, str]
+
+    @property
+    def ui(self) -> str:
+        return f"http://127.0.0.1:{self.env['NIGHTWATCH_TEMPORAL_UI_PORT']}/"
+
+    @property
+    def temporal(self) -> str:
+        return f"127.0.0.1:{self.env['NIGHTWATCH_TEMPORAL_PORT']}"
+
+    @property
+    def database(self) -> str:
+        return f"postgresql://postgres@127.0.0.1:{self.env['NIGHTWATCH_POSTGRES_PORT']}/nightwatch"
+
+    def ports(self) -> list[int]:
+        return [int(value) for key, value in self.env.items() if key.endswith("_PORT")]
+
+    def run(self, *args: str, timeout: float = 180) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "nightwatch", *args],
+            env=self.env,
+            cwd=self.home.parent,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
+
+    def nothing_running(self) -> bool:
+        state = StackState.load(self.home / "stack.json")
+        return not state.running_parts() and not any(port_in_use(p) for p in self.ports())
+
+
+@pytest.fixture
+def stack(tmp_path: Path) -> Iterator[StackEnv]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("NIGHTWATCH_")}
+    env.pop("DATABASE_URL", None)
+    env.update(
+        NIGHTWATCH_HOME=str(tmp_path / "home"),
+        NIGHTWATCH_TEMPORAL_PORT=str(free_port()),
+        NIGHTWATCH_TEMPORAL_UI_PORT=str(free_port()),
+        NIGHTWATCH_TEMPORAL_HTTP_PORT=str(free_port()),
+        NIGHTWATCH_TEMPORAL_METRICS_PORT=str(free_port()),
+        NIGHTWATCH_POSTGRES_PORT=str(free_port()),
+    )
+    stack = StackEnv(tmp_path / "home", env)
+    yield stack
+    stack.run("down", timeout=120)
+
+
+def _park_a_workflow(address: str) -> str:
+    """Start a workflow nobody polls for: it stays open in Temporal's state."""
+
+    async def start() -> str:
+        client = await Client.connect(address)
+        handle = await client.start_workflow(
+            "ParkedWorkflow", id=f"parked-{uuid.uuid4().hex[:8]}", task_queue="nobody-polls"
+        )
+        return handle.id
+
+    return asyncio.run(start())
+
+
+def _workflow_exists(address: str, workflow_id: str) -> bool:
+    async def describe() -> bool:
+        client = await Client.connect(address)
+        await client.get_workflow_handle(workflow_id).describe()
+        return True
+
+    return asyncio.run(describe())
+
+
+def test_up_twice_keeps_temporal_state_and_the_database(stack: StackEnv) -> None:
+    first = stack.run("up", "--detach")
+    assert first.returncode == 0, first.stderr
+    assert "ready" in first.stdout
+    assert httpx.get(stack.ui, timeout=10).status_code == 200
+
+    health = stack.run("health", "--json")
+    report = json.loads(health.stdout)
+    assert health.returncode == 0, health.stdout
+    assert report["ok"] is True
+    assert [part["part"] for part in report["parts"]] == ["postgres", "temporal", "ui", "worker"]
+
+    workflow_id = _park_a_workflow(stack.temporal)
+    with psycopg.connect(stack.database, autocommit=True) as conn:
+        conn.execute("insert into feature_switch (name, enabled) values ('kept', true)")
+
+    assert stack.run("down").returncode == 0
+    assert stack.nothing_running()
+
+    second = stack.run("up", "--detach")
+    assert second.returncode == 0, second.stderr
+    assert _workflow_exists(stack.temporal, workflow_id)
+    with psycopg.connect(stack.database) as conn:
+        names = conn.execute("select name from feature_switch").fetchall()
+    assert names == [("kept",)]
+    deep = stack.run("health", "--deep")
+    assert deep.returncode == 0, deep.stdout
+    assert "ran diagnostics" in deep.stdout
+
+
+def test_up_when_already_running_reports_it(stack: StackEnv) -> None:
+    assert stack.run("up", "--detach").returncode == 0
+    again = stack.run("up", "--detach")
+    assert again.returncode == 0
+    assert "already running" in again.stdout
+
+
+def test_foreground_up_stops_everything_on_ctrl_c(stack: StackEnv) -> None:
+    process = subprocess.Popen(
+        [sys.executable, "-m", "nightwatch", "up"],
+        env=stack.env,
+        cwd=stack.home.parent,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    lines: list[str] = []
+    reader = threading.Thread(target=lambda: lines.extend(process.stdout or []), daemon=True)
+    reader.start()
+    wait_until(lambda: any(line.startswith("ready") for line in lines), timeout=180, what="ready")
+    process.send_signal(signal.SIGINT)
+    assert process.wait(timeout=120) == 0
+    reader.join(timeout=10)
+    assert lines[-1].strip() == "stopped"
+    assert stack.nothing_running()
+
+
+def _assert_clean_failure(stack: StackEnv, result: subprocess.CompletedProcess[str]) -> None:
+    assert result.returncode != 0
+    assert result.stderr.startswith("error: ")
+    assert result.stderr.strip().count("\n") == 0, result.stderr
+    assert "Traceback" not in result.stderr
+    assert stack.nothing_running()
+
+
+def test_port_in_use_is_one_line_and_nothing_starts(stack: StackEnv) -> None:
+    port = int(stack.env["NIGHTWATCH_TEMPORAL_UI_PORT"])
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", port))
+        taken.listen()
+        result = stack.run("up", "--detach")
+    _assert_clean_failure(stack, result)
+    assert f"NIGHTWATCH_TEMPORAL_UI_PORT: port {port} is already in use" in result.stderr
+
+
+def test_missing_temporal_binary_is_one_line(stack: StackEnv) -> None:
+    stack.env["NIGHTWATCH_TEMPORAL_BIN"] = "/nonexistent/temporal"
+    result = stack.run("up", "--detach")
+    _assert_clean_failure(stack, result)
+    assert "temporal binary not found" in result.stderr
+
+
+def test_unreachable_database_is_one_line(stack: StackEnv) -> None:
+    stack.env["DATABASE_URL"] = f"postgresql://nw:pw@127.0.0.1:{free_port()}/nightwatch"
+    result = stack.run("up", "--detach")
+    _assert_clean_failure(stack, result)
+    assert "cannot reach the database" in result.stderr
+    assert ":pw@" not in result.stderr
+
+
+def test_part_dying_at_start_stops_what_was_started(stack: StackEnv) -> None:
+    # A "temporal" that exits at once: PostgreSQL has started by then and must be stopped.
+    stack.env["NIGHTWATCH_TEMPORAL_BIN"] = "/bin/false"
+    result = stack.run("up", "--detach")
+    _assert_clean_failure(stack, result)
+    assert "temporal: exited during start-up" in result.stderr
+    assert not (stack.home / "stack.json").exists()
+
+
+def test_health_with_nothing_running_exits_1(stack: StackEnv) -> None:
+    result = stack.run("health", "--json")
+    assert result.returncode == 1
+    report = json.loads(result.stdout)
+    assert report["ok"] is False
+    assert all(not part["ok"] for part in report["parts"])
+
+
+def test_down_with_nothing_running_says_so(stack: StackEnv) -> None:
+    result = stack.run("down")
+    assert result.returncode == 0
+    assert "nothing was running" in result.stdout

@@ -1,0 +1,69 @@
+"""Helpers shared by tests: free ports, bounded waits, throwaway databases."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+
+import psycopg
+from sqlalchemy import make_url
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def wait_until(condition: Callable[[], bool], *, timeout: float = 30, what: str = "") -> None:
+    """Wait for a condition with a bound; never a bare sleep."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what or condition}")
+
+
+async def wait_until_async(
+    condition: Callable[[], Awaitable[bool]], *, within: float = 30, what: str = ""
+) -> None:
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        if await condition():
+            return
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"timed out after {within}s waiting for {what or condition}")
+
+
+def libpq_url(url: str) -> str:
+    """A psycopg (libpq) connection string from a SQLAlchemy URL."""
+    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+def with_database(url: str, name: str) -> str:
+    return make_url(url).set(database=name).render_as_string(hide_password=False)
+
+
+def create_database(server_url: str, *, template: str | None = None) -> str:
+    name = f"nw_test_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(libpq_url(with_database(server_url, "postgres")), autocommit=True) as c:
+        c.execute(f'create database "{name}"' + (f' template "{template}"' if template else ""))
+    return with_database(server_url, name)
+
+
+def drop_database(url: str) -> None:
+    name = make_url(url).database
+    with psycopg.connect(libpq_url(with_database(url, "postgres")), autocommit=True) as c:
+        c.execute(f'drop database if exists "{name}" with (force)')
+
+
+def server_major_version(url: str) -> int:
+    with psycopg.connect(libpq_url(url)) as c:
+        row = c.execute("show server_version_num").fetchone()
+        assert row is not None
+        return int(row[0]) // 10000
