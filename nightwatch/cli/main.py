@@ -23,6 +23,8 @@ app = typer.Typer(
 )
 db_app = typer.Typer(help="The database schema (Alembic migrations).", no_args_is_help=True)
 app.add_typer(db_app, name="db")
+temporal_app = typer.Typer(help="Set up a Temporal namespace for Nightwatch.", no_args_is_help=True)
+app.add_typer(temporal_app, name="temporal")
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Machine-readable output (docs/cli.md).")]
 
@@ -144,6 +146,23 @@ def db_current(as_json: JsonFlag = False) -> None:
         emit_json({"current": current, "head": head})
     else:
         say(f"database {current or 'empty'}; code head {head}")
+
+
+@temporal_app.command("register-search-attributes")
+def temporal_register(as_json: JsonFlag = False) -> None:
+    """Add PlanId, PlanScene, ExecutionId, TriggerKind, AlertFingerprint where missing."""
+    from nightwatch.search_attributes import register_search_attributes
+    from nightwatch.temporal import connect
+
+    async def register() -> list[str]:
+        return await register_search_attributes(await connect(current))
+
+    current = settings()
+    added = asyncio.run(register())
+    if as_json:
+        emit_json({"added": added, "namespace": current.temporal_namespace})
+    else:
+        say(f"added {', '.join(added)}" if added else "all search attributes already registered")
 
 
 def main() -> None:

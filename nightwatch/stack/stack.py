@@ -169,11 +169,12 @@ class Stack:
         self.say(f"worker    up    task queue {self.settings.task_queue}")
 
     def _wait_ready(self) -> None:
-        with self._step("checking every part"):
-            parts = asyncio.run(check_all(self.settings))
+        with self._step("running a diagnostics workflow end to end"):
+            parts = asyncio.run(check_all(self.settings, deep=True))
         failed = [part for part in parts if not part.ok]
         if failed:
             raise StackError(failed[0].part, failed[0].detail)
+        self.say("smoke     ok    diagnostics workflow ran on the worker and reached the database")
 
     def _wait(self, answers: Callable[[], bool], part: str, log: Path, *, pid: int = 0) -> None:
         deadline = time.monotonic() + READY_TIMEOUT
