@@ -75,6 +75,13 @@ class Settings(BaseSettings):
     temporal_tls_ca: Path | None = None
     temporal_tls_server_name: str | None = None
 
+    deployment: str | None = Field(
+        None, description="deployment id; default: package version + catalog fingerprint"
+    )
+    init_wait_seconds: int = Field(
+        300, ge=1, description="how long a server waits for another running an init task"
+    )
+
     # The local stack (`nightwatch up`): ports are settings so two stacks can run side by side.
     temporal_port: Port = Field(7233, ge=1, le=65535)
     temporal_ui_port: Port = Field(8233, ge=1, le=65535)

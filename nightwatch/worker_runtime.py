@@ -14,6 +14,8 @@ from temporalio.worker import Worker
 
 from activities.diagnostics import DiagnosticsActivities
 from nightwatch.config import Settings
+from nightwatch.init_tasks import INIT_TASKS
+from nightwatch.initialisation import default_context, run_tasks
 from nightwatch.logs import configure_logging, get_logger
 from nightwatch.temporal import connect
 from storage import migrate
@@ -44,9 +46,21 @@ def build_worker(client: Client, settings: Settings) -> Worker:
 
 
 async def prepare(settings: Settings) -> None:
-    """Everything that must be done before the worker may register."""
-    result = await asyncio.to_thread(migrate.upgrade, settings.effective_database_url)
+    """Everything that must be done before the worker may register: schema, then init tasks."""
+    url = settings.effective_database_url
+    result = await asyncio.to_thread(migrate.upgrade, url)
     log.info("database ready", revision=result.after, newer_schema=result.newer_schema)
+    context = default_context(settings.deployment)
+    outcomes = await asyncio.to_thread(
+        run_tasks, url, INIT_TASKS, context, wait_seconds=settings.init_wait_seconds
+    )
+    for outcome in outcomes:
+        log.info(
+            "init task ran" if outcome.ran else "init task already done",
+            task=outcome.task,
+            deployment=outcome.deployment,
+            done_by=outcome.done_by,
+        )
 
 
 async def run_worker(settings: Settings) -> None:

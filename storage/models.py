@@ -22,6 +22,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     func,
+    text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -41,8 +42,8 @@ JsonList = list[Any]
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING)
     type_annotation_map = {  # noqa: RUF012 - SQLAlchemy reads this class attribute
-        Json: JSONB,
-        JsonList: JSONB,
+        Json: JSONB(none_as_null=True),
+        JsonList: JSONB(none_as_null=True),
         datetime: DateTime(timezone=True),
     }
 
@@ -76,11 +77,15 @@ class PlanAction(Base):
     scenes: Mapped[JsonList]
     user_visible: Mapped[bool] = mapped_column(Boolean, server_default="true")
     invisible_reason: Mapped[str | None] = mapped_column(Text)
+    # What the code declares; `user_visible` also needs every config in depends_on_configs.
+    declared_visible: Mapped[bool] = mapped_column(Boolean, server_default="true")
     display_order: Mapped[int] = mapped_column(Integer, server_default="0")
     param_model: Mapped[str] = mapped_column(String(200))
     depends_on_configs: Mapped[JsonList]
     activity: Mapped[str] = mapped_column(String(128))
     definition_hash: Mapped[str] = mapped_column(String(64))
+    # The server version that last wrote the row: an older server never overwrites it.
+    synced_by_version: Mapped[str | None] = mapped_column(String(64))
     retired_at: Mapped[datetime | None]
     retired_in_version: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime] = _created()
@@ -224,6 +229,7 @@ class SystemConfig(Base):
     value_type: Mapped[str] = _enum()
     description: Mapped[str | None] = mapped_column(Text)
     default: Mapped[Json | None]
+    synced_by_version: Mapped[str | None] = mapped_column(String(64))
     retired_at: Mapped[datetime | None]
     retired_in_version: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime] = _created()
@@ -239,6 +245,7 @@ class FeatureSwitch(Base):
     name: Mapped[str] = mapped_column(String(128), unique=True)
     enabled: Mapped[bool] = mapped_column(Boolean)
     description: Mapped[str | None] = mapped_column(Text)
+    synced_by_version: Mapped[str | None] = mapped_column(String(64))
     retired_at: Mapped[datetime | None]
     retired_in_version: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime] = _created()
@@ -249,7 +256,17 @@ class InitTaskRun(Base):
     """`init_task_run`: who ran which initialisation task for which deployment, and how it went."""
 
     __tablename__ = "init_task_run"
-    __table_args__ = (Index("ix_init_task_run_task_deployment", "task", "deployment"),)
+    __table_args__ = (
+        Index("ix_init_task_run_task_deployment", "task", "deployment"),
+        # Exactly once, enforced by the database: one success per task and deployment.
+        Index(
+            "uq_init_task_run_once",
+            "task",
+            "deployment",
+            unique=True,
+            postgresql_where=text("state = 'SUCCEEDED' AND strategy <> 'EVERY_SERVER'"),
+        ),
+    )
 
     id: Mapped[int] = _id()
     task: Mapped[str] = mapped_column(String(64))

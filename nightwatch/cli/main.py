@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 
 from nightwatch import __version__
+from nightwatch.cli.catalog_cmds import catalog_app, config_app, init_app
 from nightwatch.cli.output import FAILED, OK, emit_json, fail, say, unexpected
 from nightwatch.config import Settings, load_settings
 from nightwatch.errors import NightwatchError
@@ -23,6 +24,9 @@ app = typer.Typer(
 )
 db_app = typer.Typer(help="The database schema (Alembic migrations).", no_args_is_help=True)
 app.add_typer(db_app, name="db")
+app.add_typer(catalog_app, name="catalog")
+app.add_typer(config_app, name="config")
+app.add_typer(init_app, name="init")
 temporal_app = typer.Typer(help="Set up a Temporal namespace for Nightwatch.", no_args_is_help=True)
 app.add_typer(temporal_app, name="temporal")
 

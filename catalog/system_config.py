@@ -1,0 +1,106 @@
+"""System configuration declared in code: typed keys, defaults, structured values.
+
+A key with a default is created by initialisation; a key without one exists only once an
+operator sets it (`nightwatch config set`), and actions depending on it stay hidden until
+then. Values are structured (lists of entries, never free maps) so a form can edit them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, HttpUrl, TypeAdapter, ValidationError
+
+from catalog.spec import fingerprint
+from nightwatch.errors import NightwatchError
+
+
+class Webhook(BaseModel):
+    """One chat webhook people are notified through."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    name: str
+    url: HttpUrl
+    kind: Literal["generic", "wecom", "dingtalk", "slack"] = "generic"
+
+
+@dataclass(frozen=True)
+class ConfigSpec:
+    key: str
+    type: Any
+    description: str
+    default: Any = None
+    has_default: bool = False
+    read_only: bool = False
+
+    @cached_property
+    def adapter(self) -> TypeAdapter[Any]:
+        return TypeAdapter(self.type)
+
+    @property
+    def value_type(self) -> str:
+        schema = self.adapter.json_schema()
+        if schema.get("type") == "array":
+            return "entries"
+        return str(schema.get("type", "json"))
+
+    def parse(self, value: Any) -> Any:
+        """Validate a value for this key; return it as JSON data, or raise ConfigValueError."""
+        try:
+            return self.adapter.dump_python(self.adapter.validate_python(value), mode="json")
+        except ValidationError as exc:
+            error = exc.errors()[0]
+            where = ".".join(str(part) for part in error["loc"])
+            raise ConfigValueError(
+                self.key + (f".{where}" if where else ""), error["msg"]
+            ) from None
+
+    def definition(self) -> dict[str, Any]:
+        return {
+            "key": self.key,
+            "value_type": self.value_type,
+            "description": self.description,
+            "default": self.default,
+        }
+
+
+class ConfigValueError(NightwatchError):
+    """A system-config value that does not fit its declared type."""
+
+
+def required(key: str, type_: Any, description: str) -> ConfigSpec:
+    return ConfigSpec(key, type_, description)
+
+
+def defaulted(key: str, type_: Any, description: str, default: Any) -> ConfigSpec:
+    return ConfigSpec(key, type_, description, default=default, has_default=True)
+
+
+SYSTEM_CONFIGS: tuple[ConfigSpec, ...] = (
+    ConfigSpec("installation.id", str, "Permanent id of this installation (set once)",
+               read_only=True),
+    required("platform.dap.base_url", HttpUrl,
+             "Distributed-architecture platform API (applications, instances, release orders)"),
+    required("platform.middleware.base_url", HttpUrl,
+             "Middleware console API (circuit breaking, rate limiting, degradation)"),
+    required("platform.gateway.base_url", HttpUrl, "API gateway console (GW_OP_CONFIG)"),
+    required("platform.iam.base_url", HttpUrl, "IAM administration API"),
+    required("platform.product.base_url", HttpUrl, "Product management API"),
+    required("notification.webhooks", list[Webhook], "Chat webhooks NOTIFY steps can post to"),
+    defaulted("platform.http_timeout_seconds", int, "Timeout of one platform call", 10),
+    defaulted("scale_out.poll_interval_seconds", int,
+              "Seconds between polls of a release order (the old system used 10)", 10),
+    defaulted("scale_out.max_wait_minutes", int, "A release order taking longer fails", 60),
+    defaulted("execution.confirmation_reminder_seconds", int,
+              "Remind people this long before a confirmation times out", 300),
+    defaulted("alerts.max_concurrent_per_plan", int,
+              "Alert-started executions of one plan running at once; more are suppressed", 3),
+)  # fmt: skip
+
+CONFIGS_BY_KEY = {spec.key: spec for spec in SYSTEM_CONFIGS}
+
+
+def configs_fingerprint() -> str:
+    return fingerprint([spec.definition() for spec in SYSTEM_CONFIGS])
