@@ -205,7 +205,14 @@ def sync_catalog(session: Session, actions: Sequence[ActionSpec], version: str) 
         report.retired = sorted(row.code for row in to_retire)
         _warn_about_plans_using(session, [row.id for row in to_retire])
     if report.wrote:
-        log.info("catalog synced", version=version, **report.summary())
+        log.info(
+            "catalog synced",
+            version=version,
+            created=len(report.created),
+            updated=len(report.updated),
+            retired=report.retired,
+            hidden=len(report.hidden),
+        )
     return report
 
 

@@ -1,0 +1,49 @@
+"""Shared by benchmarks: a throwaway PostgreSQL database and a min/median/max table."""
+
+from __future__ import annotations
+
+import os
+import statistics
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from nightwatch.stack.postgres import EmbeddedPostgres
+from tests.support import create_database, drop_database, free_port
+
+
+@contextmanager
+def postgres_server() -> Iterator[str]:
+    """NIGHTWATCH_BENCH_DATABASE_URL's server, else an embedded PostgreSQL 18."""
+    given = os.environ.get("NIGHTWATCH_BENCH_DATABASE_URL")
+    if given:
+        yield given
+        return
+    with tempfile.TemporaryDirectory() as home:
+        server = EmbeddedPostgres(Path(home) / "data", free_port(), Path(home) / "pg.log")
+        server.start()
+        try:
+            yield server.url("postgres")
+        finally:
+            server.stop()
+
+
+@contextmanager
+def fresh_database(server_url: str) -> Iterator[str]:
+    url = create_database(server_url)
+    try:
+        yield url
+    finally:
+        from storage.db import engine
+
+        engine(url).dispose()
+        drop_database(url)
+
+
+def row(name: str, samples: list[float], target: str = "") -> str:
+    ms = [s * 1000 for s in samples]
+    return f"| {name} | {min(ms):.0f} | {statistics.median(ms):.0f} | {max(ms):.0f} | {target} |"
+
+
+HEADER = "| measure | min ms | median ms | max ms | target |\n| --- | ---: | ---: | ---: | --- |"
