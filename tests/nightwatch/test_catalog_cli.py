@@ -1,0 +1,94 @@
+"""`nightwatch init|catalog|config` as an operator runs them against a real database."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+
+@pytest.fixture
+def nw(db_url: str, tmp_path: Path) -> Any:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("NIGHTWATCH_")}
+    env["DATABASE_URL"] = db_url
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "nightwatch", *args],
+            env=env, cwd=tmp_path, capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+
+    return run
+
+
+def _one_line_error(result: subprocess.CompletedProcess[str]) -> str:
+    assert result.returncode != 0
+    assert result.stderr.startswith("error: ")
+    assert result.stderr.strip().count("\n") == 0, result.stderr
+    return result.stderr
+
+
+def test_catalog_before_any_sync_says_what_to_do(nw: Any) -> None:
+    assert "nightwatch init run" in _one_line_error(nw("catalog", "list"))
+
+
+def test_init_run_then_status_shows_every_task(nw: Any) -> None:
+    first = json.loads(nw("init", "run", "--json").stdout)
+    assert all(task["ran"] for task in first["tasks"])
+    second = json.loads(nw("init", "run", "--json").stdout)
+    ran_again = {t["task"] for t in second["tasks"] if t["ran"]}
+    assert ran_again == {"database_check"}
+    status = json.loads(nw("init", "status", "--json").stdout)
+    strategies = {t["task"]: (t["strategy"], len(t["runs"])) for t in status["tasks"]}
+    once = ("ONCE_PER_DEPLOYMENT", 1)
+    assert strategies == {
+        "installation_id": ("ONCE_EVER", 1),
+        "system_config": once,
+        "feature_switches": once,
+        "action_catalog": once,
+        "database_check": ("EVERY_SERVER", 2),
+    }
+    text = nw("init", "status").stdout
+    assert "action_catalog  [ONCE_PER_DEPLOYMENT]" in text
+
+
+def test_catalog_list_and_show_explain_visibility(nw: Any) -> None:
+    nw("init", "run")
+    actions = {a["code"]: a for a in json.loads(nw("catalog", "list", "--json").stdout)["actions"]}
+    assert actions["WAIT"]["user_visible"] is True
+    assert actions["APP_SCALE_OUT"]["invisible_reason"] == (
+        "needs system config platform.dap.base_url (not set)"
+    )
+    shown = json.loads(nw("catalog", "show", "CONTAINER_INSTANCE_REBUILD", "--json").stdout)
+    instance = next(p for p in shown["params"] if p["name"] == "instance")
+    assert (instance["option_source"], instance["option_filter"]) == (
+        "container_instances", "NOT_RUNNING"
+    )  # fmt: skip
+    table = nw("catalog", "list").stdout
+    assert "APP_SCALE_OUT" in table and "needs system config" in table
+    assert "NOPE" in _one_line_error(nw("catalog", "show", "NOPE"))
+
+
+def test_setting_a_config_makes_its_actions_visible(nw: Any) -> None:
+    nw("init", "run")
+    result = json.loads(nw("config", "set", "platform.dap.base_url", "http://dap.local",
+                           "--json").stdout)  # fmt: skip
+    assert "APP_SCALE_OUT" in result["visibility_changed"]
+    actions = {a["code"]: a for a in json.loads(nw("catalog", "list", "--json").stdout)["actions"]}
+    assert actions["APP_SCALE_OUT"]["user_visible"] is True
+
+
+def test_bad_config_input_is_one_line_naming_the_field(nw: Any) -> None:
+    nw("init", "run")
+    error = _one_line_error(nw("config", "set", "notification.webhooks", '[{"name": "ops"}]'))
+    assert "notification.webhooks.0.url: Field required" in error
+    assert "no such system-config key" in _one_line_error(nw("config", "set", "nope", "1"))
+    assert "read-only" in _one_line_error(nw("config", "set", "installation.id", "x"))
+    configs = json.loads(nw("config", "list", "--json").stdout)["configs"]
+    webhooks = next(c for c in configs if c["key"] == "notification.webhooks")
+    assert webhooks["set"] is False
