@@ -75,24 +75,19 @@ def visibility(
 def _action_values(
     spec: ActionSpec, version: str, visible: bool, reason: str | None
 ) -> dict[str, Any]:
-    return {
-        "code": spec.code,
-        "name": spec.name,
-        "description": spec.description,
-        "category": str(spec.category),
-        "scenes": [str(scene) for scene in spec.scenes],
-        "declared_visible": spec.user_visible,
-        "user_visible": visible,
-        "invisible_reason": reason,
-        "display_order": spec.display_order,
-        "param_model": spec.param_model_name,
-        "depends_on_configs": list(spec.depends_on_configs),
-        "activity": spec.activity,
-        "definition_hash": spec.definition_hash,
-        "synced_by_version": version,
-        "retired_at": None,
-        "retired_in_version": None,
-    }
+    """The row for an action: its definition (one source) plus what the sync decides."""
+    values = spec.definition()
+    del values["params"]
+    values["declared_visible"] = values.pop("user_visible")
+    values.update(
+        user_visible=visible,
+        invisible_reason=reason,
+        definition_hash=spec.definition_hash,
+        synced_by_version=version,
+        retired_at=None,
+        retired_in_version=None,
+    )
+    return values
 
 
 def _param_values(action_id: int, info: ParamInfo) -> dict[str, Any]:

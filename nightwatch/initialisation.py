@@ -75,6 +75,15 @@ def server_identity() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
+def _runs(task: InitTask, deployment: str, state: InitRunState) -> tuple[Any, ...]:
+    """The filter for runs of `task` for `deployment` in `state`."""
+    return (
+        InitTaskRun.task == task.name,
+        InitTaskRun.deployment == deployment,
+        InitTaskRun.state == state,
+    )
+
+
 def _lock_key(task: str, deployment: str) -> int:
     digest = hashlib.sha256(f"nightwatch-init:{task}:{deployment}".encode()).digest()
     return int.from_bytes(digest[:8], "big", signed=True)
@@ -119,11 +128,7 @@ def _acquire(conn: Connection, key: int, task: InitTask, deployment: str, wait: 
     except DBAPIError:
         conn.rollback()
         holder = conn.execute(
-            select(InitTaskRun.server).where(
-                InitTaskRun.task == task.name,
-                InitTaskRun.deployment == deployment,
-                InitTaskRun.state == InitRunState.RUNNING,
-            )
+            select(InitTaskRun.server).where(*_runs(task, deployment, InitRunState.RUNNING))
         ).scalar()
         raise InitError(
             f"init task {task.name}",
@@ -140,11 +145,7 @@ def _take_over_dead_runs(
     """We hold the lock, so a RUNNING row of this task is from a server that died."""
     result = conn.execute(
         update(InitTaskRun)
-        .where(
-            InitTaskRun.task == task.name,
-            InitTaskRun.deployment == deployment,
-            InitTaskRun.state == InitRunState.RUNNING,
-        )
+        .where(*_runs(task, deployment, InitRunState.RUNNING))
         .values(
             state=InitRunState.FAILED,
             finished_at=datetime.now(UTC),
