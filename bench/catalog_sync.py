@@ -32,12 +32,12 @@ def generated_catalog(actions: int = 1000, params: int = 10) -> tuple[ActionSpec
     for a in range(actions):
         fields: dict[str, Any] = {
             f"p{p}": (
-                int if p % 2 else str,
-                param(f"Param {p}", f"generated parameter {p}", order=p,
-                      **({"ge": 0, "le": 1000} if p % 2 else {"min_length": 1})),
+                (int, param(f"Param {p}", f"generated number {p}", order=p, ge=0, le=1000))
+                if p % 2
+                else (str, param(f"Param {p}", f"generated text {p}", order=p, min_length=1))
             )
             for p in range(params)
-        }  # fmt: skip
+        }
         model = create_model(f"Gen{a}Params", __base__=ActionParams, **fields)
         specs.append(
             ActionSpec(f"GEN_{a:04d}", f"Generated {a}", "benchmark action",

@@ -124,6 +124,13 @@ class Plan(Base):
     __table_args__ = (
         Index("ix_pre_plan_group_id", "group_id"),
         Index("ix_pre_plan_scene_type", "scene", "type"),
+        # Plan files are applied by name: one live MAIN plan per name.
+        Index(
+            "uq_pre_plan_main_name",
+            "name",
+            unique=True,
+            postgresql_where=text("type = 'MAIN' AND deleted_at IS NULL"),
+        ),
     )
 
     id: Mapped[int] = _id()
@@ -158,6 +165,10 @@ class PlanStep(Base):
     execute_order: Mapped[int] = mapped_column(Integer)
     execute_strategy: Mapped[Json]
     execute_context: Mapped[Json | None]
+    # Parameters a person fills in when the execution reaches this step.
+    pending_params: Mapped[JsonList | None]
+    # A removed step is kept (executions point at it) and marked; edits reuse its slot.
+    deleted_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = _created()
     updated_at: Mapped[datetime] = _updated()
 

@@ -9,10 +9,9 @@ import typer
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from nightwatch.cli.context import sessions, settings
 from nightwatch.cli.output import emit_json, say
-from nightwatch.config import Settings
 from nightwatch.errors import NightwatchError
-from storage.db import session_factory
 from storage.models import InitTaskRun, PlanAction, PlanActionParam, SystemConfig
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Machine-readable output (docs/cli.md).")]
@@ -26,16 +25,6 @@ init_app = typer.Typer(help="Initialisation tasks and their runs.", no_args_is_h
 
 class CatalogNotSynced(NightwatchError):
     pass
-
-
-def _settings() -> Settings:
-    from nightwatch.cli.main import settings
-
-    return settings()
-
-
-def _session() -> Session:
-    return session_factory(_settings().effective_database_url)()
 
 
 # -- catalog -----------------------------------------------------------------------------
@@ -101,7 +90,7 @@ def catalog_list(
     ] = False,
 ) -> None:
     """Every action with its category, scenes, and whether users see it (and why not)."""
-    with _session() as session:
+    with sessions()() as session:
         actions = _load_actions(session, include_retired=include_retired)
     if as_json:
         emit_json({"actions": actions})
@@ -121,7 +110,7 @@ def catalog_list(
 @catalog_app.command("show")
 def catalog_show(code: str, as_json: JsonFlag = False) -> None:
     """One action with every parameter's metadata."""
-    with _session() as session:
+    with sessions()() as session:
         found = [a for a in _load_actions(session, include_retired=True) if a["code"] == code]
     if not found:
         raise NightwatchError(code, "no such action in the catalog (`nightwatch catalog list`)")
@@ -155,7 +144,7 @@ def catalog_sync(as_json: JsonFlag = False) -> None:
     from catalog.sync import sync_catalog
     from nightwatch import __version__
 
-    with _session() as session:
+    with sessions()() as session:
         report = sync_catalog(session, ACTIONS, __version__)
         session.commit()
     summary = report.summary()
@@ -174,7 +163,7 @@ def catalog_sync(as_json: JsonFlag = False) -> None:
 @config_app.command("list")
 def config_list(as_json: JsonFlag = False) -> None:
     """Every system-config key: its value (or unset), type and description."""
-    with _session() as session:
+    with sessions()() as session:
         rows = session.scalars(
             select(SystemConfig).where(SystemConfig.retired_at.is_(None)).order_by(SystemConfig.key)
         ).all()
@@ -216,7 +205,7 @@ def config_set(
     except json.JSONDecodeError:
         raw = value
     parsed = spec.parse(raw)
-    with _session() as session:
+    with sessions()() as session:
         row = session.scalar(select(SystemConfig).where(SystemConfig.key == key))
         if row is None:
             raise NightwatchError(
@@ -241,7 +230,7 @@ def init_status(as_json: JsonFlag = False) -> None:
     """Every initialisation task, its strategy, and who ran it for which deployment."""
     from nightwatch.init_tasks import INIT_TASKS
 
-    with _session() as session:
+    with sessions()() as session:
         runs = session.scalars(select(InitTaskRun).order_by(InitTaskRun.id)).all()
     tasks: list[dict[str, Any]] = []
     for task in INIT_TASKS:
@@ -288,7 +277,7 @@ def init_run(as_json: JsonFlag = False) -> None:
     from nightwatch.initialisation import default_context, run_tasks
     from storage.migrate import upgrade
 
-    current = _settings()
+    current = settings()
     upgrade(current.effective_database_url)
     outcomes = run_tasks(
         current.effective_database_url,

@@ -10,10 +10,11 @@ import typer
 
 from nightwatch import __version__
 from nightwatch.cli.catalog_cmds import catalog_app, config_app, init_app
+from nightwatch.cli.context import settings
 from nightwatch.cli.output import FAILED, OK, emit_json, fail, say, unexpected
-from nightwatch.config import Settings, load_settings
+from nightwatch.cli.plan_cmds import plan_app
+from nightwatch.config import load_settings
 from nightwatch.errors import NightwatchError
-from nightwatch.logs import configure_logging
 
 app = typer.Typer(
     name="nightwatch",
@@ -27,16 +28,11 @@ app.add_typer(db_app, name="db")
 app.add_typer(catalog_app, name="catalog")
 app.add_typer(config_app, name="config")
 app.add_typer(init_app, name="init")
+app.add_typer(plan_app, name="plan")
 temporal_app = typer.Typer(help="Set up a Temporal namespace for Nightwatch.", no_args_is_help=True)
 app.add_typer(temporal_app, name="temporal")
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Machine-readable output (docs/cli.md).")]
-
-
-def settings() -> Settings:
-    loaded = load_settings()
-    configure_logging(loaded, command_line=True)
-    return loaded
 
 
 @app.command()
