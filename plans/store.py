@@ -151,8 +151,9 @@ def _write_sub_plans(
         session.flush()
         _write_steps(session, row.id, sub.steps, catalog)
         templates.append((sub.type, row.id))
-    for row in old.values():  # sub-plans no longer chosen
+    for row in old.values():  # sub-plans no longer chosen, with their steps
         row.deleted_at = row.deleted_at or now
+        _write_rows(session, row.id, [])
     _write_rows(session, main.id, [
         {"name": sub_type, "type": StepType.PRE_PLAN_TEMPLATE, "atom_id": plan_id,
          "execute_strategy": dict(TEMPLATE_STRATEGY), "execute_context": None,
