@@ -88,6 +88,8 @@ class Settings(BaseSettings):
     temporal_http_port: Port = Field(7243, ge=1, le=65535)
     temporal_metrics_port: Port = Field(7244, ge=1, le=65535)
     postgres_port: Port = Field(55432, ge=1, le=65535)
+    api_port: Port = Field(8080, ge=1, le=65535)
+    simulator_port: Port = Field(8090, ge=1, le=65535)
     temporal_bin: Path | None = Field(None, description="the temporal CLI; found beside Python")
 
     @model_validator(mode="after")

@@ -6,6 +6,8 @@ should reach a user as a stack trace.
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class NightwatchError(Exception):
     """Base of every error a user may see. `path` names the thing, `reason` says why."""
@@ -17,7 +19,7 @@ class NightwatchError(Exception):
         self.path = path
         self.reason = reason
 
-    def to_dict(self) -> dict[str, str]:
+    def to_dict(self) -> dict[str, Any]:
         return {"error": type(self).__name__, "path": self.path, "reason": self.reason}
 
 
@@ -33,3 +35,11 @@ class StackError(NightwatchError):
 
 class DatabaseError(NightwatchError):
     """The database cannot be reached, or its schema cannot be brought up to date."""
+
+
+class NotFound(NightwatchError):
+    """The thing named does not exist (HTTP 404)."""
+
+
+class Conflict(NightwatchError):
+    """The request contradicts what exists (HTTP 409)."""

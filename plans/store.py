@@ -21,7 +21,7 @@ from typing import Literal
 from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
-from nightwatch.errors import NightwatchError
+from nightwatch.errors import NotFound
 from plans.model import PlanDocument, StepDoc, StepStrategy, SubPlanDoc, sorted_sub_plans
 from plans.validation import CatalogView, PlanInvalid, Problem, check
 from storage.enums import PlanType, Scene, StepType
@@ -31,7 +31,7 @@ TEMPLATE_STRATEGY = {"preConfirm": True, "timeoutSeconds": 0}
 Outcome = Literal["created", "updated", "unchanged"]
 
 
-class PlanNotFound(NightwatchError):
+class PlanNotFound(NotFound):
     pass
 
 

@@ -6,12 +6,16 @@ import asyncio
 import shutil
 import socket
 import sys
+import threading
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
+import httpx
 import psycopg
+import uvicorn
 from sqlalchemy import make_url
 
 
@@ -79,3 +83,29 @@ def server_major_version(url: str) -> int:
         row = c.execute("show server_version_num").fetchone()
         assert row is not None
         return int(row[0]) // 10000
+
+
+@contextmanager
+def serve(app: object) -> Iterator[str]:
+    """Serve an ASGI app with a real uvicorn on a free port; yield its base URL."""
+    port = free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, lifespan="off")  # type: ignore[arg-type]
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    base = f"http://127.0.0.1:{port}"
+
+    def answers() -> bool:
+        try:
+            httpx.get(base + "/openapi.json", timeout=1)
+        except httpx.HTTPError:
+            return False
+        return True
+
+    try:
+        wait_until(answers, timeout=30, what=f"server on {base}")
+        yield base
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)

@@ -7,12 +7,12 @@ from typing import Annotated, Any
 
 import typer
 from sqlalchemy import select
-from sqlalchemy.orm import Session
 
+from catalog.views import load_actions
 from nightwatch.cli.context import sessions, settings
 from nightwatch.cli.output import emit_json, say
 from nightwatch.errors import NightwatchError
-from storage.models import InitTaskRun, PlanAction, PlanActionParam, SystemConfig
+from storage.models import InitTaskRun, SystemConfig
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Machine-readable output (docs/cli.md).")]
 
@@ -23,63 +23,7 @@ config_app = typer.Typer(
 init_app = typer.Typer(help="Initialisation tasks and their runs.", no_args_is_help=True)
 
 
-class CatalogNotSynced(NightwatchError):
-    pass
-
-
 # -- catalog -----------------------------------------------------------------------------
-
-
-def _param_dict(row: PlanActionParam) -> dict[str, Any]:
-    return {
-        "name": row.name,
-        "display_name": row.display_name,
-        "description": row.description,
-        "type": row.type,
-        "required": row.required,
-        "default": row.default["value"] if row.default else None,
-        "secret": row.secret,
-        "display_order": row.display_order,
-        "validation": row.validation,
-        "option_source": row.option_source,
-        "option_filter": row.option_filter,
-        "retired_in_version": row.retired_in_version,
-    }
-
-
-def _action_dict(row: PlanAction, params: list[PlanActionParam]) -> dict[str, Any]:
-    return {
-        "id": row.id,
-        "code": row.code,
-        "name": row.name,
-        "description": row.description,
-        "category": row.category,
-        "scenes": row.scenes,
-        "user_visible": row.user_visible,
-        "invisible_reason": row.invisible_reason,
-        "display_order": row.display_order,
-        "depends_on_configs": row.depends_on_configs,
-        "activity": row.activity,
-        "retired_in_version": row.retired_in_version,
-        "params": [_param_dict(p) for p in params],
-    }
-
-
-def _load_actions(session: Session, *, include_retired: bool) -> list[dict[str, Any]]:
-    query = select(PlanAction).order_by(PlanAction.display_order, PlanAction.code)
-    if not include_retired:
-        query = query.where(PlanAction.retired_at.is_(None))
-    actions = list(session.scalars(query))
-    if not actions and not include_retired:
-        raise CatalogNotSynced(
-            "catalog", "the database holds no actions yet: start a worker or run "
-            "`nightwatch init run`"
-        )  # fmt: skip
-    params: dict[int, list[PlanActionParam]] = {}
-    rows = session.scalars(select(PlanActionParam).order_by(PlanActionParam.display_order))
-    for param in rows:
-        params.setdefault(param.action_id, []).append(param)
-    return [_action_dict(action, params.get(action.id, [])) for action in actions]
 
 
 @catalog_app.command("list")
@@ -91,7 +35,7 @@ def catalog_list(
 ) -> None:
     """Every action with its category, scenes, and whether users see it (and why not)."""
     with sessions()() as session:
-        actions = _load_actions(session, include_retired=include_retired)
+        actions = load_actions(session, include_retired=include_retired)
     if as_json:
         emit_json({"actions": actions})
         return
@@ -111,7 +55,7 @@ def catalog_list(
 def catalog_show(code: str, as_json: JsonFlag = False) -> None:
     """One action with every parameter's metadata."""
     with sessions()() as session:
-        found = [a for a in _load_actions(session, include_retired=True) if a["code"] == code]
+        found = [a for a in load_actions(session, include_retired=True) if a["code"] == code]
     if not found:
         raise NightwatchError(code, "no such action in the catalog (`nightwatch catalog list`)")
     action = found[0]

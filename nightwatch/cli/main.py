@@ -112,6 +112,40 @@ def worker() -> None:
     asyncio.run(run_worker(load_settings()))
 
 
+@app.command()
+def api(
+    port: Annotated[int, typer.Option(help="Port to listen on (127.0.0.1).")] = 0,
+    openapi: Annotated[bool, typer.Option("--openapi", help="Print the OpenAPI document.")] = False,
+) -> None:
+    """Serve the plan API (plans, catalog, parameter options)."""
+    import uvicorn
+
+    from api.app import create_app
+
+    current = settings()
+    application = create_app(current)
+    if openapi:
+        emit_json(application.openapi())
+        return
+    uvicorn.run(application, host="127.0.0.1", port=port or current.api_port, log_config=None)
+
+
+@app.command()
+def simulator(
+    port: Annotated[int, typer.Option(help="Port to listen on (127.0.0.1).")] = 0,
+) -> None:
+    """Serve the platform simulator (development and tests only)."""
+    import uvicorn
+
+    from simulator.app import create_app
+
+    current = settings()
+    if current.env == "production":
+        raise NightwatchError("NIGHTWATCH_ENV", "the simulator does not run in production")
+    uvicorn.run(create_app(), host="127.0.0.1", port=port or current.simulator_port,
+                log_config=None)  # fmt: skip
+
+
 @db_app.command("upgrade")
 def db_upgrade(as_json: JsonFlag = False) -> None:
     """Apply every pending migration (safe when several servers run it at once)."""

@@ -1,0 +1,1 @@
+"""The plan API (FastAPI): plans CRUD and validation, the catalog, parameter options."""

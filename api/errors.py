@@ -1,0 +1,79 @@
+"""Errors as JSON with the same paths the CLI prints: {error, path, reason, problems}."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+
+from catalog.options import OptionsError
+from catalog.views import CatalogNotSynced
+from nightwatch.errors import Conflict, NightwatchError, NotFound
+from nightwatch.logs import get_logger
+from plans.validation import PlanInvalid, Problem
+from platforms.errors import PlatformError
+
+log = get_logger("nightwatch.api")
+
+
+class ErrorBody(BaseModel):
+    error: str
+    path: str
+    reason: str
+    problems: list[Problem] = []
+
+
+def _status(exc: NightwatchError) -> int:
+    if isinstance(exc, NotFound):
+        return 404
+    if isinstance(exc, Conflict):
+        return 409
+    if isinstance(exc, PlanInvalid | OptionsError):
+        return 422
+    if isinstance(exc, PlatformError | CatalogNotSynced):
+        return 503 if getattr(exc, "retryable", True) else 502
+    return 400
+
+
+def _problem_path(loc: tuple[int | str, ...]) -> str:
+    parts: list[str] = []
+    for part in loc[1:] if loc and loc[0] in ("body", "query", "path") else loc:
+        if isinstance(part, int):
+            parts[-1:] = [f"{parts[-1]}[{part + 1}]"] if parts else [f"[{part + 1}]"]
+        else:
+            parts.append(str(part))
+    return ".".join(parts) or "(body)"
+
+
+def install(app: FastAPI) -> None:
+    @app.exception_handler(NightwatchError)
+    async def domain_error(request: Request, exc: NightwatchError) -> JSONResponse:
+        body = exc.to_dict()
+        body.setdefault("problems", [])
+        return JSONResponse(status_code=_status(exc), content=body)
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unexpected error in the API", path=request.url.path)
+        return JSONResponse(
+            status_code=500,
+            content={"error": "InternalError", "path": request.url.path,
+                     "reason": "unexpected error; the server log has the details",
+                     "problems": []},
+        )  # fmt: skip
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
+        problems = [
+            {
+                "path": _problem_path(tuple(error["loc"])),
+                "reason": "unknown key" if error["type"] == "extra_forbidden" else error["msg"],
+            }
+            for error in exc.errors()
+        ]
+        first = problems[0] if problems else {"path": "(body)", "reason": "invalid request"}
+        return JSONResponse(
+            status_code=422,
+            content={"error": "InvalidRequest", **first, "problems": problems},
+        )

@@ -1,0 +1,151 @@
+"""Routes: /api/v1/plans, /api/v1/actions and parameter options."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Query, Request, Response
+from fastapi.responses import PlainTextResponse
+from pydantic import BaseModel
+
+from api.deps import SessionDep, UserDep
+from api.errors import ErrorBody
+from catalog.options import Option, options_for
+from catalog.params import InstanceFilter
+from catalog.views import load_actions
+from nightwatch.errors import Conflict, NightwatchError, NotFound
+from plans import files, store
+from plans.model import PlanDocument
+from plans.validation import CatalogView, check, parse_document
+
+ERRORS: dict[int | str, dict[str, Any]] = {
+    status: {"model": ErrorBody, "description": meaning}
+    for status, meaning in [
+        (404, "not found"), (409, "conflicts with what exists"),
+        (422, "invalid input: every problem with its path"),
+        (502, "the platform refused"), (503, "the platform or database is unavailable"),
+    ]
+}  # fmt: skip
+router = APIRouter(prefix="/api/v1", responses=ERRORS)
+
+
+class PlanRef(BaseModel):
+    id: int
+    name: str
+    version: int
+    outcome: str
+
+
+class StoredPlan(BaseModel):
+    id: int
+    version: int
+    document: PlanDocument
+
+
+class Validity(BaseModel):
+    valid: bool
+    name: str
+
+
+class PlanListItem(BaseModel):
+    id: int
+    name: str
+    scene: str
+    version: int
+    enabled: bool
+    steps: int
+
+
+class Options(BaseModel):
+    source: str
+    filter: str | None
+    options: list[Option]
+
+
+@router.get("/plans", tags=["plans"])
+def list_plans(session: SessionDep) -> list[PlanListItem]:
+    return [
+        PlanListItem(id=p.id, name=p.name, scene=p.scene, version=p.version, enabled=p.enabled,
+                     steps=p.steps)
+        for p in store.list_plans(session)
+    ]  # fmt: skip
+
+
+@router.post("/plans", status_code=201, tags=["plans"])
+def create_plan(document: PlanDocument, session: SessionDep, user: UserDep) -> PlanRef:
+    """Create a plan; a plan with this name already existing is a conflict (use PUT)."""
+    if any(p.name == document.name for p in store.list_plans(session)):
+        raise Conflict(document.name, "a plan with this name exists; PUT /api/v1/plans/{id}")
+    result = store.apply(session, document, by=user)
+    session.commit()
+    return PlanRef(id=result.plan_id, name=result.name, version=result.version,
+                   outcome=result.outcome)  # fmt: skip
+
+
+@router.put("/plans/{plan_id}", tags=["plans"])
+def update_plan(
+    plan_id: int, document: PlanDocument, session: SessionDep, user: UserDep
+) -> PlanRef:
+    main = store.main_plan(session, plan_id)
+    if main.name != document.name:
+        raise Conflict("name", f"plan {plan_id} is named {main.name!r}; names do not change")
+    result = store.apply(session, document, by=user)
+    session.commit()
+    return PlanRef(id=result.plan_id, name=result.name, version=result.version,
+                   outcome=result.outcome)  # fmt: skip
+
+
+@router.get("/plans/{plan_id}", tags=["plans"])
+def get_plan(plan_id: int, session: SessionDep) -> StoredPlan:
+    main = store.main_plan(session, plan_id)
+    return StoredPlan(id=main.id, version=main.version, document=store.export(session, main.id))
+
+
+@router.get("/plans/{plan_id}/file", tags=["plans"], response_class=PlainTextResponse)
+def export_plan(plan_id: int, session: SessionDep) -> str:
+    """The plan as a YAML plan file."""
+    return files.to_yaml(store.export(session, store.main_plan(session, plan_id).id))
+
+
+@router.delete("/plans/{plan_id}", status_code=204, tags=["plans"])
+def delete_plan(plan_id: int, session: SessionDep, user: UserDep) -> Response:
+    store.delete(session, store.main_plan(session, plan_id).id, by=user)
+    session.commit()
+    return Response(status_code=204)
+
+
+@router.post("/plans/validate", tags=["plans"])
+def validate_plan(body: dict[str, Any], session: SessionDep) -> Validity:
+    """Check a plan without storing it: 200 when valid, 422 with every problem otherwise."""
+    document = parse_document(body)
+    check(document, CatalogView.load(session))
+    return Validity(valid=True, name=document.name)
+
+
+@router.get("/actions", tags=["catalog"])
+def list_actions(session: SessionDep, include_retired: bool = Query(False)) -> list[dict[str, Any]]:
+    return load_actions(session, include_retired=include_retired)
+
+
+@router.get("/actions/{code}", tags=["catalog"])
+def get_action(code: str, session: SessionDep) -> dict[str, Any]:
+    for action in load_actions(session, include_retired=True):
+        if action["code"] == code:
+            return action
+    raise NotFound(code, "no such action")
+
+
+@router.get("/actions/{code}/params/{name}/options", tags=["catalog"])
+async def parameter_options(code: str, name: str, request: Request, session: SessionDep) -> Options:
+    """Allowed values of a parameter from its option source, filtered as it declares; other
+    parameters it depends on (e.g. `app`) are passed as query parameters."""
+    action = get_action(code, session)
+    param = next((p for p in action["params"] if p["name"] == name), None)
+    if param is None:
+        raise NotFound(f"{code}.{name}", "no such parameter")
+    if not param["option_source"]:
+        raise NightwatchError(f"{code}.{name}", "this parameter has no option source")
+    filter_ = InstanceFilter(param["option_filter"]) if param["option_filter"] else None
+    context = {key: value for key, value in request.query_params.items()}
+    options = await options_for(session, param["option_source"], filter_, context)
+    return Options(source=param["option_source"], filter=param["option_filter"], options=options)

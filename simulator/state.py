@@ -1,0 +1,34 @@
+"""The simulator's in-memory world: applications and their container instances."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass
+class SimInstance:
+    name: str
+    status: str
+    node: str
+
+
+@dataclass
+class World:
+    apps: dict[str, list[SimInstance]] = field(default_factory=dict)
+
+    @classmethod
+    def seeded(cls) -> World:
+        def pods(app: str, statuses: list[str]) -> list[SimInstance]:
+            return [
+                SimInstance(f"{app}-{i}", status, f"node-{(i % 3) + 1}")
+                for i, status in enumerate(statuses, 1)
+            ]
+
+        return cls(
+            apps={
+                "loan-api": pods("loan-api", ["Running", "Running", "Running", "Failed"]),
+                "payment-gateway": pods("payment-gateway", ["Running", "Stopped", "Failed"]),
+                "core-banking-a": pods("core-banking-a", ["Running", "Running"]),
+                "core-banking-b": pods("core-banking-b", ["Running", "Pending"]),
+            }
+        )
