@@ -14,7 +14,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 up: $(STAMP)
-	$(BIN)/nightwatch up
+	$(BIN)/nightwatch up --demo
 
 down: $(STAMP)
 	$(BIN)/nightwatch down

@@ -29,6 +29,21 @@ def create_app() -> FastAPI:
             "instances": [{"name": i.name, "status": i.status, "node": i.node} for i in instances],
         }
 
+    @app.get("/healthz")
+    def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.post("/chat/{channel}")
+    def receive_chat(channel: str, message: dict[str, object]) -> dict[str, int]:
+        """A chat webhook: keeps what NOTIFY steps post, for people and tests to read."""
+        messages = world().chat.setdefault(channel, [])
+        messages.append(message)
+        return {"received": len(messages)}
+
+    @app.get("/chat/{channel}")
+    def read_chat(channel: str) -> dict[str, list[dict[str, object]]]:
+        return {"messages": world().chat.get(channel, [])}
+
     @app.post("/admin/reset")
     def reset() -> dict[str, bool]:
         app.state.world = World.seeded()

@@ -15,6 +15,7 @@ class SimInstance:
 @dataclass
 class World:
     apps: dict[str, list[SimInstance]] = field(default_factory=dict)
+    chat: dict[str, list[dict[str, object]]] = field(default_factory=dict)
 
     @classmethod
     def seeded(cls) -> World:

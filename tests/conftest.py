@@ -14,13 +14,18 @@ from collections.abc import AsyncIterator, Iterator
 import psycopg
 import pytest
 import pytest_asyncio
+from sqlalchemy import update
 from temporalio.testing import WorkflowEnvironment
 
+from catalog.sync import refresh_visibility
+from nightwatch.init_tasks import INIT_TASKS
+from nightwatch.initialisation import InitContext, run_tasks
 from nightwatch.stack.postgres import EmbeddedPostgres
 from nightwatch.stack.temporal_server import FAST_PROFILE
 from nightwatch.temporal import SEARCH_ATTRIBUTES, data_converter
 from storage import migrate
-from storage.db import engine
+from storage.db import engine, session_factory
+from storage.models import SystemConfig
 from tests.support import binary, create_database, drop_database, free_port, libpq_url
 
 SYSTEM_PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
@@ -89,6 +94,31 @@ def db_url(pg_server_url: str, migrated_template: str) -> Iterator[str]:
     yield url
     engine(url).dispose()
     drop_database(url)
+
+
+# Every platform config set: all actions are usable in plans.
+CONFIGURED = {
+    "platform.dap.base_url": "http://dap.local",
+    "platform.middleware.base_url": "http://mw.local",
+    "platform.gateway.base_url": "http://gw.local",
+    "platform.iam.base_url": "http://iam.local",
+    "platform.product.base_url": "http://product.local",
+    "notification.webhooks": [{"name": "ops", "url": "http://chat.local/hook"}],
+}
+
+
+@pytest.fixture
+def catalog_db(db_url: str) -> str:
+    """A fresh database with the catalog synced and every platform config set."""
+    run_tasks(db_url, INIT_TASKS, InitContext("0.1.0", "test", "test:1"))
+    with session_factory(db_url)() as session:
+        for key, value in CONFIGURED.items():
+            session.execute(
+                update(SystemConfig).where(SystemConfig.key == key).values(value={"value": value})
+            )
+        refresh_visibility(session)
+        session.commit()
+    return db_url
 
 
 @pytest.fixture

@@ -49,17 +49,26 @@ def up(
     detach: Annotated[
         bool, typer.Option("--detach", "-d", help="Return once ready; leave the stack running.")
     ] = False,
+    demo: Annotated[
+        bool, typer.Option("--demo", help="Load the example plans once ready.")
+    ] = False,
 ) -> None:
-    """Start the local stack: PostgreSQL, the Temporal dev server with its Web UI, a worker."""
+    """Start the local stack: PostgreSQL, Temporal and its Web UI, the API, the simulator and
+    a worker."""
+    from nightwatch.stack.demo import run_demo
     from nightwatch.stack.stack import Stack, addresses
 
     current = settings()
     stack = Stack(current, say)
     if stack.running():
         say("already running")
+        if demo:
+            run_demo(current, say)
         _print_ready(addresses(current), detach=True)
         return
     stack.up()
+    if demo:
+        run_demo(current, say)
     _print_ready(addresses(current), detach=detach)
     if not detach:
         raise typer.Exit(stack.supervise())
@@ -67,7 +76,7 @@ def up(
 
 def _print_ready(where: dict[str, str], *, detach: bool) -> None:
     say("ready  " + "  ".join(f"{key}={value}" for key, value in where.items()))
-    say(f"Web UI: {where['ui']}")
+    say(f"Web UI: {where['ui']}   API: {where['api']}")
     if detach:
         say("Stop with: nightwatch down")
     else:
@@ -92,8 +101,11 @@ def health(
 ) -> None:
     """Report each part (database, Temporal, Web UI, worker); exit 0 only if all are up."""
     from nightwatch.stack.health import check_all
+    from nightwatch.stack.stack import Stack
 
-    parts = asyncio.run(check_all(settings(), deep=deep))
+    current = settings()
+    stack = Stack(current, say)
+    parts = asyncio.run(check_all(current, deep=deep, http=stack.http_parts()))
     healthy = all(part.ok for part in parts)
     if as_json:
         emit_json({"ok": healthy, "parts": [part.to_dict() for part in parts]})

@@ -65,15 +65,18 @@ async def check_temporal(client: Client, settings: Settings) -> PartHealth:
     return PartHealth("temporal", True, address, f"server {info.server_version or 'dev'}")
 
 
-async def check_ui(settings: Settings) -> PartHealth:
-    url = f"http://127.0.0.1:{settings.temporal_ui_port}/"
+async def check_http(part: str, url: str) -> PartHealth:
     try:
         async with httpx.AsyncClient(timeout=5) as http:
             response = await http.get(url)
     except httpx.HTTPError as exc:
-        return PartHealth("ui", False, url, f"no answer: {type(exc).__name__}")
+        return PartHealth(part, False, url, f"no answer: {type(exc).__name__}")
     ok = response.status_code == 200
-    return PartHealth("ui", ok, url, f"HTTP {response.status_code}")
+    return PartHealth(part, ok, url, f"HTTP {response.status_code}")
+
+
+async def check_ui(settings: Settings) -> PartHealth:
+    return await check_http("ui", f"http://127.0.0.1:{settings.temporal_ui_port}/")
 
 
 # Temporal lists a poller for minutes after it stopped; a live one polls at least every ~70 s.
@@ -128,7 +131,15 @@ async def run_diagnostics(client: Client, settings: Settings) -> DiagnosticsResu
     )
 
 
-async def check_all(settings: Settings, *, deep: bool = False) -> list[PartHealth]:
+async def check_all(
+    settings: Settings, *, deep: bool = False, http: dict[str, str] | None = None
+) -> list[PartHealth]:
+    """Every part; `http` adds services by name and health URL (the stack's API, simulator)."""
+    extra = [await check_http(part, url) for part, url in (http or {}).items()]
+    return [*await _core_parts(settings, deep), *extra]
+
+
+async def _core_parts(settings: Settings, deep: bool) -> list[PartHealth]:
     database = await check_database(settings)
     client = await connect_checked(settings)
     if isinstance(client, PartHealth):

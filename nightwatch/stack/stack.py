@@ -16,9 +16,12 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
+
 from nightwatch.config import Settings, env_name
 from nightwatch.errors import StackError
 from nightwatch.stack.health import PartHealth, check_all, connect_checked, worker_pollers
+from nightwatch.stack.local_platforms import configure_local_platforms
 from nightwatch.stack.postgres import EmbeddedPostgres
 from nightwatch.stack.processes import (
     Part,
@@ -34,7 +37,9 @@ from storage import migrate
 from storage.db import check_reachable, shown_url
 
 READY_TIMEOUT = 90.0
-STOP_ORDER = ("worker", "temporal", "postgres")
+STOP_ORDER = ("worker", "api", "simulator", "temporal", "postgres")
+# HTTP services the stack runs: part name -> the port setting it listens on.
+HTTP_PARTS = {"simulator": "simulator_port", "api": "api_port"}
 Say = Callable[[str], None]
 
 
@@ -67,9 +72,15 @@ def _postgres(settings: Settings, layout: Layout) -> EmbeddedPostgres:
     )
 
 
+def http_url(settings: Settings, part: str) -> str:
+    return f"http://127.0.0.1:{getattr(settings, HTTP_PARTS[part])}"
+
+
 def addresses(settings: Settings) -> dict[str, str]:
     return {
         "ui": f"http://127.0.0.1:{settings.temporal_ui_port}",
+        "api": http_url(settings, "api") + "/docs",
+        "simulator": http_url(settings, "simulator"),
         "temporal": settings.effective_temporal_address,
         "database": shown_url(settings.effective_database_url),
         "task_queue": settings.task_queue,
@@ -83,6 +94,7 @@ def preflight(settings: Settings) -> None:
         "temporal_ui_port": settings.temporal_ui_port,
         "temporal_http_port": settings.temporal_http_port,
         "temporal_metrics_port": settings.temporal_metrics_port,
+        **{field: getattr(settings, field) for field in HTTP_PARTS.values()},
     }
     if settings.uses_embedded_postgres:
         ports["postgres_port"] = settings.postgres_port
@@ -114,11 +126,22 @@ class Stack:
             self._start_postgres()
             self._start_temporal()
             self._migrate()
+            for part in HTTP_PARTS:
+                self._start_http(part)
             self._start_worker()
             self._wait_ready()
+            configure_local_platforms(self.settings, http_url(self.settings, "simulator"), self.say)
         except BaseException:
             self.down(quiet=True)
             raise
+
+    def http_parts(self) -> dict[str, str]:
+        """Health URLs of the HTTP services this stack runs."""
+        return {
+            name: part.address + "/healthz"
+            for name, part in self.state.parts.items()
+            if name in HTTP_PARTS
+        }
 
     def _remember(self, part: Part) -> None:
         self.state.parts[part.name] = part
@@ -151,13 +174,29 @@ class Stack:
             f"schema    {result.after}" + (" (newer than code)" if result.newer_schema else "")
         )
 
-    def _start_worker(self) -> None:
-        log = self.layout.logs / "worker.log"
+    def _start_http(self, part: str) -> None:
+        """Serve the API or the simulator with uvicorn in a child process."""
+        port = getattr(self.settings, HTTP_PARTS[part])
+        log = self.layout.logs / f"{part}.log"
+        command = [sys.executable, "-m", "nightwatch", part, "--port", str(port)]
+        process = start_process(command, log=log, env=self._child_env())
+        url = http_url(self.settings, part)
+        self._remember(Part(part, process.pid, url, str(log)))
+        with self._step(f"starting the {part}"):
+            self._wait(lambda: _http_answers(url + "/healthz"), part, log, pid=process.pid)
+        self.say(f"{part:<9} up    {url}")
+
+    def _child_env(self) -> dict[str, str]:
         env = dict(os.environ)
         env["NIGHTWATCH_DATABASE_URL"] = self.settings.effective_database_url
         env["NIGHTWATCH_TEMPORAL_ADDRESS"] = self.settings.effective_temporal_address
         env["NIGHTWATCH_HOME"] = str(self.layout.home)
-        process = start_process([sys.executable, "-m", "nightwatch", "worker"], log=log, env=env)
+        return env
+
+    def _start_worker(self) -> None:
+        log = self.layout.logs / "worker.log"
+        command = [sys.executable, "-m", "nightwatch", "worker"]
+        process = start_process(command, log=log, env=self._child_env())
         self._remember(Part("worker", process.pid, self.settings.task_queue, str(log)))
         with self._step("starting the worker"):
             self._wait(
@@ -170,7 +209,7 @@ class Stack:
 
     def _wait_ready(self) -> None:
         with self._step("running a diagnostics workflow end to end"):
-            parts = asyncio.run(check_all(self.settings, deep=True))
+            parts = asyncio.run(check_all(self.settings, deep=True, http=self.http_parts()))
         failed = [part for part in parts if not part.ok]
         if failed:
             raise StackError(failed[0].part, failed[0].detail)
@@ -258,6 +297,13 @@ def _create_database(postgres: EmbeddedPostgres) -> None:
         exists = conn.execute("select 1 from pg_database where datname = 'nightwatch'").fetchone()
         if not exists:
             conn.execute("create database nightwatch")
+
+
+def _http_answers(url: str) -> bool:
+    try:
+        return httpx.get(url, timeout=2).status_code == 200
+    except httpx.HTTPError:
+        return False
 
 
 async def _temporal_answers(settings: Settings) -> bool:

@@ -14,7 +14,6 @@ from nightwatch.config import load_settings
 from simulator.app import create_app as create_simulator
 from storage.db import session_factory
 from storage.models import SystemConfig
-from tests.plans.conftest import catalog_db  # noqa: F401 - shared fixture
 from tests.support import serve
 
 
@@ -25,7 +24,7 @@ def simulator_url() -> Iterator[str]:
 
 
 @pytest.fixture
-def api(catalog_db: str, simulator_url: str) -> Iterator[httpx.Client]:  # noqa: F811
+def api(catalog_db: str, simulator_url: str) -> Iterator[httpx.Client]:
     with session_factory(catalog_db)() as session:
         session.execute(
             update(SystemConfig)

@@ -72,6 +72,8 @@ def stack(tmp_path: Path) -> Iterator[StackEnv]:
         NIGHTWATCH_TEMPORAL_HTTP_PORT=str(free_port()),
         NIGHTWATCH_TEMPORAL_METRICS_PORT=str(free_port()),
         NIGHTWATCH_POSTGRES_PORT=str(free_port()),
+        NIGHTWATCH_API_PORT=str(free_port()),
+        NIGHTWATCH_SIMULATOR_PORT=str(free_port()),
     )
     stack = StackEnv(tmp_path / "home", env)
     yield stack
@@ -101,16 +103,23 @@ def _workflow_exists(address: str, workflow_id: str) -> bool:
 
 
 def test_up_twice_keeps_temporal_state_and_the_database(stack: StackEnv) -> None:
-    first = stack.run("up", "--detach")
+    first = stack.run("up", "--detach", "--demo")
     assert first.returncode == 0, first.stderr
     assert "ready" in first.stdout
+    assert "demo      created plan 1 'loan-api overload'" in first.stdout
+    api = f"http://127.0.0.1:{stack.env['NIGHTWATCH_API_PORT']}"
+    assert [p["name"] for p in httpx.get(f"{api}/api/v1/plans", timeout=10).json()] == [
+        "core-banking DC switch", "loan-api overload", "payment-gateway instances down"
+    ]  # fmt: skip
     assert httpx.get(stack.ui, timeout=10).status_code == 200
 
     health = stack.run("health", "--json")
     report = json.loads(health.stdout)
     assert health.returncode == 0, health.stdout
     assert report["ok"] is True
-    assert [part["part"] for part in report["parts"]] == ["postgres", "temporal", "ui", "worker"]
+    assert [part["part"] for part in report["parts"]] == [
+        "postgres", "temporal", "ui", "worker", "simulator", "api"
+    ]  # fmt: skip
 
     workflow_id = _park_a_workflow(stack.temporal)
     with psycopg.connect(stack.database, autocommit=True) as conn:
