@@ -47,15 +47,6 @@ class Validity(BaseModel):
     name: str
 
 
-class PlanListItem(BaseModel):
-    id: int
-    name: str
-    scene: str
-    version: int
-    enabled: bool
-    steps: int
-
-
 class Options(BaseModel):
     source: str
     filter: str | None
@@ -63,12 +54,8 @@ class Options(BaseModel):
 
 
 @router.get("/plans", tags=["plans"])
-def list_plans(session: SessionDep) -> list[PlanListItem]:
-    return [
-        PlanListItem(id=p.id, name=p.name, scene=p.scene, version=p.version, enabled=p.enabled,
-                     steps=p.steps)
-        for p in store.list_plans(session)
-    ]  # fmt: skip
+def list_plans(session: SessionDep) -> list[store.PlanSummary]:
+    return store.list_plans(session)
 
 
 @router.post("/plans", status_code=201, tags=["plans"])

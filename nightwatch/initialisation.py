@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, insert, select, text, update
+from sqlalchemy import Connection, Update, insert, select, text, update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
@@ -158,6 +158,14 @@ def _take_over_dead_runs(
     conn.commit()
 
 
+def _finish(run_id: int, state: InitRunState, **values: Any) -> Update:
+    return (
+        update(InitTaskRun)
+        .where(InitTaskRun.id == run_id)
+        .values(state=state, finished_at=datetime.now(UTC), **values)
+    )
+
+
 def _execute(
     conn: Connection, task: InitTask, context: InitContext, deployment: str
 ) -> TaskOutcome:
@@ -177,23 +185,11 @@ def _execute(
     try:
         with Session(bind=conn) as session:
             details = task.body(session, context)
-            session.execute(
-                update(InitTaskRun)
-                .where(InitTaskRun.id == run_id)
-                .values(
-                    state=InitRunState.SUCCEEDED,
-                    finished_at=datetime.now(UTC),
-                    details=details,
-                )
-            )
+            session.execute(_finish(run_id, InitRunState.SUCCEEDED, details=details))
             session.commit()
     except Exception as exc:
         conn.rollback()
-        conn.execute(
-            update(InitTaskRun)
-            .where(InitTaskRun.id == run_id)
-            .values(state=InitRunState.FAILED, finished_at=datetime.now(UTC), error=str(exc))
-        )
+        conn.execute(_finish(run_id, InitRunState.FAILED, error=str(exc)))
         conn.commit()
         reason = exc.reason if isinstance(exc, NightwatchError) else f"{type(exc).__name__}: {exc}"
         raise InitError(f"init task {task.name}", reason) from exc

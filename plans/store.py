@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Literal
 
+from pydantic import BaseModel
 from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
@@ -257,8 +258,7 @@ def export(session: Session, plan_id: int) -> PlanDocument:
     return doc.model_copy(update={"sub_plans": subs})
 
 
-@dataclass(frozen=True)
-class PlanSummary:
+class PlanSummary(BaseModel):
     id: int
     name: str
     scene: str
@@ -276,12 +276,12 @@ def list_plans(session: Session) -> list[PlanSummary]:
         .scalar_subquery()
     )
     rows = session.execute(
-        select(Plan.id, Plan.name, Plan.scene, Plan.version, Plan.enabled, step_count,
-               Plan.updated_at)
+        select(Plan.id, Plan.name, Plan.scene, Plan.version, Plan.enabled,
+               step_count.label("steps"), Plan.updated_at)
         .where(Plan.type == PlanType.MAIN, Plan.deleted_at.is_(None))
         .order_by(Plan.name)
     )  # fmt: skip
-    return [PlanSummary(*row) for row in rows]
+    return [PlanSummary.model_validate(row._asdict()) for row in rows]
 
 
 def delete(session: Session, plan_id: int, *, by: str | None = None) -> None:

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import shutil
 import socket
+import subprocess
 import sys
 import threading
 import time
@@ -109,3 +111,19 @@ def serve(app: object) -> Iterator[str]:
     finally:
         server.should_exit = True
         thread.join(timeout=10)
+
+
+def cli(
+    database_url: str, cwd: Path, *prefix: str
+) -> Callable[..., subprocess.CompletedProcess[str]]:
+    """Run `nightwatch PREFIX … ARGS` as a user would, against one database."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("NIGHTWATCH_")}
+    env["DATABASE_URL"] = database_url
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "nightwatch", *prefix, *args],
+            env=env, cwd=cwd, capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+
+    return run

@@ -92,11 +92,7 @@ def list_plans(as_json: JsonFlag = False) -> None:
     with sessions()() as session:
         plans = store.list_plans(session)
     if as_json:
-        emit_json({"plans": [
-            {"id": p.id, "name": p.name, "scene": p.scene, "version": p.version,
-             "enabled": p.enabled, "steps": p.steps, "updated_at": p.updated_at.isoformat()}
-            for p in plans
-        ]})  # fmt: skip
+        emit_json({"plans": [p.model_dump(mode="json") for p in plans]})
         return
     for p in plans:
         flag = "" if p.enabled else "  (disabled)"

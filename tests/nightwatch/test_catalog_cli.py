@@ -3,27 +3,18 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.support import cli
+
 
 @pytest.fixture
 def nw(db_url: str, tmp_path: Path) -> Any:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("NIGHTWATCH_")}
-    env["DATABASE_URL"] = db_url
-
-    def run(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [sys.executable, "-m", "nightwatch", *args],
-            env=env, cwd=tmp_path, capture_output=True, text=True, timeout=120,
-        )  # fmt: skip
-
-    return run
+    return cli(db_url, tmp_path)
 
 
 def _one_line_error(result: subprocess.CompletedProcess[str]) -> str:

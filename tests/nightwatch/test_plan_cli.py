@@ -3,29 +3,19 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+from tests.support import cli
 
 EXAMPLES = Path(__file__).parents[2] / "examples" / "plans"
 
 
 @pytest.fixture
 def nw(catalog_db: str, tmp_path: Path) -> Any:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("NIGHTWATCH_")}
-    env["DATABASE_URL"] = catalog_db
-
-    def run(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [sys.executable, "-m", "nightwatch", "plan", *args],
-            env=env, cwd=tmp_path, capture_output=True, text=True, timeout=120,
-        )  # fmt: skip
-
-    return run
+    return cli(catalog_db, tmp_path, "plan")
 
 
 @pytest.mark.parametrize("example", sorted(p.name for p in EXAMPLES.glob("*.yaml")))
