@@ -204,6 +204,16 @@ class WaitParams(ActionParams):
     reason: str | None = param("Reason", "Why the plan waits here", order=2, default=None)
 
 
+class CheckpointParams(ActionParams):
+    note: str | None = param(
+        "Note",
+        "Shown on the node, e.g. what to check before going on",
+        order=1,
+        default=None,
+        max_length=2000,
+    )
+
+
 class ManualStepParams(ActionParams):
     instructions: str = param(
         "Instructions",
@@ -285,6 +295,9 @@ ACTIONS: tuple[ActionSpec, ...] = (
                depends_on_configs=("notification.webhooks",)),
     ActionSpec("WAIT", "Wait", "Waits a fixed time (durable timer)", A.GENERAL, WaitParams,
                "wait", display_order=92, max_attempts=1),
+    ActionSpec("CHECKPOINT", "Checkpoint",
+               "Marks a point in the plan (give it preConfirm to ask before going on)",
+               A.GENERAL, CheckpointParams, "checkpoint", display_order=89, max_attempts=1),
     ActionSpec("MANUAL_STEP", "Manual step", "A person does something and confirms it",
                A.GENERAL, ManualStepParams, "manual_step", display_order=93,
                scenes=MANUAL_SCENES, max_attempts=1),

@@ -7,12 +7,14 @@ import os
 import signal
 import socket
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from temporalio.client import Client
 from temporalio.worker import Worker
 
 from activities.diagnostics import DiagnosticsActivities
+from activities.execution import ExecutionActivities
 from nightwatch.config import Settings
 from nightwatch.init_tasks import INIT_TASKS
 from nightwatch.initialisation import default_context, run_tasks
@@ -20,27 +22,39 @@ from nightwatch.logs import configure_logging, get_logger
 from nightwatch.temporal import connect
 from storage import migrate
 from workflows.diagnostics import DiagnosticsWorkflow
+from workflows.execution import PlanExecutionWorkflow
 
 log = get_logger("nightwatch.worker")
 
-WORKFLOWS: Sequence[type] = (DiagnosticsWorkflow,)
+WORKFLOWS: Sequence[type] = (DiagnosticsWorkflow, PlanExecutionWorkflow)
+# Sync activities (bookkeeping through SQLAlchemy) run on this many threads.
+ACTIVITY_THREADS = 16
 
 
-def activities(settings: Settings) -> list[Callable[..., Any]]:
-    diagnostics = DiagnosticsActivities(settings.effective_database_url)
-    return [diagnostics.check_database]
+def activities(database_url: str) -> list[Callable[..., Any]]:
+    """Every activity a worker serves, bound to its database."""
+    diagnostics = DiagnosticsActivities(database_url)
+    execution = ExecutionActivities(database_url)
+    return [
+        diagnostics.check_database,
+        execution.create_execution,
+        execution.run_step,
+        execution.record_execution,
+        execution.send_reminder,
+    ]
 
 
 def worker_identity() -> str:
     return f"nightwatch-worker@{socket.gethostname()}:{os.getpid()}"
 
 
-def build_worker(client: Client, settings: Settings) -> Worker:
+def build_worker(client: Client, task_queue: str, database_url: str) -> Worker:
     return Worker(
         client,
-        task_queue=settings.task_queue,
+        task_queue=task_queue,
         workflows=list(WORKFLOWS),
-        activities=activities(settings),
+        activities=activities(database_url),
+        activity_executor=ThreadPoolExecutor(ACTIVITY_THREADS),
         identity=worker_identity(),
     )
 
@@ -67,7 +81,7 @@ async def run_worker(settings: Settings) -> None:
     configure_logging(settings)
     await prepare(settings)
     client = await connect(settings, identity=worker_identity())
-    worker = build_worker(client, settings)
+    worker = build_worker(client, settings.task_queue, settings.effective_database_url)
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):

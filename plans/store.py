@@ -294,3 +294,14 @@ def delete(session: Session, plan_id: int, *, by: str | None = None) -> None:
         plan.deleted_at = plan.deleted_at or now
         plan.updated_by = by
     session.flush()
+
+
+def step_tree(session: Session, plan_id: int) -> list[tuple[PlanStep, list[PlanStep] | None]]:
+    """Live steps of a plan in execution order; a template step comes with its sub-plan's."""
+    tree: list[tuple[PlanStep, list[PlanStep] | None]] = []
+    for row in _live_steps(session, plan_id):
+        children = (
+            _live_steps(session, row.atom_id) if row.type == StepType.PRE_PLAN_TEMPLATE else None
+        )
+        tree.append((row, children))
+    return tree

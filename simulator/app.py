@@ -2,9 +2,20 @@
 
 from __future__ import annotations
 
-from fastapi import FastAPI, HTTPException
+import asyncio
 
-from simulator.state import World
+from fastapi import FastAPI, HTTPException
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+
+from simulator.state import Fault, World
+
+
+class FaultSpec(BaseModel):
+    status: int = 503
+    count: int = 0
+    delay_seconds: float = 0.0
+    message: str = "injected fault"
 
 
 def create_app() -> FastAPI:
@@ -43,6 +54,28 @@ def create_app() -> FastAPI:
     @app.get("/chat/{channel}")
     def read_chat(channel: str) -> dict[str, list[dict[str, object]]]:
         return {"messages": world().chat.get(channel, [])}
+
+    @app.api_route("/probe/{name}", methods=["GET", "POST"], include_in_schema=False)
+    async def probe(name: str) -> JSONResponse:
+        """A generic endpoint for HTTP_CALL steps; behaves as its fault says."""
+        current = world()
+        current.calls[name] = current.calls.get(name, 0) + 1
+        fault = current.faults.get(name)
+        if fault and fault.delay_seconds:
+            await asyncio.sleep(fault.delay_seconds)
+        if fault and fault.count > 0:
+            fault.count -= 1
+            return JSONResponse({"message": fault.message}, status_code=fault.status)
+        return JSONResponse({"probe": name, "calls": current.calls[name]})
+
+    @app.put("/admin/faults/{name}")
+    def set_fault(name: str, spec: FaultSpec) -> dict[str, object]:
+        world().faults[name] = Fault(**spec.model_dump())
+        return {"fault": name, **spec.model_dump()}
+
+    @app.get("/admin/calls/{name}")
+    def calls(name: str) -> dict[str, int]:
+        return {"calls": world().calls.get(name, 0)}
 
     @app.post("/admin/reset")
     def reset() -> dict[str, bool]:

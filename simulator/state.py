@@ -13,9 +13,21 @@ class SimInstance:
 
 
 @dataclass
+class Fault:
+    """Answers of an endpoint under test: fail `count` times with `status`, or be slow."""
+
+    status: int = 503
+    count: int = 0
+    delay_seconds: float = 0.0
+    message: str = "injected fault"
+
+
+@dataclass
 class World:
     apps: dict[str, list[SimInstance]] = field(default_factory=dict)
     chat: dict[str, list[dict[str, object]]] = field(default_factory=dict)
+    faults: dict[str, Fault] = field(default_factory=dict)
+    calls: dict[str, int] = field(default_factory=dict)
 
     @classmethod
     def seeded(cls) -> World:

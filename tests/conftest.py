@@ -26,7 +26,14 @@ from nightwatch.temporal import SEARCH_ATTRIBUTES, data_converter
 from storage import migrate
 from storage.db import engine, session_factory
 from storage.models import SystemConfig
-from tests.support import binary, create_database, drop_database, free_port, libpq_url
+from tests.support import (
+    binary,
+    create_database,
+    drop_database,
+    free_port,
+    libpq_url,
+    serve,
+)
 
 SYSTEM_PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 
@@ -127,6 +134,15 @@ def empty_db_url(pg_server_url: str) -> Iterator[str]:
     yield url
     engine(url).dispose()
     drop_database(url)
+
+
+@pytest.fixture(scope="session")
+def simulator_url() -> Iterator[str]:
+    """The platform simulator, served over real HTTP for the whole session."""
+    from simulator.app import create_app
+
+    with serve(create_app()) as url:
+        yield url
 
 
 # -- Temporal ----------------------------------------------------------------------------

@@ -11,16 +11,9 @@ from sqlalchemy import update
 from api.app import create_app
 from catalog.sync import refresh_visibility
 from nightwatch.config import load_settings
-from simulator.app import create_app as create_simulator
 from storage.db import session_factory
 from storage.models import SystemConfig
 from tests.support import serve
-
-
-@pytest.fixture(scope="session")
-def simulator_url() -> Iterator[str]:
-    with serve(create_simulator()) as url:
-        yield url
 
 
 @pytest.fixture

@@ -27,6 +27,7 @@ SAMPLE_PARAMS: dict[str, dict[str, Any]] = {
     "HTTP_CALL": {"method": "POST", "url": "https://ops.bank/hooks/x", "body": "{}"},
     "NOTIFY": {"channel": "ops", "message": "hello"},
     "WAIT": {"seconds": 30},
+    "CHECKPOINT": {"note": "look at the dashboard"},
     "MANUAL_STEP": {"instructions": "check the dashboard", "assignee": "li.wei"},
 }  # fmt: skip
 

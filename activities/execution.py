@@ -1,0 +1,342 @@
+"""Bookkeeping of executions in PostgreSQL and the step activity that runs an action.
+
+The workflow's state is the truth; these activities mirror it into the database. A step's
+own activity records its node (no extra round trip per step), best effort: if the
+database is down the step still runs, and the workflow's full view is written again at
+every wait for a person and when the execution ends (retried until the database answers).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import exists, select, update
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session
+from temporalio import activity
+from temporalio.api.operatorservice.v1 import ListSearchAttributesRequest
+from temporalio.client import Client
+from temporalio.exceptions import ApplicationError
+from temporalio.service import RPCError
+
+from activities.actions import ActionContext, handler_for
+from catalog.params import check_parameters
+from catalog.registry import ACTIONS_BY_CODE
+from nightwatch.errors import NightwatchError
+from nightwatch.logs import bind_execution, get_logger
+from nightwatch.temporal import SEARCH_ATTRIBUTES
+from plans import store
+from plans.model import StepStrategy
+from platforms.errors import PlatformError
+from storage.db import async_session_factory, session_factory
+from storage.enums import ExecutionState, NodeState, StepType
+from storage.models import Execution, ExecutionNode, PlanAction, PlanStep
+from workflows.models import (
+    ExecutionInput,
+    ExecutionRecord,
+    ExecutionSnapshot,
+    NodeSpec,
+    StepRequest,
+    StepResult,
+)
+
+log = get_logger("nightwatch.activities.execution")
+# Heartbeats are how a cancellation reaches a running step (timeout 10 s in the workflow).
+HEARTBEAT_SECONDS = 2
+
+
+def _execution_id() -> str:
+    """The workflow id of the running activity: the execution id."""
+    return activity.info().workflow_id or "(no workflow)"
+
+
+class ExecutionActivities:
+    def __init__(self, database_url: str) -> None:
+        self._url = database_url
+
+    # -- start ---------------------------------------------------------------------------
+
+    @activity.defn
+    async def create_execution(self, params: ExecutionInput) -> ExecutionSnapshot:
+        """Snapshot the plan and create the execution and its nodes (idempotent)."""
+        snapshot = await asyncio.to_thread(self._create, _execution_id(), params)
+        indexed = await registered_search_attributes(activity.client())
+        return snapshot.model_copy(update={"search_attributes": indexed})
+
+    def _create(self, execution_id: str, params: ExecutionInput) -> ExecutionSnapshot:
+        bind_execution(execution_id)
+        with session_factory(self._url)() as session:
+            existing = session.scalar(
+                select(Execution).where(Execution.execution_id == execution_id)
+            )
+            if existing is not None:
+                return ExecutionSnapshot.model_validate(existing.plan_snapshot["snapshot"])
+            try:
+                snapshot = _create(session, execution_id, params)
+            except NightwatchError as exc:
+                raise ApplicationError(
+                    str(exc), type=type(exc).__name__, non_retryable=True
+                ) from None
+            session.commit()
+        log.info("execution created", plan=snapshot.plan_name, nodes=len(snapshot.nodes))
+        return snapshot
+
+    # -- steps ---------------------------------------------------------------------------
+
+    @activity.defn
+    async def run_step(self, request: StepRequest) -> StepResult:
+        """Run one action; record the node RUNNING then SUCCEEDED (best effort)."""
+        info = activity.info()
+        bind_execution(_execution_id())
+        recorded = await self._mark(
+            request.node_id, state=NodeState.RUNNING, attempts=info.attempt,
+            started_at=datetime.now(UTC),
+        )  # fmt: skip
+        context = ActionContext(self._url, _execution_id(), request.attempt_note or "")
+        work = asyncio.ensure_future(handler_for(request.action)(request.params, context))
+        try:
+            while not work.done():
+                await asyncio.wait({work}, timeout=HEARTBEAT_SECONDS)
+                activity.heartbeat()
+            output = work.result()
+        except asyncio.CancelledError:
+            work.cancel()
+            raise
+        except PlatformError as exc:
+            await self._mark(request.node_id, error=str(exc), attempts=info.attempt)
+            raise ApplicationError(str(exc), type="PlatformError",
+                                   non_retryable=not exc.retryable) from None  # fmt: skip
+        recorded &= await self._mark(request.node_id, state=NodeState.SUCCEEDED, output=output,
+                                     error=None, ended_at=datetime.now(UTC))  # fmt: skip
+        return StepResult(output=output, recorded=recorded)
+
+    async def _mark(self, node_id: int, **values: Any) -> bool:
+        """Update a node unless its execution has ended; never fail the step over it."""
+        try:
+            async with async_session_factory(self._url)() as session:
+                await session.execute(
+                    update(ExecutionNode)
+                    .where(
+                        ExecutionNode.id == node_id,
+                        ~exists().where(
+                            Execution.id == ExecutionNode.execute_order_id,
+                            Execution.ended_at.is_not(None),
+                        ),
+                    )
+                    .values(**values)
+                )
+                await session.commit()
+        except (SQLAlchemyError, OSError) as exc:
+            log.warning("node bookkeeping deferred: database unavailable", node_id=node_id,
+                        error=type(exc).__name__)  # fmt: skip
+            return False
+        return True
+
+    # -- the workflow's view -------------------------------------------------------------
+
+    @activity.defn
+    def record_execution(self, record: ExecutionRecord) -> None:
+        """Write the workflow's view of the execution and every node (idempotent)."""
+        with session_factory(self._url)() as session:
+            execution = session.get(Execution, record.execution_row)
+            if execution is None:
+                raise ApplicationError(
+                    f"no execution row {record.execution_row}", non_retryable=True
+                )
+            if execution.ended_at is not None:
+                return  # ended executions are immutable
+            for node in record.nodes:
+                session.execute(
+                    update(ExecutionNode)
+                    .where(ExecutionNode.id == node.node_id)
+                    .values(
+                        state=node.state,
+                        parameters=node.params,
+                        pending_parameters=node.pending,
+                        decisions=[d.model_dump(mode="json") for d in node.decisions],
+                        attempts=node.attempts,
+                        output=node.output,
+                        error=node.error,
+                        started_at=node.started_at,
+                        ended_at=node.ended_at,
+                    )
+                )
+            if record.state is not None:
+                execution.state, execution.error = record.state, record.error
+            if record.ended:
+                execution.ended_at = datetime.now(UTC)
+            session.commit()
+
+    @activity.defn
+    async def send_reminder(self, message: str) -> bool:
+        """Post a reminder to every notification channel (best effort)."""
+        context = ActionContext(self._url, _execution_id(), "reminder")
+        try:
+            hooks = await context.config("notification.webhooks")
+        except PlatformError:
+            log.warning("reminder not sent: no notification channel configured", text=message)
+            return False
+        handler = handler_for("NOTIFY")
+        for hook in hooks:
+            try:
+                await handler({"channel": hook["name"], "message": message}, context)
+            except PlatformError as exc:
+                log.warning("reminder not delivered", channel=hook["name"], error=str(exc))
+        return True
+
+
+_REGISTERED: list[str] | None = None
+
+
+async def registered_search_attributes(client: Client) -> list[str]:
+    """Which of our search attributes the namespace has (asked once per worker process).
+
+    An execution indexes itself only under these, so a namespace where someone forgot to
+    register them runs executions unindexed (with a warning) instead of failing them.
+    """
+    global _REGISTERED
+    if _REGISTERED is None:
+        try:
+            response = await client.operator_service.list_search_attributes(
+                ListSearchAttributesRequest(namespace=client.namespace)
+            )
+            found = set(response.custom_attributes)
+        except RPCError as exc:
+            log.warning("cannot list search attributes; executions are not indexed", error=str(exc))
+            found = set()
+        _REGISTERED = [key.name for key in SEARCH_ATTRIBUTES if key.name in found]
+        missing = [key.name for key in SEARCH_ATTRIBUTES if key.name not in found]
+        if missing:
+            log.warning("search attributes missing: run `nightwatch temporal "
+                        "register-search-attributes`", missing=missing)  # fmt: skip
+    return _REGISTERED
+
+
+# -- building the snapshot ---------------------------------------------------------------
+
+
+class OverrideError(NightwatchError):
+    pass
+
+
+def _create(session: Session, execution_id: str, params: ExecutionInput) -> ExecutionSnapshot:
+    previous = None
+    if params.rerun_of:
+        previous = session.scalar(
+            select(Execution).where(Execution.execution_id == params.rerun_of)
+        )
+        if previous is None:
+            raise OverrideError("rerun_of", f"no execution {params.rerun_of}")
+        plan = store.main_plan(session, previous.plan_id)
+    else:
+        plan = store.main_plan(session, params.plan)
+    execution = Execution(
+        execution_id=execution_id, plan_id=plan.id, plan_version=plan.version, plan_snapshot={},
+        state=ExecutionState.RUNNING, trigger_kind=params.trigger_kind,
+        triggered_by=params.triggered_by, overrides=params.overrides,
+        rerun_of_id=previous.id if previous else None, rerun_from_node=params.rerun_from,
+        started_at=datetime.now(UTC),
+    )  # fmt: skip
+    session.add(execution)
+    session.flush()
+    codes = {row.id: row.code for row in session.execute(select(PlanAction.id, PlanAction.code))}
+    earlier = _effective_params(session, previous.id) if previous else {}
+
+    def node(step: PlanStep, parent: int | None, key: str) -> NodeSpec:
+        return _node(session, execution.id, step, parent, key, codes, params, earlier)
+
+    nodes: list[NodeSpec] = []
+    for template, children in store.step_tree(session, plan.id):
+        if children is None:
+            nodes.append(node(template, None, str(template.execute_order)))
+            continue
+        parent = node(template, None, template.name)
+        parent.children = [
+            node(step, parent.node_id, f"{template.name}.{step.execute_order}") for step in children
+        ]
+        nodes.append(parent)
+    _check_overrides(params, nodes)
+    if params.rerun_from:
+        _skip_before(nodes, params.rerun_from)
+    snapshot = ExecutionSnapshot(
+        execution_id=execution_id, execution_row=execution.id, plan_id=plan.id,
+        plan_name=plan.name, plan_version=plan.version, scene=plan.scene, nodes=nodes,
+    )  # fmt: skip
+    execution.plan_snapshot = {
+        "document": store.export(session, plan.id).model_dump(mode="json"),
+        "snapshot": snapshot.model_dump(mode="json"),
+    }
+    return snapshot
+
+
+def _effective_params(session: Session, execution_row: int) -> dict[int, dict[str, Any]]:
+    rows = session.execute(
+        select(ExecutionNode.step_id, ExecutionNode.parameters).where(
+            ExecutionNode.execute_order_id == execution_row
+        )
+    )
+    return {step_id: parameters for step_id, parameters in rows}
+
+
+def _node(
+    session: Session, execution_row: int, step: PlanStep, parent: int | None, key: str,
+    codes: dict[int, str], params: ExecutionInput, earlier: dict[int, dict[str, Any]],
+) -> NodeSpec:  # fmt: skip
+    strategy = StepStrategy.model_validate(step.execute_strategy)
+    if step.type == StepType.PRE_PLAN_TEMPLATE:
+        spec = NodeSpec(key=key, node_id=0, name=step.name, kind="SUB_PLAN", strategy=strategy,
+                        sub_plan=step.name)  # fmt: skip
+        values: dict[str, Any] = {}
+        pending: list[str] = []
+    else:
+        code = codes[step.atom_id]
+        action = ACTIONS_BY_CODE.get(code)
+        if action is None:
+            raise OverrideError(key, f"action {code} is not known to this server version")
+        values = {**(step.execute_context or {}), **earlier.get(step.id, {}),
+                  **params.overrides.get(key, {})}  # fmt: skip
+        pending = [name for name in step.pending_params or [] if name not in values]
+        problems = check_parameters(action.params, values, may_be_missing=set(pending))
+        if problems:
+            listed = "; ".join(f"overrides.{key}.{p.field}: {p.reason}" for p in problems)
+            raise OverrideError(f"node {key}", listed)
+        spec = NodeSpec(
+            key=key, node_id=0, name=step.name, kind="ACTION", action=code,
+            activity=action.activity, params=values, pending=pending,
+            secret_params=[i.name for i in action.param_infos if i.secret],
+            strategy=strategy, max_attempts=action.max_attempts,
+        )  # fmt: skip
+    row = ExecutionNode(
+        execute_order_id=execution_row, step_id=step.id, parent_node_id=parent,
+        plan_id=step.plan_id, name=step.name, type=step.type, atom_id=step.atom_id,
+        execute_order=step.execute_order, state=NodeState.PENDING, parameters=values,
+        strategy=step.execute_strategy, pending_parameters=pending, decisions=[],
+    )  # fmt: skip
+    session.add(row)
+    session.flush()
+    spec.node_id = row.id
+    return spec
+
+
+def _all(nodes: list[NodeSpec]) -> list[NodeSpec]:
+    return [n for node in nodes for n in (node, *node.children)]
+
+
+def _check_overrides(params: ExecutionInput, nodes: list[NodeSpec]) -> None:
+    known = {node.key for node in _all(nodes) if node.kind == "ACTION"}
+    unknown = sorted(set(params.overrides) - known)
+    if unknown:
+        raise OverrideError("overrides", f"no step with key {', '.join(unknown)} "
+                            f"(keys: {', '.join(sorted(known))})")  # fmt: skip
+
+
+def _skip_before(nodes: list[NodeSpec], start: str) -> None:
+    ordered = _all(nodes)
+    keys = [node.key for node in ordered]
+    if start not in keys:
+        raise OverrideError("rerun_from", f"no node {start} (nodes: {', '.join(keys)})")
+    for node in ordered[: keys.index(start)]:
+        if node.kind == "ACTION":
+            node.skip_reason = f"before the re-run point {start}"

@@ -1,0 +1,101 @@
+"""Running executions on the time-skipping server with a real worker and a real database."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import httpx
+import pytest
+import pytest_asyncio
+from sqlalchemy import select, update
+from temporalio.client import WorkflowHandle
+from temporalio.testing import WorkflowEnvironment
+
+from catalog.sync import refresh_visibility
+from nightwatch.worker_runtime import build_worker
+from plans import store
+from plans.model import PlanDocument
+from storage.db import session_factory
+from storage.models import Execution, ExecutionNode, SystemConfig
+from tests.support import wait_until_async
+from workflows.execution import PlanExecutionWorkflow
+from workflows.models import ExecutionInput, ExecutionView, NodeView
+
+Handle = WorkflowHandle[PlanExecutionWorkflow, ExecutionView]
+
+
+@pytest.fixture
+def engine_db(catalog_db: str, simulator_url: str) -> str:
+    """The catalog database with platforms and the chat webhook pointing at the simulator."""
+    httpx.post(f"{simulator_url}/admin/reset", timeout=10)
+    values = {
+        "platform.dap.base_url": simulator_url,
+        "notification.webhooks": [{"name": "ops", "url": f"{simulator_url}/chat/ops"}],
+    }
+    with session_factory(catalog_db)() as session:
+        for key, value in values.items():
+            session.execute(update(SystemConfig).where(SystemConfig.key == key)
+                            .values(value={"value": value}))  # fmt: skip
+        refresh_visibility(session)
+        session.commit()
+    return catalog_db
+
+
+class Engine:
+    """A worker on a task queue of its own, and helpers to drive executions."""
+
+    def __init__(self, env: WorkflowEnvironment, db: str, queue: str) -> None:
+        self.env, self.db, self.queue = env, db, queue
+
+    def apply(self, document: dict[str, Any]) -> str:
+        with session_factory(self.db)() as session:
+            result = store.apply(session, PlanDocument.model_validate(document))
+            session.commit()
+        return result.name
+
+    async def start(self, plan: str, **fields: Any) -> Handle:
+        return await self.env.client.start_workflow(
+            PlanExecutionWorkflow.run,
+            ExecutionInput(plan=plan, triggered_by="test", **fields),
+            id=f"exec-{uuid.uuid4().hex[:10]}",
+            task_queue=self.queue,
+        )
+
+    async def node_when(
+        self, handle: Handle, key: str, condition: Callable[[NodeView], bool], within: float = 30
+    ) -> NodeView:
+        found: list[NodeView] = []
+
+        async def check() -> bool:
+            view = await handle.query(PlanExecutionWorkflow.get_state)
+            node = next((n for n in view.nodes if n.key == key), None)
+            if node is not None and condition(node):
+                found.append(node)
+                return True
+            return False
+
+        await wait_until_async(check, within=within, what=f"node {key}")
+        return found[0]
+
+    async def waiting(self, handle: Handle, key: str) -> NodeView:
+        return await self.node_when(handle, key, lambda n: n.waiting_for is not None)
+
+    def rows(self, execution_id: str) -> tuple[Execution, dict[int, ExecutionNode]]:
+        with session_factory(self.db)() as session:
+            execution = session.scalar(
+                select(Execution).where(Execution.execution_id == execution_id)
+            )
+            assert execution is not None
+            query = select(ExecutionNode).where(ExecutionNode.execute_order_id == execution.id)
+            nodes = session.scalars(query.order_by(ExecutionNode.id)).all()
+        return execution, {node.id: node for node in nodes}
+
+
+@pytest_asyncio.fixture
+async def engine(
+    time_skipping_env: WorkflowEnvironment, engine_db: str, task_queue: str
+) -> AsyncIterator[Engine]:
+    async with build_worker(time_skipping_env.client, task_queue, engine_db):
+        yield Engine(time_skipping_env, engine_db, task_queue)

@@ -1,0 +1,172 @@
+"""Inputs, outputs and state of plan executions: shared by the workflow, its activities and
+the CLI. Plain pydantic models only (no I/O), so workflow code may import them."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+from plans.model import StepStrategy
+from storage.enums import NodeState
+
+TriggerKind = Literal["OPERATOR", "ALERT", "SCHEDULE", "RERUN"]
+TERMINAL_NODE_STATES = {
+    NodeState.SUCCEEDED, NodeState.SKIPPED, NodeState.DONE_BY_HAND, NodeState.FAILED,
+    NodeState.ABORTED, NodeState.CANCELLED,
+}  # fmt: skip
+
+
+class NodeSpec(BaseModel):
+    """One node of the execution as snapshotted at start (effective parameters included)."""
+
+    key: str
+    node_id: int
+    name: str
+    kind: Literal["ACTION", "SUB_PLAN"]
+    action: str | None = None
+    activity: str | None = None
+    params: dict[str, Any] = Field(default_factory=dict)
+    pending: list[str] = Field(default_factory=list)
+    secret_params: list[str] = Field(default_factory=list)
+    strategy: StepStrategy = Field(default_factory=StepStrategy)
+    max_attempts: int = 3
+    sub_plan: str | None = None
+    children: list[NodeSpec] = Field(default_factory=list)
+    skip_reason: str | None = None
+
+
+class ExecutionSnapshot(BaseModel):
+    execution_id: str
+    execution_row: int
+    plan_id: int
+    plan_name: str
+    plan_version: int
+    scene: str
+    nodes: list[NodeSpec]
+    search_attributes: list[str] = Field(
+        default_factory=list, description="our search attributes the namespace has registered"
+    )
+
+
+class ExecutionInput(BaseModel):
+    """What starts an execution. From the Web UI, plain JSON such as
+    `{"plan": "loan-api overload", "overrides": {"3": {"pods": 4}}, "triggered_by": "li.wei"}`."""
+
+    plan: str = Field(description="plan name or id")
+    overrides: dict[str, dict[str, Any]] = Field(
+        default_factory=dict, description="node key (e.g. '3' or 'DISASTER_SWITCH.2') -> params"
+    )
+    triggered_by: str = "web-ui"
+    trigger_kind: TriggerKind = "OPERATOR"
+    trigger_details: dict[str, Any] = Field(default_factory=dict)
+    rerun_of: str | None = Field(None, description="execution id this one re-runs")
+    rerun_from: str | None = Field(None, description="node key the re-run starts at")
+    # Set by an execution for its disaster-recovery sub-plans (child workflows) only.
+    sub_plan: str | None = None
+    snapshot: ExecutionSnapshot | None = None
+
+
+class DecisionKind(StrEnum):
+    CONFIRM = "CONFIRM"
+    SKIP = "SKIP"
+    RETRY = "RETRY"
+    DONE = "DONE"
+    ABORT = "ABORT"
+
+
+class Decision(BaseModel):
+    """A person's decision about a node (the signal form, for the Web UI: `action` names it)."""
+
+    node: str = Field(description="node key, e.g. '3' or 'DISASTER_SWITCH.2'")
+    user: str = Field(min_length=1)
+    roles: list[str] = Field(default_factory=list)
+    comment: str | None = None
+    action: DecisionKind = DecisionKind.CONFIRM
+
+
+class Fill(BaseModel):
+    """Parameters a person fills in for a node waiting for them."""
+
+    node: str
+    user: str = Field(min_length=1)
+    values: dict[str, Any]
+    comment: str | None = None
+
+
+class DecisionRecord(BaseModel):
+    action: str
+    user: str
+    at: datetime
+    comment: str | None = None
+    details: dict[str, Any] = Field(default_factory=dict)
+
+
+class NodeView(BaseModel):
+    key: str
+    name: str
+    kind: str
+    action: str | None
+    state: NodeState
+    waiting_for: str | None = None
+    may_act: list[str] = Field(default_factory=list)
+    params: dict[str, Any] = Field(default_factory=dict)
+    missing: list[str] = Field(default_factory=list)
+    attempts: int = 0
+    approvals: list[str] = Field(default_factory=list)
+    decisions: list[DecisionRecord] = Field(default_factory=list)
+    output: dict[str, Any] | None = None
+    error: str | None = None
+    started_at: datetime | None = None
+    ended_at: datetime | None = None
+
+
+class ExecutionView(BaseModel):
+    execution_id: str
+    plan: str
+    plan_id: int
+    plan_version: int
+    scene: str
+    state: str
+    waiting_for: str | None = None
+    nodes: list[NodeView]
+
+
+class StepRequest(BaseModel):
+    """What the step activity needs: the node and its effective parameters."""
+
+    execution_row: int
+    node_id: int
+    action: str
+    params: dict[str, Any]
+    attempt_note: str | None = None
+
+
+class StepResult(BaseModel):
+    output: dict[str, Any] = Field(default_factory=dict)
+    recorded: bool = True
+
+
+class NodeRecord(BaseModel):
+    """A node's state as the workflow knows it, written to the database."""
+
+    node_id: int
+    state: NodeState
+    params: dict[str, Any]
+    pending: list[str] = Field(default_factory=list)
+    decisions: list[DecisionRecord] = Field(default_factory=list)
+    attempts: int = 0
+    output: dict[str, Any] | None = None
+    error: str | None = None
+    started_at: datetime | None = None
+    ended_at: datetime | None = None
+
+
+class ExecutionRecord(BaseModel):
+    execution_row: int
+    state: str | None = Field(None, description="None: leave the execution's state as it is")
+    error: str | None = None
+    nodes: list[NodeRecord]
+    ended: bool = False

@@ -1,0 +1,92 @@
+"""Rules for people acting on a waiting node: who may act, and what a decision does.
+
+Pure functions over the workflow's state, shared by update validators (which refuse bad
+input before anything reaches the history) and signal handlers (which record it as
+refused). Deterministic: no I/O, no clock.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from catalog.params import check_parameters
+from catalog.registry import ACTIONS_BY_CODE
+from workflows.models import Decision, DecisionKind, Fill, NodeSpec, NodeView
+
+CONFIRMATION = "confirmation"
+PARAMETERS = "parameters"
+AFTER_FAILURE = "a decision after failure"
+MANUAL_WORK = "manual work"
+
+
+@dataclass
+class Wait:
+    """What a node waits for and which decisions end the wait."""
+
+    reason: str
+    allowed: set[DecisionKind]
+    approvals_needed: int = 1
+    approvals: list[str] = field(default_factory=list)
+    outcome: DecisionKind | None = None
+    comment: str | None = None
+    by: str | None = None
+
+
+def may_act(spec: NodeSpec) -> list[str]:
+    return list(spec.strategy.confirmers) or ["anyone"]
+
+
+def refusal(decision: Decision, spec: NodeSpec | None, wait: Wait | None) -> str | None:
+    """Why this decision cannot be taken now, or None when it can."""
+    if decision.action == DecisionKind.ABORT and decision.node in ("", "*"):
+        return None
+    if spec is None:
+        return f"no node {decision.node!r} in this execution"
+    if wait is None:
+        return f"node {decision.node} is not waiting for a person"
+    if decision.action not in wait.allowed:
+        allowed = ", ".join(sorted(kind.lower() for kind in wait.allowed))
+        return f"node {decision.node} waits for {wait.reason}; possible: {allowed}"
+    confirmers = spec.strategy.confirmers
+    if confirmers and not (
+        decision.user in confirmers or any(f"role:{role}" in confirmers for role in decision.roles)
+    ):
+        return f"{decision.user} may not act on node {decision.node}: only {', '.join(confirmers)}"
+    if decision.action == DecisionKind.CONFIRM and decision.user in wait.approvals:
+        return (
+            f"{decision.user} already approved node {decision.node} "
+            f"({len(wait.approvals)} of {wait.approvals_needed} approvals)"
+        )
+    return None
+
+
+def fill_refusal(
+    fill: Fill, spec: NodeSpec | None, view: NodeView | None, wait: Wait | None
+) -> str | None:
+    if spec is None or view is None:
+        return f"no node {fill.node!r} in this execution"
+    if wait is None or wait.reason != PARAMETERS:
+        return f"node {fill.node} is not waiting for parameters"
+    unknown = sorted(set(fill.values) - set(view.missing))
+    if unknown:
+        return f"node {fill.node} does not wait for {', '.join(unknown)} (waits for " \
+               f"{', '.join(view.missing)})"  # fmt: skip
+    action = ACTIONS_BY_CODE.get(spec.action or "")
+    if action is None:
+        return f"action {spec.action} is not known to this server version"
+    merged = {**view.params, **fill.values}
+    still_missing = set(view.missing) - set(fill.values)
+    problems = check_parameters(action.params, merged, may_be_missing=still_missing)
+    if problems:
+        return "; ".join(f"{p.field}: {p.reason}" for p in problems)
+    return None
+
+
+def apply_decision(decision: Decision, wait: Wait) -> bool:
+    """Record the decision on the wait; True when it ends the wait."""
+    if decision.action == DecisionKind.CONFIRM:
+        wait.approvals.append(decision.user)
+        if len(wait.approvals) < wait.approvals_needed:
+            return False
+    wait.outcome, wait.comment, wait.by = decision.action, decision.comment, decision.user
+    return True
