@@ -532,7 +532,7 @@ class PlanExecutionWorkflow:
             scene=snapshot.scene if snapshot else "",
             state=self.state,
             waiting_for=self._waiting_text(),
-            nodes=list(self.views.values()),
+            nodes=[self.views[key] for key in self._owned_keys()] if snapshot else [],
         )
 
     def _waiting_text(self) -> str | None:
