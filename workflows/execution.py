@@ -15,7 +15,12 @@ from datetime import timedelta
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ActivityError, ApplicationError, ChildWorkflowError
+from temporalio.exceptions import (
+    ActivityError,
+    ApplicationError,
+    ChildWorkflowError,
+    is_cancelled_exception,
+)
 from temporalio.workflow import ActivityCancellationType
 
 with workflow.unsafe.imports_passed_through():
@@ -170,6 +175,8 @@ class PlanExecutionWorkflow:
                 view.output = await self._execute(spec)
                 return self._end(view, NodeState.SUCCEEDED)
             except ActivityError as exc:
+                if is_cancelled_exception(exc):
+                    raise asyncio.CancelledError from exc  # the execution is being cancelled
                 view.error = _cause(exc)
             if strategy.on_failure == "CONTINUE":
                 return self._end(view, NodeState.FAILED)

@@ -99,3 +99,12 @@ async def engine(
 ) -> AsyncIterator[Engine]:
     async with build_worker(time_skipping_env.client, task_queue, engine_db):
         yield Engine(time_skipping_env, engine_db, task_queue)
+
+
+@pytest_asyncio.fixture
+async def dev_engine(
+    dev_env: WorkflowEnvironment, engine_db: str, task_queue: str
+) -> AsyncIterator[Engine]:
+    """The same on the real dev server (real time, real heartbeats)."""
+    async with build_worker(dev_env.client, task_queue, engine_db):
+        yield Engine(dev_env, engine_db, task_queue)
