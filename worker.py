@@ -1,9 +1,9 @@
 """Entry point of a worker process: `python worker.py` is `nightwatch worker`."""
 
-import asyncio
+import sys
 
-from nightwatch.config import load_settings
-from nightwatch.worker_runtime import run_worker
+from nightwatch.cli.main import main
 
 if __name__ == "__main__":
-    asyncio.run(run_worker(load_settings()))
+    sys.argv[1:1] = ["worker"]
+    main()

@@ -82,6 +82,9 @@ class Settings(BaseSettings):
         300, ge=1, description="how long a server waits for another running an init task"
     )
 
+    user: str | None = Field(None, description="who acts from the CLI (default: the login)")
+    roles: str = Field("", description="the CLI user's roles, comma-separated")
+
     # The local stack (`nightwatch up`): ports are settings so two stacks can run side by side.
     temporal_port: Port = Field(7233, ge=1, le=65535)
     temporal_ui_port: Port = Field(8233, ge=1, le=65535)

@@ -11,6 +11,7 @@ import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
 
+import httpx
 import psycopg
 import pytest
 import pytest_asyncio
@@ -143,6 +144,23 @@ def simulator_url() -> Iterator[str]:
 
     with serve(create_app()) as url:
         yield url
+
+
+@pytest.fixture
+def engine_db(catalog_db: str, simulator_url: str) -> str:
+    """The catalog database with platforms and the chat webhook pointing at the simulator."""
+    httpx.post(f"{simulator_url}/admin/reset", timeout=10)
+    values = {
+        "platform.dap.base_url": simulator_url,
+        "notification.webhooks": [{"name": "ops", "url": f"{simulator_url}/chat/ops"}],
+    }
+    with session_factory(catalog_db)() as session:
+        for key, value in values.items():
+            session.execute(update(SystemConfig).where(SystemConfig.key == key)
+                            .values(value={"value": value}))  # fmt: skip
+        refresh_visibility(session)
+        session.commit()
+    return catalog_db
 
 
 # -- Temporal ----------------------------------------------------------------------------

@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import os
+import sys
+import traceback
 from typing import Annotated
 
 import typer
 
 from nightwatch import __version__
+from nightwatch.cli import inbox_cmds, run_cmds
 from nightwatch.cli.catalog_cmds import catalog_app, config_app, init_app
 from nightwatch.cli.context import settings
-from nightwatch.cli.output import FAILED, OK, emit_json, fail, say, unexpected
+from nightwatch.cli.output import FAILED, OK, emit_json, report, report_unexpected, say
 from nightwatch.cli.plan_cmds import plan_app
 from nightwatch.config import load_settings
 from nightwatch.errors import NightwatchError
@@ -29,6 +32,7 @@ app.add_typer(catalog_app, name="catalog")
 app.add_typer(config_app, name="config")
 app.add_typer(init_app, name="init")
 app.add_typer(plan_app, name="plan")
+app.registered_commands += run_cmds.app.registered_commands + inbox_cmds.app.registered_commands
 temporal_app = typer.Typer(help="Set up a Temporal namespace for Nightwatch.", no_args_is_help=True)
 app.add_typer(temporal_app, name="temporal")
 
@@ -211,16 +215,30 @@ def temporal_register(as_json: JsonFlag = False) -> None:
         say(f"added {', '.join(added)}" if added else "all search attributes already registered")
 
 
-def main() -> None:
+def _invoke() -> int:
+    """Run the command; turn every way it can end into an exit code."""
     try:
         app()
+    except SystemExit as exc:
+        if exc.code is None or isinstance(exc.code, int):
+            return exc.code or 0
+        typer.echo(str(exc.code), err=True)
+        return FAILED
     except NightwatchError as exc:
-        fail(exc)
-    except typer.Exit:
-        raise
+        return report(exc)
     except KeyboardInterrupt:
-        raise SystemExit(130) from None
+        return 130
     except Exception as exc:
         if os.environ.get("NIGHTWATCH_DEBUG"):
-            raise
-        unexpected(exc)
+            traceback.print_exc()
+        return report_unexpected(exc)
+    return OK
+
+
+def main() -> None:
+    code = _invoke()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    # Skip interpreter teardown: the Temporal client's Rust threads can abort it
+    # (temporalio/sdk-python#300), turning a finished command into SIGABRT.
+    os._exit(code)

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import json
-import sys
-from typing import Any, NoReturn
+from typing import Any
 
 import typer
 
@@ -22,13 +21,14 @@ def emit_json(payload: Any) -> None:
     typer.echo(json.dumps(payload, indent=2, sort_keys=True, default=str))
 
 
-def fail(error: NightwatchError) -> NoReturn:
+def report(error: NightwatchError) -> int:
+    """Print a domain error as one line; return its exit code."""
     typer.echo(f"error: {error}", err=True)
-    sys.exit(error.exit_code)
+    return error.exit_code
 
 
-def unexpected(exc: BaseException) -> NoReturn:
+def report_unexpected(exc: BaseException) -> int:
     first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
     typer.echo(f"error: unexpected {type(exc).__name__}: {first_line}", err=True)
     typer.echo("  (set NIGHTWATCH_DEBUG=1 for the traceback)", err=True)
-    sys.exit(FAILED)
+    return FAILED

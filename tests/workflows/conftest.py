@@ -6,41 +6,21 @@ import uuid
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
-import httpx
-import pytest
 import pytest_asyncio
-from sqlalchemy import select, update
+from sqlalchemy import select
 from temporalio.client import WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
-from catalog.sync import refresh_visibility
 from nightwatch.worker_runtime import build_worker
 from plans import store
 from plans.model import PlanDocument
 from storage.db import session_factory
-from storage.models import Execution, ExecutionNode, SystemConfig
+from storage.models import Execution, ExecutionNode
 from tests.support import wait_until_async
 from workflows.execution import PlanExecutionWorkflow
 from workflows.models import ExecutionInput, ExecutionView, NodeView
 
 Handle = WorkflowHandle[PlanExecutionWorkflow, ExecutionView]
-
-
-@pytest.fixture
-def engine_db(catalog_db: str, simulator_url: str) -> str:
-    """The catalog database with platforms and the chat webhook pointing at the simulator."""
-    httpx.post(f"{simulator_url}/admin/reset", timeout=10)
-    values = {
-        "platform.dap.base_url": simulator_url,
-        "notification.webhooks": [{"name": "ops", "url": f"{simulator_url}/chat/ops"}],
-    }
-    with session_factory(catalog_db)() as session:
-        for key, value in values.items():
-            session.execute(update(SystemConfig).where(SystemConfig.key == key)
-                            .values(value={"value": value}))  # fmt: skip
-        refresh_visibility(session)
-        session.commit()
-    return catalog_db
 
 
 class Engine:

@@ -1,0 +1,133 @@
+"""`nightwatch inbox` and `nightwatch list`: what waits for people, and recent executions."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import typer
+from sqlalchemy import select
+from sqlalchemy.orm import aliased
+
+from nightwatch.cli.context import sessions
+from nightwatch.cli.output import emit_json, say
+from storage.enums import NodeState
+from storage.models import Execution, ExecutionNode, Plan
+
+JsonFlag = Annotated[bool, typer.Option("--json", help="Machine-readable output (docs/cli.md).")]
+WAITING_STATES = (
+    NodeState.WAITING_CONFIRMATION,
+    NodeState.WAITING_PARAMETERS,
+    NodeState.FAILED_WAITING,
+)
+WHAT = {
+    NodeState.WAITING_CONFIRMATION: "confirmation",
+    NodeState.WAITING_PARAMETERS: "parameters",
+    NodeState.FAILED_WAITING: "a decision after failure",
+}
+
+app = typer.Typer()
+
+
+def _may_act(strategy: dict[str, Any], user: str | None, roles: list[str]) -> bool:
+    confirmers = strategy.get("confirmers") or []
+    if not confirmers or user is None:
+        return True
+    return user in confirmers or any(f"role:{role}" in confirmers for role in roles)
+
+
+def waiting_nodes(user: str | None = None, roles: list[str] | None = None) -> list[dict[str, Any]]:
+    """Every node waiting for a person in an open execution, oldest first."""
+    parent = aliased(ExecutionNode)
+    query = (
+        select(ExecutionNode, Execution.execution_id, Plan.name, parent.name)
+        .join(Execution, Execution.id == ExecutionNode.execute_order_id)
+        .join(Plan, Plan.id == Execution.plan_id)
+        .outerjoin(parent, parent.id == ExecutionNode.parent_node_id)
+        .where(ExecutionNode.state.in_(WAITING_STATES), Execution.ended_at.is_(None))
+        .order_by(ExecutionNode.updated_at, ExecutionNode.id)
+    )
+    items = []
+    with sessions()() as session:
+        for node, execution_id, plan, parent_name in session.execute(query):
+            if not _may_act(node.strategy, user, roles or []):
+                continue
+            key = (
+                f"{parent_name}.{node.execute_order}"
+                if parent_name
+                else (node.name if node.type == "PRE_PLAN_TEMPLATE" else str(node.execute_order))
+            )
+            items.append(
+                {
+                    "execution": execution_id,
+                    "plan": plan,
+                    "node": key,
+                    "name": node.name,
+                    "state": node.state,
+                    "waits_for": WHAT.get(NodeState(node.state), node.state),
+                    "missing": node.pending_parameters
+                    if node.state == NodeState.WAITING_PARAMETERS
+                    else [],
+                    "may_act": node.strategy.get("confirmers") or ["anyone"],
+                    "since": node.updated_at.isoformat(),
+                }
+            )
+    return items
+
+
+@app.command()
+def inbox(
+    user: Annotated[
+        str | None, typer.Option("--user", help="Only what this user may act on.")
+    ] = None,
+    role: Annotated[list[str] | None, typer.Option("--role", help="The user's roles.")] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Every step waiting for a person, oldest first, with what it waits for and who may act."""
+    items = waiting_nodes(user, role)
+    if as_json:
+        emit_json({"waiting": items})
+        return
+    if not items:
+        say("nothing waits for a person")
+    for item in items:
+        missing = f" ({', '.join(item['missing'])})" if item["missing"] else ""
+        say(
+            f"{item['since'][:19]}  {item['execution']}  {item['node']:<22} {item['name']!r} waits "
+            f"for {item['waits_for']}{missing}; may act: {', '.join(item['may_act'])}"
+        )
+
+
+@app.command("list")
+def list_executions(
+    limit: Annotated[int, typer.Option(help="How many, newest first.")] = 20,
+    as_json: JsonFlag = False,
+) -> None:
+    """Recent executions with their state."""
+    query = (
+        select(Execution, Plan.name)
+        .join(Plan, Plan.id == Execution.plan_id)
+        .order_by(Execution.id.desc())
+        .limit(limit)
+    )
+    with sessions()() as session:
+        rows = [
+            {
+                "execution": e.execution_id,
+                "plan": name,
+                "plan_version": e.plan_version,
+                "state": e.state,
+                "trigger": e.trigger_kind,
+                "by": e.triggered_by,
+                "started_at": e.started_at.isoformat() if e.started_at else None,
+                "ended_at": e.ended_at.isoformat() if e.ended_at else None,
+            }
+            for e, name in session.execute(query)
+        ]
+    if as_json:
+        emit_json({"executions": rows})
+        return
+    for row in rows:
+        say(
+            f"{row['execution']:<40} {row['state']:<10} {row['plan']} (v{row['plan_version']}) "
+            f"by {row['by']} at {str(row['started_at'] or '')[:19]}"
+        )

@@ -1,0 +1,372 @@
+"""`nightwatch run|status|confirm|skip|abort|retry|fill|done|rerun|cancel|inbox|list`."""
+
+from __future__ import annotations
+
+import asyncio
+import getpass
+import json
+import sys
+import time
+import uuid
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+import typer
+from temporalio.client import (
+    Client,
+    WorkflowFailureError,
+    WorkflowHandle,
+    WorkflowUpdateFailedError,
+)
+from temporalio.service import RPCError
+
+from nightwatch.cli.context import settings
+from nightwatch.cli.output import FAILED, OK, WAITING, emit_json, say
+from nightwatch.errors import NightwatchError
+from nightwatch.temporal import connect
+from workflows.execution import PlanExecutionWorkflow, child_workflow_id
+from workflows.models import Decision, ExecutionInput, ExecutionView, Fill, NodeView
+
+RUNNING = 4
+JsonFlag = Annotated[bool, typer.Option("--json", help="Machine-readable output (docs/cli.md).")]
+Comment = Annotated[str | None, typer.Option("--comment", "-m", help="Why (kept for audit).")]
+User = Annotated[
+    str | None, typer.Option("--user", help="Who acts (default NIGHTWATCH_USER, login).")
+]
+Roles = Annotated[list[str] | None, typer.Option("--role", help="A role of the user (repeat).")]
+Sets = Annotated[
+    list[str] | None, typer.Option("--set", help="NODE.PARAM=VALUE for this run only.")
+]
+
+app = typer.Typer()
+
+
+class ExecutionError(NightwatchError):
+    pass
+
+
+def _user(user: str | None) -> str:
+    return user or settings().user or getpass.getuser()
+
+
+def _roles(roles: list[str] | None) -> list[str]:
+    configured = [r.strip() for r in settings().roles.split(",") if r.strip()]
+    return list(roles or []) + configured
+
+
+def parse_sets(sets: list[str] | None) -> dict[str, dict[str, Any]]:
+    """`3.pods=4` -> {"3": {"pods": 4}}; values are JSON when they parse, else text."""
+    overrides: dict[str, dict[str, Any]] = {}
+    for item in sets or []:
+        target, sep, raw = item.partition("=")
+        node, dot, param = target.rpartition(".")
+        if not sep or not dot or not node or not param:
+            raise ExecutionError(item, "expected NODE.PARAM=VALUE, e.g. 3.pods=4")
+        overrides.setdefault(node, {})[param] = _value(raw)
+    return overrides
+
+
+def _value(raw: str) -> Any:
+    try:
+        return json.loads(raw)
+    except json.JSONDecodeError:
+        return raw
+
+
+def exit_code(state: str) -> int:
+    return {"SUCCEEDED": OK, "WAITING": WAITING, "RUNNING": RUNNING, "PENDING": RUNNING}.get(
+        state, FAILED
+    )
+
+
+async def _client() -> Client:
+    return await connect(settings())
+
+
+def _handle(client: Client, execution: str, node: str = "") -> WorkflowHandle[Any, Any]:
+    """The workflow holding a node: a sub-plan's steps live in its child workflow."""
+    prefix, dot, _ = node.partition(".")
+    target = child_workflow_id(execution, prefix) if dot else execution
+    return client.get_workflow_handle(target)
+
+
+async def live_view(client: Client, execution: str) -> ExecutionView:
+    """The execution's state, with the live state of its running sub-plans merged in."""
+    try:
+        view: ExecutionView = await client.get_workflow_handle(execution).query(
+            PlanExecutionWorkflow.get_state
+        )
+    except RPCError as exc:
+        raise ExecutionError(execution, f"cannot read the execution: {exc.message}") from None
+    running = [n.key for n in view.nodes if n.kind == "SUB_PLAN" and n.state == "RUNNING"]
+    for key in running:
+        child: ExecutionView = await client.get_workflow_handle(
+            child_workflow_id(execution, key)
+        ).query(PlanExecutionWorkflow.get_state)
+        fresh = {node.key: node for node in child.nodes}
+        view.nodes = [fresh.get(node.key, node) for node in view.nodes]
+        if child.waiting_for:
+            view.waiting_for = "; ".join(filter(None, [view.waiting_for, child.waiting_for]))
+    if view.waiting_for and view.state == "RUNNING":
+        view.state = "WAITING"
+    return view
+
+
+def _print_view(view: ExecutionView) -> None:
+    say(f"execution {view.execution_id}  plan {view.plan!r} v{view.plan_version}  {view.state}")
+    for node in view.nodes:
+        indent = "    " if "." in node.key else "  "
+        extra = f"  waits for {node.waiting_for}" if node.waiting_for else ""
+        error = f"  error: {node.error}" if node.error and node.state != "SUCCEEDED" else ""
+        line = f"{indent}{node.key:<22} {node.state:<21} {node.action or '':<26} {node.name}"
+        say(line + extra + error)
+    if view.waiting_for:
+        say(f"waiting: {view.waiting_for}")
+
+
+@app.command()
+def run(
+    plan: Annotated[str, typer.Argument(help="plan name or id")],
+    sets: Sets = None,
+    wait: Annotated[bool, typer.Option("--wait", help="Follow it until it ends or waits.")] = False,
+    execution_id: Annotated[str | None, typer.Option("--id", help="Execution id to use.")] = None,
+    user: User = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Start an execution of PLAN (exit 0 started or succeeded, 1 failed, 3 waiting, 4 running)."""
+    overrides = parse_sets(sets)
+    identifier = execution_id or f"exec-{datetime.now(UTC):%Y%m%d-%H%M%S}-{uuid.uuid4().hex[:6]}"
+    params = ExecutionInput(plan=plan, overrides=overrides, triggered_by=_user(user))
+    view = asyncio.run(_start(identifier, params, wait))
+    if as_json:
+        emit_json(view.model_dump(mode="json"))
+    else:
+        _print_view(view)
+    raise typer.Exit(exit_code(view.state) if wait else OK)
+
+
+async def _start(identifier: str, params: ExecutionInput, wait: bool) -> ExecutionView:
+    client = await _client()
+    handle = await client.start_workflow(
+        PlanExecutionWorkflow.run, params, id=identifier, task_queue=settings().task_queue
+    )
+    view = await _until(client, handle, lambda v: v.plan_id != 0, "the execution to start")
+    if wait:
+        view = await _follow(client, identifier)
+    return view
+
+
+async def _until(
+    client: Client, handle: WorkflowHandle[Any, Any], done: Any, what: str
+) -> ExecutionView:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        description = await handle.describe()
+        if description.status is not None and description.status.name == "FAILED":
+            try:
+                await handle.result()
+            except WorkflowFailureError as exc:
+                raise ExecutionError(handle.id, str(exc.cause or exc)) from None
+        view = await live_view(client, handle.id)
+        if done(view):
+            return view
+        await asyncio.sleep(0.3)
+    raise ExecutionError(handle.id, f"timed out waiting for {what}; is a worker running?")
+
+
+async def _follow(client: Client, execution: str) -> ExecutionView:
+    """Print state changes until the execution ends or waits for a person."""
+    seen: dict[str, str] = {}
+    while True:
+        view = await live_view(client, execution)
+        for node in view.nodes:
+            if seen.get(node.key) != node.state:
+                seen[node.key] = node.state
+                if node.state != "PENDING":
+                    say(f"  {node.key:<22} {node.state:<21} {node.name}")
+        if view.state not in ("RUNNING", "PENDING"):
+            return view
+        await asyncio.sleep(0.5)
+
+
+@app.command()
+def status(execution: str, as_json: JsonFlag = False) -> None:
+    """The live state of an execution and every node."""
+    view = asyncio.run(_status(execution))
+    if as_json:
+        emit_json(view.model_dump(mode="json"))
+    else:
+        _print_view(view)
+    raise typer.Exit(exit_code(view.state))
+
+
+async def _status(execution: str) -> ExecutionView:
+    return await live_view(await _client(), execution)
+
+
+def _decide(
+    update: Any,
+    execution: str,
+    node: str,
+    user: str | None,
+    roles: list[str] | None,
+    comment: str | None,
+    as_json: bool,
+) -> None:
+    decision = Decision(node=node, user=_user(user), roles=_roles(roles), comment=comment)
+    result: NodeView | None = asyncio.run(_update(execution, node, update, decision))
+    if as_json:
+        emit_json(result.model_dump(mode="json") if result else {"node": node})
+    elif result is not None:
+        say(
+            f"{execution} node {result.key} '{result.name}': {result.state}"
+            + (f" ({len(result.approvals)} approval(s))" if result.approvals else "")
+        )
+    else:
+        say(f"{execution}: done")
+
+
+async def _update(execution: str, node: str, update: Any, argument: Any) -> Any:
+    client = await _client()
+    try:
+        return await _handle(client, execution, node).execute_update(update, argument)
+    except WorkflowUpdateFailedError as exc:
+        reason = getattr(exc.cause, "message", None) or str(exc.cause or exc)
+        raise ExecutionError(f"{execution} node {node}", reason) from None
+    except RPCError as exc:
+        raise ExecutionError(execution, exc.message) from None
+
+
+@app.command()
+def confirm(
+    execution: str,
+    node: str,
+    comment: Comment = None,
+    user: User = None,
+    role: Roles = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Confirm a step or sub-plan waiting for confirmation (or manual work done)."""
+    _decide(PlanExecutionWorkflow.confirm, execution, node, user, role, comment, as_json)
+
+
+@app.command()
+def skip(
+    execution: str,
+    node: str,
+    comment: Comment = None,
+    user: User = None,
+    role: Roles = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Skip a waiting or failed step; the execution goes on."""
+    _decide(PlanExecutionWorkflow.skip, execution, node, user, role, comment, as_json)
+
+
+@app.command()
+def retry(
+    execution: str,
+    node: str,
+    comment: Comment = None,
+    user: User = None,
+    role: Roles = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Run a failed step again."""
+    _decide(PlanExecutionWorkflow.retry, execution, node, user, role, comment, as_json)
+
+
+@app.command()
+def abort(
+    execution: str,
+    node: Annotated[str, typer.Argument()] = "*",
+    comment: Comment = None,
+    user: User = None,
+    role: Roles = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Abort the execution (at NODE, or '*' for wherever it is)."""
+    _decide(PlanExecutionWorkflow.abort, execution, node, user, role, comment, as_json)
+
+
+@app.command()
+def done(
+    execution: str,
+    node: str,
+    comment: Annotated[str, typer.Option("--comment", "-m")],
+    user: User = None,
+    role: Roles = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Mark a failed or waiting step as done by hand (the fix was made outside)."""
+    _decide(PlanExecutionWorkflow.mark_done, execution, node, user, role, comment, as_json)
+
+
+@app.command()
+def fill(
+    execution: str,
+    node: str,
+    values: Annotated[list[str], typer.Argument(help="PARAM=VALUE (JSON or text)")],
+    comment: Comment = None,
+    user: User = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Fill in the parameters a step waits for; each is checked against the action."""
+    parsed = {}
+    for item in values:
+        key, sep, raw = item.partition("=")
+        if not sep or not key:
+            raise ExecutionError(item, "expected PARAM=VALUE")
+        parsed[key] = _value(raw)
+    argument = Fill(node=node, user=_user(user), values=parsed, comment=comment)
+    result = asyncio.run(_update(execution, node, PlanExecutionWorkflow.fill_parameters, argument))
+    if as_json:
+        emit_json(result.model_dump(mode="json"))
+    else:
+        missing = f"; still waits for {', '.join(result.missing)}" if result.missing else ""
+        say(f"{execution} node {result.key}: filled {', '.join(sorted(parsed))}{missing}")
+
+
+@app.command()
+def rerun(
+    execution: str,
+    from_node: Annotated[str, typer.Option("--from", help="node key")],
+    sets: Sets = None,
+    user: User = None,
+    wait: bool = False,
+    as_json: JsonFlag = False,
+) -> None:
+    """Start a new execution linked to EXECUTION, from NODE on, with its effective parameters."""
+    identifier = f"{execution}-rerun-{uuid.uuid4().hex[:6]}"
+    params = ExecutionInput(
+        plan="",
+        rerun_of=execution,
+        rerun_from=from_node,
+        trigger_kind="RERUN",
+        overrides=parse_sets(sets),
+        triggered_by=_user(user),
+    )
+    view = asyncio.run(_start(identifier, params, wait))
+    if as_json:
+        emit_json(view.model_dump(mode="json"))
+    else:
+        _print_view(view)
+    raise typer.Exit(exit_code(view.state) if wait else OK)
+
+
+@app.command()
+def cancel(execution: str) -> None:
+    """Cancel the execution: the running step is cancelled, every open node marked cancelled."""
+
+    async def go() -> None:
+        await (await _client()).get_workflow_handle(execution).cancel()
+
+    try:
+        asyncio.run(go())
+    except RPCError as exc:
+        raise ExecutionError(execution, exc.message) from None
+    say(f"{execution}: cancel requested")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(app())

@@ -1,0 +1,131 @@
+"""The execution commands end to end on the real dev server, as an operator uses them."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+import pytest_asyncio
+from temporalio.testing import WorkflowEnvironment
+
+from nightwatch.worker_runtime import build_worker
+
+PLAN = """
+name: cli end to end
+scene: EMERGENCY
+steps:
+  - {name: look, action: CHECKPOINT, params: {note: start}}
+  - {name: ask, action: CHECKPOINT, strategy: {preConfirm: true, confirmers: [role:duty-manager]}}
+  - {name: call, action: HTTP_CALL, params: {}, pending: [url]}
+"""
+LONG = """
+name: long wait
+scene: EMERGENCY
+steps:
+  - {name: w, action: WAIT, params: {seconds: 3600}}
+"""
+
+
+class Cli:
+    def __init__(self, env: dict[str, str], cwd: Path) -> None:
+        self.env, self.cwd = env, cwd
+
+    async def __call__(self, *args: str) -> tuple[int, str, str]:
+        process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "nightwatch",
+            *args,
+            env=self.env,
+            cwd=self.cwd,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        out, err = await asyncio.wait_for(process.communicate(), 120)
+        assert process.returncode is not None
+        return process.returncode, out.decode(), err.decode()
+
+
+@pytest_asyncio.fixture
+async def cli(
+    dev_env: WorkflowEnvironment, engine_db: str, task_queue: str, tmp_path: Path
+) -> AsyncIterator[Cli]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("NIGHTWATCH_")}
+    env.update(
+        DATABASE_URL=engine_db,
+        NIGHTWATCH_TEMPORAL_ADDRESS=dev_env.client.service_client.config.target_host,
+        NIGHTWATCH_TASK_QUEUE=task_queue,
+        NIGHTWATCH_USER="li.wei",
+    )
+    (tmp_path / "plan.yaml").write_text(PLAN)
+    (tmp_path / "long.yaml").write_text(LONG)
+    async with build_worker(dev_env.client, task_queue, engine_db):
+        yield Cli(env, tmp_path)
+
+
+def _one_line(code: int, err: str) -> str:
+    assert code == 1
+    assert err.startswith("error: ") and err.strip().count("\n") == 0, err
+    return err
+
+
+@pytest.mark.devserver
+async def test_operator_drives_an_execution_from_the_cli(cli: Cli, simulator_url: str) -> None:
+    assert (await cli("plan", "apply", "plan.yaml"))[0] == 0
+    code, out, _ = await cli("run", "cli end to end", "--id", "exec-cli-e2e", "--wait")
+    assert code == 3, out  # waiting for a person
+    assert "waiting: step 2 'ask' waits for confirmation; may act: role:duty-manager" in out
+    code, out, _ = await cli("inbox", "--json")
+    assert [(i["execution"], i["node"]) for i in json.loads(out)["waiting"]] == [
+        ("exec-cli-e2e", "2")
+    ]
+    err = _one_line(*(await cli("confirm", "exec-cli-e2e", "2", "--user", "intern"))[::2])
+    assert "intern may not act on node 2: only role:duty-manager" in err
+    code, _, _ = await cli("confirm", "exec-cli-e2e", "2", "--role", "duty-manager", "-m", "go")
+    assert code == 0
+
+    async def waits_for_url() -> bool:
+        out = (await cli("status", "exec-cli-e2e", "--json"))[1]
+        return json.loads(out)["nodes"][2]["missing"] == ["url"] and "parameters" in out
+
+    for _ in range(100):
+        if await waits_for_url():
+            break
+        await asyncio.sleep(0.2)
+    err = _one_line(*(await cli("fill", "exec-cli-e2e", "3", "url=ftp://x"))[::2])
+    assert "url: String should match pattern" in err
+    code, _, _ = await cli("fill", "exec-cli-e2e", "3", f"url={simulator_url}/probe/cli")
+    assert code == 0
+    for _ in range(100):
+        code, out, _ = await cli("status", "exec-cli-e2e", "--json")
+        if code != 4 and json.loads(out)["state"] not in ("RUNNING", "WAITING"):
+            break
+        await asyncio.sleep(0.2)
+    view = json.loads(out)
+    assert (code, view["state"]) == (0, "SUCCEEDED")
+    assert [n["state"] for n in view["nodes"]] == ["SUCCEEDED"] * 3
+    listed = json.loads((await cli("list", "--json"))[1])["executions"]
+    assert listed[0]["execution"] == "exec-cli-e2e" and listed[0]["by"] == "li.wei"
+    code, out, _ = await cli("rerun", "exec-cli-e2e", "--from", "3", "--wait")
+    assert code == 0, out
+    assert "SKIPPED" in out
+
+
+@pytest.mark.devserver
+async def test_cancel_from_the_cli(cli: Cli) -> None:
+    assert (await cli("plan", "apply", "long.yaml"))[0] == 0
+    assert (await cli("run", "long wait", "--id", "exec-cli-cancel"))[0] == 0
+    assert (await cli("cancel", "exec-cli-cancel"))[0] == 0
+    for _ in range(100):
+        code, out, _ = await cli("status", "exec-cli-cancel", "--json")
+        if json.loads(out)["state"] == "CANCELLED":
+            break
+        await asyncio.sleep(0.2)
+    assert (code, json.loads(out)["nodes"][0]["state"]) == (1, "CANCELLED")
+    err = _one_line(*(await cli("status", "no-such-execution"))[::2])
+    assert "no-such-execution" in err
