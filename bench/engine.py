@@ -1,0 +1,281 @@
+"""The engine beside raw Temporal, in the same run, on the stack's dev-server profile.
+
+- per-step cost of a 50-step plan of no-op (CHECKPOINT) steps (target <= 1.3x raw);
+- throughput of 200 concurrent 5-step executions (target >= 0.7x raw);
+- confirmation signal -> next step started (target <= 1.5x raw);
+- worker memory with 2,000 executions waiting for confirmation (target < 300 MB).
+
+Run: `python -m bench.engine [--rounds 5]`; results go to bench/results/engine.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import psutil
+from sqlalchemy import select
+from temporalio.client import Client
+from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Worker
+
+from bench.raw import RawSignalWorkflow, RawStepsWorkflow, noop
+from bench.support import fresh_database, postgres_server
+from nightwatch.init_tasks import INIT_TASKS
+from nightwatch.initialisation import InitContext, run_tasks
+from nightwatch.stack.temporal_server import FAST_PROFILE
+from nightwatch.temporal import SEARCH_ATTRIBUTES, data_converter
+from nightwatch.worker_runtime import build_worker
+from plans import store
+from plans.model import PlanDocument
+from storage import migrate
+from storage.db import session_factory
+from storage.models import Execution, ExecutionNode
+from tests.support import binary
+from workflows.execution import PlanExecutionWorkflow
+from workflows.models import Decision, ExecutionInput
+
+RESULTS = Path(__file__).parent / "results"
+
+
+def apply(db: str, name: str, steps: list[dict[str, Any]]) -> str:
+    with session_factory(db)() as session:
+        store.apply(
+            session,
+            PlanDocument.model_validate({"name": name, "scene": "EMERGENCY", "steps": steps}),
+        )
+        session.commit()
+    return name
+
+
+def checkpoints(n: int, gate: bool = False) -> list[dict[str, Any]]:
+    first = {"strategy": {"preConfirm": True}} if gate else {}
+    return [
+        {"name": f"s{i}", "action": "CHECKPOINT", **(first if i == 0 else {})} for i in range(n)
+    ]
+
+
+async def timed(fn: Callable[[], Awaitable[Any]]) -> float:
+    started = time.perf_counter()
+    await fn()
+    return time.perf_counter() - started
+
+
+def ident() -> str:
+    return f"bench-{uuid.uuid4().hex[:12]}"
+
+
+async def per_step(
+    client: Client, ours_q: str, raw_q: str, rounds: int
+) -> tuple[list[float], list[float]]:
+    ours, raw = [], []
+    for _ in range(rounds):
+        ours.append(
+            await timed(
+                lambda: client.execute_workflow(
+                    PlanExecutionWorkflow.run,
+                    ExecutionInput(plan="fifty"),
+                    id=ident(),
+                    task_queue=ours_q,
+                )
+            )
+            / 50
+        )
+        raw.append(
+            await timed(
+                lambda: client.execute_workflow(
+                    RawStepsWorkflow.run, 50, id=ident(), task_queue=raw_q
+                )
+            )
+            / 50
+        )
+    return ours, raw
+
+
+async def throughput(
+    client: Client, ours_q: str, raw_q: str, rounds: int
+) -> tuple[list[float], list[float]]:
+    async def batch(start: Callable[[], Awaitable[Any]]) -> float:
+        seconds = await timed(lambda: asyncio.gather(*[start() for _ in range(200)]))
+        return 200 / seconds
+
+    ours, raw = [], []
+    for _ in range(rounds):
+        ours.append(
+            await batch(
+                lambda: client.execute_workflow(
+                    PlanExecutionWorkflow.run,
+                    ExecutionInput(plan="five"),
+                    id=ident(),
+                    task_queue=ours_q,
+                )
+            )
+        )
+        raw.append(
+            await batch(
+                lambda: client.execute_workflow(
+                    RawStepsWorkflow.run, 5, id=ident(), task_queue=raw_q
+                )
+            )
+        )
+    return ours, raw
+
+
+async def signal_latency(
+    client: Client, db: str, ours_q: str, raw_q: str, rounds: int
+) -> tuple[list[float], list[float]]:
+    ours, raw = [], []
+    for _ in range(rounds):
+        handle = await client.start_workflow(
+            PlanExecutionWorkflow.run, ExecutionInput(plan="gate"), id=ident(), task_queue=ours_q
+        )
+        while (await handle.query(PlanExecutionWorkflow.get_state)).waiting_for is None:  # noqa: ASYNC110 - polling the workflow
+            await asyncio.sleep(0.05)
+        sent = time.time()
+        await handle.signal(PlanExecutionWorkflow.decide, Decision(node="1", user="bench"))
+        await handle.result()
+        with session_factory(db)() as session:
+            started = session.scalar(
+                select(ExecutionNode.started_at)
+                .join(Execution, Execution.id == ExecutionNode.execute_order_id)
+                .where(Execution.execution_id == handle.id, ExecutionNode.execute_order == 1)
+            )
+        assert started is not None
+        ours.append(started.timestamp() - sent)
+        raw_handle = await client.start_workflow(
+            RawSignalWorkflow.run, id=ident(), task_queue=raw_q
+        )
+        await asyncio.sleep(0.3)  # the raw workflow is parked on its signal
+        sent = time.time()
+        await raw_handle.signal(RawSignalWorkflow.confirm)
+        raw.append(await raw_handle.result() - sent)
+    return ours, raw
+
+
+async def memory(client: Client, address: str, db: str, waiting: int) -> float:
+    queue = f"mem-{uuid.uuid4().hex[:6]}"
+    env = {
+        **os.environ,
+        "DATABASE_URL": db,
+        "NIGHTWATCH_TEMPORAL_ADDRESS": address,
+        "NIGHTWATCH_TASK_QUEUE": queue,
+        "NIGHTWATCH_LOG_LEVEL": "WARNING",
+    }
+    command = [sys.executable, "-m", "nightwatch", "worker"]
+    worker = subprocess.Popen(command, env=env)  # noqa: ASYNC220 - a worker process to measure
+    try:
+        handles = []
+        for chunk in range(0, waiting, 100):
+            handles += await asyncio.gather(
+                *[
+                    client.start_workflow(
+                        PlanExecutionWorkflow.run,
+                        ExecutionInput(plan="gate"),
+                        id=ident(),
+                        task_queue=queue,
+                    )
+                    for _ in range(min(100, waiting - chunk))
+                ]
+            )
+        deadline = time.monotonic() + 600
+        while time.monotonic() < deadline:
+            with session_factory(db)() as session:
+                parked = (
+                    session.query(ExecutionNode)
+                    .filter(ExecutionNode.state == "WAITING_CONFIRMATION")
+                    .count()
+                )
+            if parked >= waiting:
+                break
+            await asyncio.sleep(1)
+        return float(psutil.Process(worker.pid).memory_info().rss / 2**20)
+    finally:
+        worker.terminate()
+        worker.wait(60)
+
+
+def row(
+    name: str,
+    ours: list[float],
+    raw: list[float],
+    unit: str,
+    scale: float,
+    target: str,
+    lower_is_better: bool = True,
+) -> str:
+    o, r = statistics.median(ours), statistics.median(raw)
+    ratio = o / r
+
+    def fmt(xs: list[float]) -> str:
+        low, mid, high = min(xs) * scale, statistics.median(xs) * scale, max(xs) * scale
+        return f"{low:.1f} / {mid:.1f} / {high:.1f}"
+
+    return f"| {name} ({unit}) | {fmt(ours)} | {fmt(raw)} | {ratio:.2f}x | {target} |"
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--waiting", type=int, default=2000)
+    args = parser.parse_args()
+    with postgres_server() as server, fresh_database(server) as db:
+        migrate.upgrade(db)
+        run_tasks(db, INIT_TASKS, InitContext("bench", "bench", "bench:1"))
+        apply(db, "fifty", checkpoints(50))
+        apply(db, "five", checkpoints(5))
+        apply(db, "gate", checkpoints(2, gate=True))
+        env = await WorkflowEnvironment.start_local(
+            data_converter=data_converter(),
+            dev_server_existing_path=binary("temporal"),
+            search_attributes=SEARCH_ATTRIBUTES,
+            dev_server_extra_args=list(FAST_PROFILE),
+        )
+        client = env.client
+        raw_worker = Worker(
+            client,
+            task_queue="raw",
+            workflows=[RawStepsWorkflow, RawSignalWorkflow],
+            activities=[noop],
+        )
+        try:
+            async with raw_worker, build_worker(client, "ours", db):
+                await per_step(client, "ours", "raw", 1)  # warm up both
+                steps = await per_step(client, "ours", "raw", args.rounds)
+                flow = await throughput(client, "ours", "raw", args.rounds)
+                signal = await signal_latency(client, db, "ours", "raw", args.rounds)
+            rss = await memory(client, client.service_client.config.target_host, db, args.waiting)
+        finally:
+            await env.shutdown()
+    lines = [
+        f"engine benchmark, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {platform.node()}, "
+        f"{os.cpu_count()} cores, {args.rounds} rounds, dev server with the stack's profile",
+        "",
+        "| measure | Nightwatch min / median / max | raw Temporal min / median / max "
+        "| ratio (medians) | target |",
+        "| --- | --- | --- | ---: | --- |",
+        row("per step, 50-step plan", *steps, "ms", 1000, "<= 1.3x"),
+        row("throughput, 200 x 5-step executions", *flow, "executions/s", 1, ">= 0.7x"),
+        row("confirmation signal -> next step started", *signal, "ms", 1000, "<= 1.5x"),
+        "",
+        f"worker RSS with {args.waiting} executions waiting for confirmation: {rss:.0f} MB "
+        "(target < 300 MB)",
+    ]
+    report = "\n".join(lines)
+    print(report)
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "engine.md").write_text(report + "\n")
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
