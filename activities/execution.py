@@ -30,7 +30,7 @@ from nightwatch.temporal import SEARCH_ATTRIBUTES
 from plans import store
 from plans.model import StepStrategy
 from platforms.errors import PlatformError
-from storage.db import async_session_factory, session_factory
+from storage.db import bookkeeping_engine, session_factory
 from storage.enums import ExecutionState, NodeState, StepType
 from storage.models import Execution, ExecutionNode, PlanAction, PlanStep
 from workflows.models import (
@@ -45,6 +45,8 @@ from workflows.models import (
 log = get_logger("nightwatch.activities.execution")
 # Heartbeats are how a cancellation reaches a running step (timeout 10 s in the workflow).
 HEARTBEAT_SECONDS = 2
+# A step still running after this is recorded RUNNING; a quicker one is recorded once.
+SLOW_STEP_SECONDS = 0.5
 
 
 def _execution_id() -> str:
@@ -87,50 +89,70 @@ class ExecutionActivities:
 
     @activity.defn
     async def run_step(self, request: StepRequest) -> StepResult:
-        """Run one action; record the node RUNNING then SUCCEEDED (best effort)."""
+        """Run one action and record its node: once for a quick step, RUNNING first for a
+        slow one (best effort either way; the workflow's final record is authoritative)."""
         info = activity.info()
         bind_execution(_execution_id())
-        recorded = await self._mark(
-            request.node_id, state=NodeState.RUNNING, attempts=info.attempt,
-            started_at=datetime.now(UTC),
-        )  # fmt: skip
+        started = datetime.now(UTC)
         context = ActionContext(self._url, _execution_id(), request.attempt_note or "")
         work = asyncio.ensure_future(handler_for(request.action)(request.params, context))
+        recorded = True
         try:
+            await asyncio.wait({work}, timeout=SLOW_STEP_SECONDS)
+            if not work.done():
+                recorded = await self._mark(
+                    request.node_id,
+                    state=NodeState.RUNNING,
+                    attempts=info.attempt,
+                    started_at=started,
+                )
             while not work.done():
-                await asyncio.wait({work}, timeout=HEARTBEAT_SECONDS)
                 activity.heartbeat()
+                await asyncio.wait({work}, timeout=HEARTBEAT_SECONDS)
             output = work.result()
         except asyncio.CancelledError:
             work.cancel()
             raise
         except PlatformError as exc:
-            await self._mark(request.node_id, error=str(exc), attempts=info.attempt)
-            raise ApplicationError(str(exc), type="PlatformError",
-                                   non_retryable=not exc.retryable) from None  # fmt: skip
-        recorded &= await self._mark(request.node_id, state=NodeState.SUCCEEDED, output=output,
-                                     error=None, ended_at=datetime.now(UTC))  # fmt: skip
+            await self._mark(
+                request.node_id, error=str(exc), attempts=info.attempt, started_at=started
+            )
+            raise ApplicationError(
+                str(exc), type="PlatformError", non_retryable=not exc.retryable
+            ) from None
+        recorded &= await self._mark(
+            request.node_id,
+            state=NodeState.SUCCEEDED,
+            attempts=info.attempt,
+            output=output,
+            error=None,
+            started_at=started,
+            ended_at=datetime.now(UTC),
+        )
         return StepResult(output=output, recorded=recorded)
 
     async def _mark(self, node_id: int, **values: Any) -> bool:
         """Update a node unless its execution has ended; never fail the step over it."""
+        statement = (
+            update(ExecutionNode)
+            .where(
+                ExecutionNode.id == node_id,
+                ~exists().where(
+                    Execution.id == ExecutionNode.execute_order_id,
+                    Execution.ended_at.is_not(None),
+                ),
+            )
+            .values(**values)
+        )
         try:
-            async with async_session_factory(self._url)() as session:
-                await session.execute(
-                    update(ExecutionNode)
-                    .where(
-                        ExecutionNode.id == node_id,
-                        ~exists().where(
-                            Execution.id == ExecutionNode.execute_order_id,
-                            Execution.ended_at.is_not(None),
-                        ),
-                    )
-                    .values(**values)
-                )
-                await session.commit()
+            async with bookkeeping_engine(self._url).begin() as conn:
+                await conn.execute(statement)
         except (SQLAlchemyError, OSError) as exc:
-            log.warning("node bookkeeping deferred: database unavailable", node_id=node_id,
-                        error=type(exc).__name__)  # fmt: skip
+            log.warning(
+                "node bookkeeping deferred: database unavailable",
+                node_id=node_id,
+                error=type(exc).__name__,
+            )
             return False
         return True
 
@@ -147,22 +169,23 @@ class ExecutionActivities:
                 )
             if execution.ended_at is not None:
                 return  # ended executions are immutable
-            for node in record.nodes:
-                session.execute(
-                    update(ExecutionNode)
-                    .where(ExecutionNode.id == node.node_id)
-                    .values(
-                        state=node.state,
-                        parameters=node.params,
-                        pending_parameters=node.pending,
-                        decisions=[d.model_dump(mode="json") for d in node.decisions],
-                        attempts=node.attempts,
-                        output=node.output,
-                        error=node.error,
-                        started_at=node.started_at,
-                        ended_at=node.ended_at,
-                    )
-                )
+            rows = [
+                {
+                    "id": node.node_id,
+                    "state": node.state,
+                    "parameters": node.params,
+                    "pending_parameters": node.pending,
+                    "decisions": [d.model_dump(mode="json") for d in node.decisions],
+                    "attempts": node.attempts,
+                    "output": node.output,
+                    "error": node.error,
+                    "started_at": node.started_at,
+                    "ended_at": node.ended_at,
+                }
+                for node in record.nodes
+            ]
+            if rows:
+                session.execute(update(ExecutionNode), rows)
             if record.state is not None:
                 execution.state, execution.error = record.state, record.error
             if record.ended:
@@ -244,19 +267,31 @@ def _create(session: Session, execution_id: str, params: ExecutionInput) -> Exec
     codes = {row.id: row.code for row in session.execute(select(PlanAction.id, PlanAction.code))}
     earlier = _effective_params(session, previous.id) if previous else {}
 
-    def node(step: PlanStep, parent: int | None, key: str) -> NodeSpec:
-        return _node(session, execution.id, step, parent, key, codes, params, earlier)
+    def node(step: PlanStep, key: str) -> tuple[NodeSpec, ExecutionNode]:
+        return _node(execution.id, step, key, codes, params, earlier)
 
-    nodes: list[NodeSpec] = []
-    for template, children in store.step_tree(session, plan.id):
-        if children is None:
-            nodes.append(node(template, None, str(template.execute_order)))
-            continue
-        parent = node(template, None, template.name)
-        parent.children = [
-            node(step, parent.node_id, f"{template.name}.{step.execute_order}") for step in children
-        ]
-        nodes.append(parent)
+    # Two batched inserts: the top-level nodes, then the sub-plans' steps (they need the
+    # ids of their parents).
+    tree = store.step_tree(session, plan.id)
+    top = [
+        node(step, step.name if children is not None else str(step.execute_order))
+        for step, children in tree
+    ]
+    session.add_all([row for _, row in top])
+    session.flush()
+    nested: list[tuple[NodeSpec, NodeSpec, ExecutionNode]] = []
+    for (spec, row), (template, children) in zip(top, tree, strict=True):
+        spec.node_id = row.id
+        for step in children or []:
+            child, child_row = node(step, f"{template.name}.{step.execute_order}")
+            child_row.parent_node_id = row.id
+            nested.append((spec, child, child_row))
+    session.add_all([row for _, _, row in nested])
+    session.flush()
+    for parent, child, row in nested:
+        child.node_id = row.id
+        parent.children.append(child)
+    nodes = [spec for spec, _ in top]
     _check_overrides(params, nodes)
     if params.rerun_from:
         _skip_before(nodes, params.rerun_from)
@@ -281,43 +316,69 @@ def _effective_params(session: Session, execution_row: int) -> dict[int, dict[st
 
 
 def _node(
-    session: Session, execution_row: int, step: PlanStep, parent: int | None, key: str,
-    codes: dict[int, str], params: ExecutionInput, earlier: dict[int, dict[str, Any]],
-) -> NodeSpec:  # fmt: skip
+    execution_row: int,
+    step: PlanStep,
+    key: str,
+    codes: dict[int, str],
+    params: ExecutionInput,
+    earlier: dict[int, dict[str, Any]],
+) -> tuple[NodeSpec, ExecutionNode]:
+    """The node's spec and its row (not yet flushed: the caller batches the inserts)."""
     strategy = StepStrategy.model_validate(step.execute_strategy)
+    values: dict[str, Any] = {}
+    pending: list[str] = []
     if step.type == StepType.PRE_PLAN_TEMPLATE:
-        spec = NodeSpec(key=key, node_id=0, name=step.name, kind="SUB_PLAN", strategy=strategy,
-                        sub_plan=step.name)  # fmt: skip
-        values: dict[str, Any] = {}
-        pending: list[str] = []
+        spec = NodeSpec(
+            key=key,
+            node_id=0,
+            name=step.name,
+            kind="SUB_PLAN",
+            strategy=strategy,
+            sub_plan=step.name,
+        )
     else:
         code = codes[step.atom_id]
         action = ACTIONS_BY_CODE.get(code)
         if action is None:
             raise OverrideError(key, f"action {code} is not known to this server version")
-        values = {**(step.execute_context or {}), **earlier.get(step.id, {}),
-                  **params.overrides.get(key, {})}  # fmt: skip
+        values = {
+            **(step.execute_context or {}),
+            **earlier.get(step.id, {}),
+            **params.overrides.get(key, {}),
+        }
         pending = [name for name in step.pending_params or [] if name not in values]
         problems = check_parameters(action.params, values, may_be_missing=set(pending))
         if problems:
             listed = "; ".join(f"overrides.{key}.{p.field}: {p.reason}" for p in problems)
             raise OverrideError(f"node {key}", listed)
         spec = NodeSpec(
-            key=key, node_id=0, name=step.name, kind="ACTION", action=code,
-            activity=action.activity, params=values, pending=pending,
+            key=key,
+            node_id=0,
+            name=step.name,
+            kind="ACTION",
+            action=code,
+            activity=action.activity,
+            params=values,
+            pending=pending,
             secret_params=[i.name for i in action.param_infos if i.secret],
-            strategy=strategy, max_attempts=action.max_attempts,
-        )  # fmt: skip
+            strategy=strategy,
+            max_attempts=action.max_attempts,
+        )
     row = ExecutionNode(
-        execute_order_id=execution_row, step_id=step.id, parent_node_id=parent,
-        plan_id=step.plan_id, name=step.name, type=step.type, atom_id=step.atom_id,
-        execute_order=step.execute_order, state=NodeState.PENDING, parameters=values,
-        strategy=step.execute_strategy, pending_parameters=pending, decisions=[],
-    )  # fmt: skip
-    session.add(row)
-    session.flush()
-    spec.node_id = row.id
-    return spec
+        execute_order_id=execution_row,
+        step_id=step.id,
+        plan_id=step.plan_id,
+        name=step.name,
+        type=step.type,
+        atom_id=step.atom_id,
+        execute_order=step.execute_order,
+        state=NodeState.PENDING,
+        parameters=values,
+        strategy=step.execute_strategy,
+        pending_parameters=pending,
+        decisions=[],
+    )
+    return spec, row
 
 
 def _all(nodes: list[NodeSpec]) -> list[NodeSpec]:

@@ -32,8 +32,10 @@ from temporalio.worker import Worker
 
 from bench.raw import RawSignalWorkflow, RawStepsWorkflow, noop
 from bench.support import fresh_database, postgres_server
+from nightwatch.config import load_settings
 from nightwatch.init_tasks import INIT_TASKS
 from nightwatch.initialisation import InitContext, run_tasks
+from nightwatch.logs import configure_logging
 from nightwatch.stack.temporal_server import FAST_PROFILE
 from nightwatch.temporal import SEARCH_ATTRIBUTES, data_converter
 from nightwatch.worker_runtime import build_worker
@@ -228,7 +230,9 @@ async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--waiting", type=int, default=2000)
+    parser.add_argument("--only", choices=["steps", "throughput", "signal", "memory"])
     args = parser.parse_args()
+    configure_logging(load_settings(log_level="WARNING"))
     with postgres_server() as server, fresh_database(server) as db:
         migrate.upgrade(db)
         run_tasks(db, INIT_TASKS, InitContext("bench", "bench", "bench:1"))
@@ -249,12 +253,21 @@ async def main() -> None:
             activities=[noop],
         )
         try:
+            want = {args.only} if args.only else {"steps", "throughput", "signal", "memory"}
+            none: tuple[list[float], list[float]] = ([1.0], [1.0])
+            steps = flow = signal = none
             async with raw_worker, build_worker(client, "ours", db):
                 await per_step(client, "ours", "raw", 1)  # warm up both
-                steps = await per_step(client, "ours", "raw", args.rounds)
-                flow = await throughput(client, "ours", "raw", args.rounds)
-                signal = await signal_latency(client, db, "ours", "raw", args.rounds)
-            rss = await memory(client, client.service_client.config.target_host, db, args.waiting)
+                if "steps" in want:
+                    steps = await per_step(client, "ours", "raw", args.rounds)
+                if "throughput" in want:
+                    flow = await throughput(client, "ours", "raw", args.rounds)
+                if "signal" in want:
+                    signal = await signal_latency(client, db, "ours", "raw", args.rounds)
+            rss = 0.0
+            if "memory" in want:
+                address = client.service_client.config.target_host
+                rss = await memory(client, address, db, args.waiting)
         finally:
             await env.shutdown()
     lines = [
@@ -273,8 +286,9 @@ async def main() -> None:
     ]
     report = "\n".join(lines)
     print(report)
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "engine.md").write_text(report + "\n")
+    if not args.only:
+        RESULTS.mkdir(exist_ok=True)
+        (RESULTS / "engine.md").write_text(report + "\n")
 
 
 if __name__ == "__main__":

@@ -29,6 +29,7 @@ log = get_logger("nightwatch.worker")
 WORKFLOWS: Sequence[type] = (DiagnosticsWorkflow, PlanExecutionWorkflow)
 # Sync activities (bookkeeping through SQLAlchemy) run on this many threads.
 ACTIVITY_THREADS = 16
+MAX_CACHED_WORKFLOWS = 300
 
 
 def activities(database_url: str) -> list[Callable[..., Any]]:
@@ -55,6 +56,9 @@ def build_worker(client: Client, task_queue: str, database_url: str) -> Worker:
         workflows=list(WORKFLOWS),
         activities=activities(database_url),
         activity_executor=ThreadPoolExecutor(ACTIVITY_THREADS),
+        # Executions waiting for people need no memory: evicted ones replay on the next
+        # decision (short histories), so the cache stays small.
+        max_cached_workflows=MAX_CACHED_WORKFLOWS,
         identity=worker_identity(),
     )
 

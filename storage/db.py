@@ -48,6 +48,19 @@ def async_engine(url: str) -> AsyncEngine:
     )
 
 
+@cache
+def bookkeeping_engine(url: str) -> AsyncEngine:
+    """For the engine's node writes: no ping per checkout (a failed write is tolerated and
+    repaired by the execution's final record), a pool sized for many concurrent steps."""
+    return create_async_engine(
+        normalise_url(url),
+        pool_size=20,
+        max_overflow=20,
+        pool_recycle=300,
+        connect_args={"connect_timeout": 5},
+    )
+
+
 def session_factory(url: str) -> sessionmaker[Session]:
     return sessionmaker(engine(url), expire_on_commit=False)
 

@@ -129,3 +129,24 @@ async def test_cancel_from_the_cli(cli: Cli) -> None:
     assert (code, json.loads(out)["nodes"][0]["state"]) == (1, "CANCELLED")
     err = _one_line(*(await cli("status", "no-such-execution"))[::2])
     assert "no-such-execution" in err
+
+
+@pytest.mark.devserver
+async def test_web_ui_style_start_with_plain_json_sets_search_attributes(
+    cli: Cli, dev_env: WorkflowEnvironment, task_queue: str
+) -> None:
+    from nightwatch.temporal import EXECUTION_ID, PLAN_SCENE, TRIGGER_KIND
+
+    assert (await cli("plan", "apply", "long.yaml"))[0] == 0
+    handle = await dev_env.client.start_workflow(
+        "PlanExecution",
+        {"plan": "long wait", "overrides": {"1": {"seconds": 1}}, "triggered_by": "ui-user"},
+        id="exec-from-ui",
+        task_queue=task_queue,
+    )
+    result = await asyncio.wait_for(handle.result(), 60)
+    assert result["state"] == "SUCCEEDED"
+    attributes = (await handle.describe()).typed_search_attributes
+    assert attributes.get(EXECUTION_ID) == "exec-from-ui"
+    assert attributes.get(PLAN_SCENE) == "EMERGENCY"
+    assert attributes.get(TRIGGER_KIND) == "OPERATOR"
