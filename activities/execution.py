@@ -57,6 +57,8 @@ def _execution_id() -> str:
 class ExecutionActivities:
     def __init__(self, database_url: str) -> None:
         self._url = database_url
+        # Write-behind node bookkeeping: the last write per node, so writes keep their order.
+        self._writes: dict[int, asyncio.Task[bool]] = {}
 
     # -- start ---------------------------------------------------------------------------
 
@@ -90,17 +92,16 @@ class ExecutionActivities:
     @activity.defn
     async def run_step(self, request: StepRequest) -> StepResult:
         """Run one action and record its node: once for a quick step, RUNNING first for a
-        slow one (best effort either way; the workflow's final record is authoritative)."""
+        slow one (write-behind, best effort; the workflow's final record is authoritative)."""
         info = activity.info()
         bind_execution(_execution_id())
         started = datetime.now(UTC)
         context = ActionContext(self._url, _execution_id(), request.attempt_note or "")
         work = asyncio.ensure_future(handler_for(request.action)(request.params, context))
-        recorded = True
         try:
             await asyncio.wait({work}, timeout=SLOW_STEP_SECONDS)
             if not work.done():
-                recorded = await self._mark(
+                self._mark_later(
                     request.node_id,
                     state=NodeState.RUNNING,
                     attempts=info.attempt,
@@ -114,13 +115,13 @@ class ExecutionActivities:
             work.cancel()
             raise
         except PlatformError as exc:
-            await self._mark(
+            self._mark_later(
                 request.node_id, error=str(exc), attempts=info.attempt, started_at=started
             )
             raise ApplicationError(
                 str(exc), type="PlatformError", non_retryable=not exc.retryable
             ) from None
-        recorded &= await self._mark(
+        self._mark_later(
             request.node_id,
             state=NodeState.SUCCEEDED,
             attempts=info.attempt,
@@ -129,7 +130,25 @@ class ExecutionActivities:
             started_at=started,
             ended_at=datetime.now(UTC),
         )
-        return StepResult(output=output, recorded=recorded)
+        return StepResult(output=output)
+
+    def _mark_later(self, node_id: int, **values: Any) -> None:
+        """Record a node without holding up the step: the write follows the step's result by
+        moments, in order per node; the execution's final record is written either way."""
+        previous = self._writes.get(node_id)
+
+        async def write() -> bool:
+            if previous is not None:
+                await asyncio.wait({previous})
+            return await self._mark(node_id, **values)
+
+        task = asyncio.ensure_future(write())
+        self._writes[node_id] = task
+        task.add_done_callback(lambda done: self._forget(node_id, done))
+
+    def _forget(self, node_id: int, task: asyncio.Task[bool]) -> None:
+        if self._writes.get(node_id) is task:
+            del self._writes[node_id]
 
     async def _mark(self, node_id: int, **values: Any) -> bool:
         """Update a node unless its execution has ended; never fail the step over it."""

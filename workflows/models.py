@@ -146,7 +146,6 @@ class StepRequest(BaseModel):
 
 class StepResult(BaseModel):
     output: dict[str, Any] = Field(default_factory=dict)
-    recorded: bool = True
 
 
 class NodeRecord(BaseModel):
