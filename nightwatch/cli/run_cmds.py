@@ -237,43 +237,35 @@ async def _update(execution: str, node: str, update: Any, argument: Any) -> Any:
         raise ExecutionError(execution, exc.message) from None
 
 
-@app.command()
-def confirm(
-    execution: str,
-    node: str,
-    comment: Comment = None,
-    user: User = None,
-    role: Roles = None,
-    as_json: JsonFlag = False,
-) -> None:
-    """Confirm a step or sub-plan waiting for confirmation (or manual work done)."""
-    _decide(PlanExecutionWorkflow.confirm, execution, node, user, role, comment, as_json)
+def _decision_command(update: Any, summary: str) -> Any:
+    """A command deciding about one node: confirm, skip and retry differ only in the update."""
+
+    def command(
+        execution: str,
+        node: str,
+        comment: Comment = None,
+        user: User = None,
+        role: Roles = None,
+        as_json: JsonFlag = False,
+    ) -> None:
+        _decide(update, execution, node, user, role, comment, as_json)
+
+    command.__doc__ = summary
+    return command
 
 
-@app.command()
-def skip(
-    execution: str,
-    node: str,
-    comment: Comment = None,
-    user: User = None,
-    role: Roles = None,
-    as_json: JsonFlag = False,
-) -> None:
-    """Skip a waiting or failed step; the execution goes on."""
-    _decide(PlanExecutionWorkflow.skip, execution, node, user, role, comment, as_json)
-
-
-@app.command()
-def retry(
-    execution: str,
-    node: str,
-    comment: Comment = None,
-    user: User = None,
-    role: Roles = None,
-    as_json: JsonFlag = False,
-) -> None:
-    """Run a failed step again."""
-    _decide(PlanExecutionWorkflow.retry, execution, node, user, role, comment, as_json)
+app.command("confirm")(
+    _decision_command(
+        PlanExecutionWorkflow.confirm,
+        "Confirm a step or sub-plan waiting for confirmation (or manual work done).",
+    )
+)
+app.command("skip")(
+    _decision_command(
+        PlanExecutionWorkflow.skip, "Skip a waiting or failed step; the execution goes on."
+    )
+)
+app.command("retry")(_decision_command(PlanExecutionWorkflow.retry, "Run a failed step again."))
 
 
 @app.command()

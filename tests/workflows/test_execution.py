@@ -181,3 +181,19 @@ async def test_invalid_override_fails_the_start_naming_the_field(engine: Engine)
     with pytest.raises(WorkflowFailureError) as caught:
         await handle.result()
     assert "overrides.1.seconds" in str(caught.value.cause)
+
+
+async def test_editing_the_plan_never_changes_a_running_execution(engine: Engine) -> None:
+    first = step("CHECKPOINT", "gate") | GATE
+    second = step("CHECKPOINT", "b") | {"params": {"note": "before the edit"}}
+    handle = await engine.start(engine.apply(_plan("edited", first, second)))
+    await engine.waiting(handle, "1")
+    edited = step("CHECKPOINT", "b") | {"params": {"note": "after the edit"}}
+    engine.apply(_plan("edited", first, edited, step("CHECKPOINT", "c")))
+    await _act(handle, PlanExecutionWorkflow.confirm, "1")
+    result = await handle.result()
+    assert [n.key for n in result.nodes] == ["1", "2"]
+    assert result.nodes[1].output == {"note": "before the edit"}
+    execution, _ = engine.rows(handle.id)
+    assert execution.plan_version == 1
+    assert execution.plan_snapshot["document"]["steps"][1]["params"] == {"note": "before the edit"}
