@@ -229,17 +229,17 @@ class ExecutionActivities:
         return True
 
 
-_REGISTERED: list[str] | None = None
+_REGISTERED: dict[tuple[str, str], list[str]] = {}
 
 
 async def registered_search_attributes(client: Client) -> list[str]:
-    """Which of our search attributes the namespace has (asked once per worker process).
+    """Which of our search attributes the namespace has (asked once per server and namespace).
 
     An execution indexes itself only under these, so a namespace where someone forgot to
     register them runs executions unindexed (with a warning) instead of failing them.
     """
-    global _REGISTERED
-    if _REGISTERED is None:
+    key = (client.service_client.config.target_host, client.namespace)
+    if key not in _REGISTERED:
         try:
             response = await client.operator_service.list_search_attributes(
                 ListSearchAttributesRequest(namespace=client.namespace)
@@ -248,12 +248,12 @@ async def registered_search_attributes(client: Client) -> list[str]:
         except RPCError as exc:
             log.warning("cannot list search attributes; executions are not indexed", error=str(exc))
             found = set()
-        _REGISTERED = [key.name for key in SEARCH_ATTRIBUTES if key.name in found]
-        missing = [key.name for key in SEARCH_ATTRIBUTES if key.name not in found]
+        _REGISTERED[key] = [sa.name for sa in SEARCH_ATTRIBUTES if sa.name in found]
+        missing = [sa.name for sa in SEARCH_ATTRIBUTES if sa.name not in found]
         if missing:
             log.warning("search attributes missing: run `nightwatch temporal "
                         "register-search-attributes`", missing=missing)  # fmt: skip
-    return _REGISTERED
+    return _REGISTERED[key]
 
 
 # -- building the snapshot ---------------------------------------------------------------

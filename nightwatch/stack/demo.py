@@ -27,4 +27,5 @@ def run_demo(settings: Settings, say: Callable[[str], None]) -> None:
                 continue
             session.commit()
             say(f"demo      {result.outcome} plan {result.plan_id} {result.name!r}")
-    say("demo      try: nightwatch plan list | nightwatch plan show 1 | nightwatch catalog list")
+    say("demo      try: nightwatch run 'night drill' --wait, then nightwatch confirm <execution> 2")
+    say("demo      and: nightwatch plan list | nightwatch inbox | nightwatch catalog list")

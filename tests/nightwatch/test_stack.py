@@ -109,7 +109,8 @@ def test_up_twice_keeps_temporal_state_and_the_database(stack: StackEnv) -> None
     assert "demo      created plan 1 'loan-api overload'" in first.stdout
     api = f"http://127.0.0.1:{stack.env['NIGHTWATCH_API_PORT']}"
     assert [p["name"] for p in httpx.get(f"{api}/api/v1/plans", timeout=10).json()] == [
-        "core-banking DC switch", "loan-api overload", "payment-gateway instances down"
+        "core-banking DC switch", "loan-api overload", "night drill",
+        "payment-gateway instances down",
     ]  # fmt: skip
     assert httpx.get(stack.ui, timeout=10).status_code == 200
 
