@@ -218,10 +218,9 @@ def _decide(
     if as_json:
         emit_json(result.model_dump(mode="json") if result else {"node": node})
     elif result is not None:
-        say(
-            f"{execution} node {result.key} '{result.name}': {result.state}"
-            + (f" ({len(result.approvals)} approval(s))" if result.approvals else "")
-        )
+        kind = update.__name__.replace("mark_done", "done")
+        approvals = f", {len(result.approvals)} approval(s) so far" if result.approvals else ""
+        say(f"{execution} node {result.key} '{result.name}': {kind} recorded{approvals}")
     else:
         say(f"{execution}: done")
 
