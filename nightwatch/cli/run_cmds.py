@@ -175,7 +175,10 @@ async def _until(
 
 
 async def _follow(client: Client, execution: str) -> ExecutionView:
-    """Print state changes until the execution ends or waits for a person."""
+    """Follow the execution until it ends or waits for a person: a live Rich table on a
+    terminal, one line per state change otherwise (pipes, logs, CI)."""
+    if sys.stdout.isatty():
+        return await _follow_live(client, execution)
     seen: dict[str, str] = {}
     while True:
         view = await live_view(client, execution)
@@ -187,6 +190,30 @@ async def _follow(client: Client, execution: str) -> ExecutionView:
         if view.state not in ("RUNNING", "PENDING"):
             return view
         await asyncio.sleep(0.5)
+
+
+async def _follow_live(client: Client, execution: str) -> ExecutionView:
+    from rich.live import Live
+
+    with Live(_table(await live_view(client, execution)), refresh_per_second=4) as live:
+        while True:
+            view = await live_view(client, execution)
+            live.update(_table(view))
+            if view.state not in ("RUNNING", "PENDING"):
+                return view
+            await asyncio.sleep(0.5)
+
+
+def _table(view: ExecutionView) -> Any:
+    from rich.table import Table
+
+    table = Table(title=f"{view.execution_id}  {view.plan!r}  {view.state}", title_justify="left")
+    for column in ("node", "state", "action", "step", "waits for / error"):
+        table.add_column(column)
+    for node in view.nodes:
+        note = node.waiting_for or (node.error if node.state != "SUCCEEDED" else "") or ""
+        table.add_row(node.key, node.state, node.action or "", node.name, note)
+    return table
 
 
 @app.command()
