@@ -205,7 +205,7 @@ class PlanExecutionWorkflow:
             await workflow.sleep(timedelta(seconds=seconds))
             return {"waited_seconds": seconds}
         assert self.snapshot is not None and spec.action is not None
-        params = {**spec.params, **{k: v for k, v in view.params.items() if k in spec.pending}}
+        params = _effective_params(spec, view)
         result = await workflow.execute_activity_method(
             ExecutionActivities.run_step,
             StepRequest(
@@ -605,8 +605,13 @@ def _masked(spec: NodeSpec) -> dict[str, object]:
     return {k: ("***" if k in spec.secret_params and v else v) for k, v in spec.params.items()}
 
 
+def _effective_params(spec: NodeSpec, view: NodeView) -> dict[str, object]:
+    """The parameters a step runs with: the snapshot's, plus those people filled in."""
+    return {**spec.params, **{k: v for k, v in view.params.items() if k in spec.pending}}
+
+
 def _record_of(spec: NodeSpec, view: NodeView) -> NodeRecord:
-    params = {**spec.params, **{k: v for k, v in view.params.items() if k in spec.pending}}
+    params = _effective_params(spec, view)
     return NodeRecord(
         node_id=spec.node_id,
         state=view.state,
