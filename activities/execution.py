@@ -12,8 +12,7 @@ import asyncio
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import exists, select, update
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 from temporalio import activity
 from temporalio.api.operatorservice.v1 import ListSearchAttributesRequest
@@ -22,6 +21,7 @@ from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError
 
 from activities.actions import ActionContext, handler_for
+from activities.node_writer import NodeWriter
 from catalog.params import check_parameters
 from catalog.registry import ACTIONS_BY_CODE
 from nightwatch.errors import NightwatchError
@@ -30,9 +30,9 @@ from nightwatch.temporal import SEARCH_ATTRIBUTES
 from plans import store
 from plans.model import StepStrategy
 from platforms.errors import PlatformError
-from storage.db import bookkeeping_engine, session_factory
+from storage.db import session_factory
 from storage.enums import ExecutionState, NodeState, StepType
-from storage.models import Execution, ExecutionNode, PlanAction, PlanStep
+from storage.models import Execution, ExecutionNode, PlanStep
 from workflows.models import (
     ExecutionInput,
     ExecutionRecord,
@@ -57,8 +57,7 @@ def _execution_id() -> str:
 class ExecutionActivities:
     def __init__(self, database_url: str) -> None:
         self._url = database_url
-        # Write-behind node bookkeeping: the last write per node, so writes keep their order.
-        self._writes: dict[int, asyncio.Task[bool]] = {}
+        self._nodes = NodeWriter(database_url)
 
     # -- start ---------------------------------------------------------------------------
 
@@ -133,47 +132,8 @@ class ExecutionActivities:
         return StepResult(output=output)
 
     def _mark_later(self, node_id: int, **values: Any) -> None:
-        """Record a node without holding up the step: the write follows the step's result by
-        moments, in order per node; the execution's final record is written either way."""
-        previous = self._writes.get(node_id)
-
-        async def write() -> bool:
-            if previous is not None:
-                await asyncio.wait({previous})
-            return await self._mark(node_id, **values)
-
-        task = asyncio.ensure_future(write())
-        self._writes[node_id] = task
-        task.add_done_callback(lambda done: self._forget(node_id, done))
-
-    def _forget(self, node_id: int, task: asyncio.Task[bool]) -> None:
-        if self._writes.get(node_id) is task:
-            del self._writes[node_id]
-
-    async def _mark(self, node_id: int, **values: Any) -> bool:
-        """Update a node unless its execution has ended; never fail the step over it."""
-        statement = (
-            update(ExecutionNode)
-            .where(
-                ExecutionNode.id == node_id,
-                ~exists().where(
-                    Execution.id == ExecutionNode.execute_order_id,
-                    Execution.ended_at.is_not(None),
-                ),
-            )
-            .values(**values)
-        )
-        try:
-            async with bookkeeping_engine(self._url).begin() as conn:
-                await conn.execute(statement)
-        except (SQLAlchemyError, OSError) as exc:
-            log.warning(
-                "node bookkeeping deferred: database unavailable",
-                node_id=node_id,
-                error=type(exc).__name__,
-            )
-            return False
-        return True
+        """Record a node without holding up the step (see activities/node_writer.py)."""
+        self._nodes.put(node_id, **values)
 
     # -- the workflow's view -------------------------------------------------------------
 
@@ -283,7 +243,7 @@ def _create(session: Session, execution_id: str, params: ExecutionInput) -> Exec
     )  # fmt: skip
     session.add(execution)
     session.flush()
-    codes = {row.id: row.code for row in session.execute(select(PlanAction.id, PlanAction.code))}
+    codes = store.action_codes(session)
     earlier = _effective_params(session, previous.id) if previous else {}
 
     def node(step: PlanStep, key: str) -> tuple[NodeSpec, ExecutionNode]:
@@ -319,7 +279,7 @@ def _create(session: Session, execution_id: str, params: ExecutionInput) -> Exec
         plan_name=plan.name, plan_version=plan.version, scene=plan.scene, nodes=nodes,
     )  # fmt: skip
     execution.plan_snapshot = {
-        "document": store.export(session, plan.id).model_dump(mode="json"),
+        "document": store.document(session, plan, tree, codes).model_dump(mode="json"),
         "snapshot": snapshot.model_dump(mode="json"),
     }
     return snapshot

@@ -208,7 +208,7 @@ def _live_steps(session: Session, plan_id: int) -> list[PlanStep]:
     )
 
 
-def _step_docs(session: Session, plan_id: int, codes: dict[int, str]) -> list[StepDoc]:
+def _step_docs(rows: list[PlanStep], codes: dict[int, str]) -> list[StepDoc]:
     return [
         StepDoc(
             name=row.name,
@@ -217,7 +217,7 @@ def _step_docs(session: Session, plan_id: int, codes: dict[int, str]) -> list[St
             pending=row.pending_params or [],
             strategy=StepStrategy.model_validate(row.execute_strategy).compact(),
         )
-        for row in _live_steps(session, plan_id)
+        for row in rows
     ]
 
 
@@ -239,20 +239,34 @@ def export(session: Session, plan_id: int) -> PlanDocument:
     main = session.get(Plan, plan_id)
     if main is None or main.type != PlanType.MAIN:
         raise PlanNotFound(str(plan_id), "no such plan")
-    codes = {row.id: row.code for row in session.execute(select(PlanAction.id, PlanAction.code))}
+    return document(session, main, step_tree(session, main.id), action_codes(session))
+
+
+def action_codes(session: Session) -> dict[int, str]:
+    """Action code by plan_action id."""
+    return {row.id: row.code for row in session.execute(select(PlanAction.id, PlanAction.code))}
+
+
+def document(
+    session: Session,
+    main: Plan,
+    tree: list[tuple[PlanStep, list[PlanStep] | None]],
+    codes: dict[int, str],
+) -> PlanDocument:
+    """The document of a main plan whose step tree (`step_tree`) is already loaded."""
     doc = PlanDocument(
         name=main.name, description=main.description, scene=Scene(main.scene),
         enabled=main.enabled, group_id=main.group_id, layer=main.layer,
     )  # fmt: skip
     if main.scene != Scene.RECOVERY:
-        return doc.model_copy(update={"steps": _step_docs(session, main.id, codes)})
+        return doc.model_copy(update={"steps": _step_docs([row for row, _ in tree], codes)})
     subs = []
-    for template in _live_steps(session, main.id):
+    for template, children in tree:
         sub = session.get(Plan, template.atom_id)
         assert sub is not None, f"template step {template.id} names no plan"
         subs.append(
             SubPlanDoc.model_validate(
-                {"type": sub.type, "name": sub.name, "steps": _step_docs(session, sub.id, codes)}
+                {"type": sub.type, "name": sub.name, "steps": _step_docs(children or [], codes)}
             )
         )
     return doc.model_copy(update={"sub_plans": subs})

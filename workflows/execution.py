@@ -24,10 +24,12 @@ from temporalio.exceptions import (
 from temporalio.workflow import ActivityCancellationType
 
 with workflow.unsafe.imports_passed_through():
+    # `import workflows.people`, not `from workflows import people`: the sandbox would
+    # run that module again for every execution.
+    import workflows.people as people
     from activities.execution import ExecutionActivities
     from nightwatch.temporal import EXECUTION_ID, PLAN_ID, PLAN_SCENE, TRIGGER_KIND
     from storage.enums import ExecutionState, NodeState
-    from workflows import people
     from workflows.models import (
         TERMINAL_NODE_STATES,
         Decision,
@@ -106,7 +108,7 @@ class PlanExecutionWorkflow:
 
     async def _create(self) -> ExecutionSnapshot:
         try:
-            snapshot = await workflow.execute_activity_method(
+            snapshot = await workflow.execute_local_activity_method(
                 ExecutionActivities.create_execution,
                 self.params,
                 start_to_close_timeout=timedelta(seconds=60),
@@ -578,7 +580,7 @@ class PlanExecutionWorkflow:
             nodes=[_record_of(self.specs[key], self.views[key]) for key in self._owned_keys()],
         )
         if final:
-            await workflow.execute_activity_method(
+            await workflow.execute_local_activity_method(
                 ExecutionActivities.record_execution,
                 record,
                 start_to_close_timeout=timedelta(seconds=30),

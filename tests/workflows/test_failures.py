@@ -96,8 +96,9 @@ async def test_done_by_hand_needs_a_comment(engine: Engine, simulator_url: str) 
     await _fault(simulator_url, "manual", status=503, count=100)
     handle = await engine.start(engine.apply(_plan("by hand", _probe(simulator_url, "manual"))))
     await engine.node_when(handle, "1", lambda n: n.state == NodeState.FAILED_WAITING)
-    with pytest.raises(WorkflowUpdateFailedError, match=""):
+    with pytest.raises(WorkflowUpdateFailedError) as refused:
         await _act(handle, PlanExecutionWorkflow.mark_done, "1")
+    assert "needs a comment" in str(refused.value.cause)
     await _act(
         handle, PlanExecutionWorkflow.mark_done, "1", comment="restarted it from the console"
     )

@@ -1,0 +1,65 @@
+"""Write-behind node bookkeeping: merged in order per node, never past an execution's end."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from structlog.testing import capture_logs
+
+from activities.node_writer import NodeWriter
+from storage.enums import NodeState
+from tests.plans.samples import step
+from tests.support import free_port
+from tests.workflows.conftest import Engine
+from tests.workflows.test_execution import GATE, _act, _plan
+from workflows.execution import PlanExecutionWorkflow
+
+
+async def test_writes_merge_in_order_and_never_touch_an_ended_execution(engine: Engine) -> None:
+    plan = _plan("writer", step("CHECKPOINT", "a") | GATE, step("CHECKPOINT", "b"))
+    handle = await engine.start(engine.apply(plan))
+    await engine.waiting(handle, "1")
+    _, nodes = engine.rows(handle.id)
+    first, second = nodes
+    writer = NodeWriter(engine.db)
+    started = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+    # Three writes for one node and one for another, queued before the writer runs:
+    # one batch, and the node's later values win over its earlier ones.
+    writer.put(second, state=NodeState.RUNNING, attempts=1, started_at=started)
+    writer.put(second, error="boom", attempts=1)
+    writer.put(second, state=NodeState.SUCCEEDED, attempts=2, error=None, output={"ok": True})
+    writer.put(first, attempts=7)
+    await writer.drain()
+    _, nodes = engine.rows(handle.id)
+    node = nodes[second]
+    assert (node.state, node.attempts, node.error, node.output) == (
+        "SUCCEEDED",
+        2,
+        None,
+        {"ok": True},
+    )
+    assert node.started_at == started
+    assert nodes[first].attempts == 7
+
+    await _act(handle, PlanExecutionWorkflow.abort, "1")
+    await handle.result()
+    _, ended = engine.rows(handle.id)
+    writer.put(second, state=NodeState.RUNNING, error="late write")
+    await writer.drain()
+    _, after = engine.rows(handle.id)
+    assert (after[second].state, after[second].error) == (ended[second].state, ended[second].error)
+
+
+async def test_an_unreachable_database_is_logged_and_the_writer_goes_on() -> None:
+    gone = f"postgresql+psycopg://postgres@127.0.0.1:{free_port()}/nowhere"
+    writer = NodeWriter(gone)
+    with capture_logs() as logs:
+        writer.put(1, state=NodeState.RUNNING)
+        await writer.drain()
+    assert [e["event"] for e in logs] == ["node bookkeeping deferred: database unavailable"]
+    assert logs[0]["nodes"] == [1]
+    # The writer is not stuck: later writes are attempted (and refused) too.
+    with capture_logs() as logs:
+        writer.put(2, state=NodeState.RUNNING)
+        await writer.drain()
+    assert logs[0]["nodes"] == [2]
