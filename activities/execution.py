@@ -9,6 +9,7 @@ every wait for a person and when the execution ends (retried until the database 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -20,8 +21,9 @@ from temporalio.client import Client
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError
 
-from activities.actions import ActionContext, handler_for
+from activities.actions import HANDLERS, ActionContext, handler_for
 from activities.node_writer import NodeWriter
+from catalog.actions import ACTIONS
 from catalog.params import check_parameters
 from catalog.registry import ACTIONS_BY_CODE
 from nightwatch.errors import NightwatchError
@@ -88,14 +90,37 @@ class ExecutionActivities:
 
     # -- steps ---------------------------------------------------------------------------
 
-    @activity.defn
+    def step_activities(self) -> list[Callable[..., Awaitable[StepResult]]]:
+        """One activity per action, named as the catalog says (`APP_SCALE_OUT` runs as
+        `scale_out`), so histories and the Web UI show which action a step ran."""
+        names = sorted({spec.activity for spec in ACTIONS if spec.code in HANDLERS})
+        return [self._step_activity(name) for name in names]
+
+    def _step_activity(self, name: str) -> Callable[..., Awaitable[StepResult]]:
+        async def step(request: StepRequest) -> StepResult:
+            return await self.run_step(request)
+
+        step.__doc__ = f"Runs a step whose action's activity is {name}."
+        return activity.defn(name=name)(step)
+
     async def run_step(self, request: StepRequest) -> StepResult:
         """Run one action and record its node: once for a quick step, RUNNING first for a
-        slow one (write-behind, best effort; the workflow's final record is authoritative)."""
+        slow one (write-behind, best effort; the workflow's final record is authoritative).
+        A long action's progress is heartbeated and handed back to the next attempt."""
         info = activity.info()
         bind_execution(_execution_id())
         started = datetime.now(UTC)
-        context = ActionContext(self._url, _execution_id(), request.attempt_note or "")
+        resumed = info.heartbeat_details[0] if info.heartbeat_details else None
+        context = ActionContext(
+            self._url,
+            _execution_id(),
+            request.attempt_note or "",
+            round_=request.round,
+            resumed=resumed if isinstance(resumed, dict) else None,
+        )
+        if context.resumed:
+            log.info("step resumed from its last heartbeat", node=request.attempt_note,
+                     attempt=info.attempt, progress=context.resumed)  # fmt: skip
         work = asyncio.ensure_future(handler_for(request.action)(request.params, context))
         try:
             await asyncio.wait({work}, timeout=SLOW_STEP_SECONDS)
@@ -107,11 +132,13 @@ class ExecutionActivities:
                     started_at=started,
                 )
             while not work.done():
-                activity.heartbeat()
+                # Always with the latest progress: a bare heartbeat would erase it.
+                activity.heartbeat(*([context.details] if context.details else []))
                 await asyncio.wait({work}, timeout=HEARTBEAT_SECONDS)
             output = work.result()
         except asyncio.CancelledError:
             work.cancel()
+            await self._note_cancelled(request.node_id, context)
             raise
         except PlatformError as exc:
             self._mark_later(
@@ -130,6 +157,18 @@ class ExecutionActivities:
             ended_at=datetime.now(UTC),
         )
         return StepResult(output=output)
+
+    async def _note_cancelled(self, node_id: int, context: ActionContext) -> None:
+        """Leave on the node where a cancelled step stopped (the final record keeps it)."""
+        if not context.details:
+            return
+        note = "cancelled during this step: the platform was left as `progress` says"
+        self._nodes.put(node_id, output={"cancelled": True, "note": note,
+                                         "progress": context.details})  # fmt: skip
+        try:
+            await asyncio.wait_for(self._nodes.drain(), timeout=5)
+        except TimeoutError:
+            log.warning("cancelled step's progress not recorded in time", node_id=node_id)
 
     def _mark_later(self, node_id: int, **values: Any) -> None:
         """Record a node without holding up the step (see activities/node_writer.py)."""
@@ -156,10 +195,12 @@ class ExecutionActivities:
                     "pending_parameters": node.pending,
                     "decisions": [d.model_dump(mode="json") for d in node.decisions],
                     "attempts": node.attempts,
-                    "output": node.output,
                     "error": node.error,
                     "started_at": node.started_at,
                     "ended_at": node.ended_at,
+                    # An output only the step's activity knows (where a cancelled step
+                    # stopped) is kept: the workflow writes outputs it has.
+                    **({"output": node.output} if node.output is not None else {}),
                 }
                 for node in record.nodes
             ]
@@ -342,6 +383,7 @@ def _node(
             secret_params=[i.name for i in action.param_infos if i.secret],
             strategy=strategy,
             max_attempts=action.max_attempts,
+            timeout_seconds=action.timeout_minutes * 60,
         )
     row = ExecutionNode(
         execute_order_id=execution_row,

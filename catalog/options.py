@@ -13,6 +13,7 @@ from catalog.params import InstanceFilter
 from catalog.system_config import CONFIGS_BY_KEY
 from nightwatch.errors import NightwatchError
 from platforms.dap import DapClient, Instance
+from platforms.http import Endpoint, resolve_secret
 from storage.models import SystemConfig
 
 
@@ -67,11 +68,21 @@ async def container_instances(
     app = context.get("app")
     if not app:
         raise OptionsError("app", "choose the application first (query parameter app)")
-    client = DapClient(config_value(session, "platform.dap.base_url"))
+    async with DapClient(dap_endpoint(session)) as client:
+        found = await client.instances(app)
     return [
         Option(value=i.name, label=f"{i.name} ({i.status}, {i.node})", status=i.status)
-        for i in filtered(await client.instances(app), filter_)
+        for i in filtered(found, filter_)
     ]
+
+
+def dap_endpoint(session: Session) -> Endpoint:
+    token = "platform.dap.token"
+    return Endpoint(
+        base_url=str(config_value(session, "platform.dap.base_url")),
+        token=resolve_secret(token, config_value(session, token)),
+        timeout=float(config_value(session, "platform.http_timeout_seconds")),
+    )
 
 
 async def notification_channels(

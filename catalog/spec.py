@@ -29,6 +29,8 @@ class ActionSpec:
     inverse: str | None = None
     # Retry of the activity itself (the engine reads these); permanent errors never retry.
     max_attempts: int = 3
+    # The activity's start-to-close limit (a long scale-out enforces its own, shorter one).
+    timeout_minutes: int = 30
     extra: dict[str, Any] = field(default_factory=dict)
 
     @cached_property

@@ -34,6 +34,7 @@ class ConfigSpec:
     default: Any = None
     has_default: bool = False
     read_only: bool = False
+    secret: bool = False  # shown masked; `env:NAME` reads it from the worker's environment
 
     @cached_property
     def adapter(self) -> TypeAdapter[Any]:
@@ -78,6 +79,21 @@ def defaulted(key: str, type_: Any, description: str, default: Any) -> ConfigSpe
     return ConfigSpec(key, type_, description, default=default, has_default=True)
 
 
+def credential(platform: str, title: str) -> ConfigSpec:
+    """A platform's bearer token: optional, masked, or `env:NAME` to keep it out of the
+    database (read from the worker's environment when a step calls the platform)."""
+    return ConfigSpec(f"platform.{platform}.token", str | None,
+                      f"Bearer token for the {title} (or env:VARIABLE)", default=None,
+                      has_default=True, secret=True)  # fmt: skip
+
+
+def shown(spec: ConfigSpec | None, value: Any) -> Any:
+    """A value as people may see it: a secret is masked unless it names a variable."""
+    if spec is None or not spec.secret or not value:
+        return value
+    return value if str(value).startswith("env:") else "***"
+
+
 SYSTEM_CONFIGS: tuple[ConfigSpec, ...] = (
     ConfigSpec("installation.id", str, "Permanent id of this installation (set once)",
                read_only=True),
@@ -88,10 +104,15 @@ SYSTEM_CONFIGS: tuple[ConfigSpec, ...] = (
     required("platform.gateway.base_url", HttpUrl, "API gateway console (GW_OP_CONFIG)"),
     required("platform.iam.base_url", HttpUrl, "IAM administration API"),
     required("platform.product.base_url", HttpUrl, "Product management API"),
+    credential("dap", "distributed-architecture platform"),
+    credential("middleware", "middleware console"),
+    credential("gateway", "API gateway console"),
+    credential("iam", "IAM administration API"),
+    credential("product", "product management API"),
     required("notification.webhooks", list[Webhook], "Chat webhooks NOTIFY steps can post to"),
     defaulted("platform.http_timeout_seconds", int, "Timeout of one platform call", 10),
-    defaulted("scale_out.poll_interval_seconds", int,
-              "Seconds between polls of a release order (the old system used 10)", 10),
+    defaulted("scale_out.poll_interval_seconds", float,
+              "Seconds between polls of a release order (the old system used 10)", 10.0),
     defaulted("scale_out.max_wait_minutes", int, "A release order taking longer fails", 60),
     defaulted("execution.confirmation_reminder_seconds", int,
               "Remind people this long before a confirmation times out", 300),

@@ -42,7 +42,7 @@ def activities(database_url: str) -> list[Callable[..., Any]]:
     return [
         diagnostics.check_database,
         execution.create_execution,
-        execution.run_step,
+        *execution.step_activities(),
         execution.record_execution,
         execution.send_reminder,
     ]

@@ -137,23 +137,31 @@ def empty_db_url(pg_server_url: str) -> Iterator[str]:
     drop_database(url)
 
 
+# The test simulator's bearer token: tests look for it where it must never be.
+SIMULATOR_TOKEN = f"sim-token-{uuid.uuid4().hex}"
+PLATFORMS = ("dap", "middleware", "gateway", "iam", "product")
+
+
 @pytest.fixture(scope="session")
 def simulator_url() -> Iterator[str]:
-    """The platform simulator, served over real HTTP for the whole session."""
+    """The platform simulator, served over real HTTP for the whole session (quick orders)."""
     from simulator.app import create_app
 
-    with serve(create_app()) as url:
+    with serve(create_app(token=SIMULATOR_TOKEN, step_seconds=0.3)) as url:
         yield url
 
 
 @pytest.fixture
 def engine_db(catalog_db: str, simulator_url: str) -> str:
-    """The catalog database with platforms and the chat webhook pointing at the simulator."""
+    """The catalog database with every platform and the chat webhook at the simulator."""
     httpx.post(f"{simulator_url}/admin/reset", timeout=10)
-    values = {
-        "platform.dap.base_url": simulator_url,
+    values: dict[str, object] = {
         "notification.webhooks": [{"name": "ops", "url": f"{simulator_url}/chat/ops"}],
+        "scale_out.poll_interval_seconds": 0.2,
     }
+    for platform in PLATFORMS:
+        values[f"platform.{platform}.base_url"] = simulator_url
+        values[f"platform.{platform}.token"] = SIMULATOR_TOKEN
     with session_factory(catalog_db)() as session:
         for key, value in values.items():
             session.execute(update(SystemConfig).where(SystemConfig.key == key)

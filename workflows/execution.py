@@ -44,10 +44,10 @@ with workflow.unsafe.imports_passed_through():
         NodeSpec,
         NodeView,
         StepRequest,
+        StepResult,
     )
 
 K = DecisionKind
-STEP_TIMEOUT = timedelta(minutes=30)
 BOOKKEEPING = RetryPolicy(maximum_attempts=3, initial_interval=timedelta(milliseconds=200))
 # The final record waits for the database however long an outage lasts.
 FINAL_RECORD = RetryPolicy(
@@ -206,18 +206,20 @@ class PlanExecutionWorkflow:
             seconds = int(view.params.get("seconds", spec.params["seconds"]))
             await workflow.sleep(timedelta(seconds=seconds))
             return {"waited_seconds": seconds}
-        assert self.snapshot is not None and spec.action is not None
+        assert self.snapshot is not None and spec.action is not None and spec.activity
         params = _effective_params(spec, view)
-        result = await workflow.execute_activity_method(
-            ExecutionActivities.run_step,
+        result: StepResult = await workflow.execute_activity(
+            spec.activity,
             StepRequest(
                 execution_row=self.snapshot.execution_row,
                 node_id=spec.node_id,
                 action=spec.action,
                 params=params,
                 attempt_note=spec.key,
+                round=view.attempts,
             ),
-            start_to_close_timeout=STEP_TIMEOUT,
+            result_type=StepResult,
+            start_to_close_timeout=timedelta(seconds=spec.timeout_seconds),
             heartbeat_timeout=timedelta(seconds=10),
             retry_policy=RetryPolicy(
                 maximum_attempts=spec.max_attempts, maximum_interval=timedelta(seconds=30)

@@ -33,6 +33,7 @@ class NodeSpec(BaseModel):
     secret_params: list[str] = Field(default_factory=list)
     strategy: StepStrategy = Field(default_factory=StepStrategy)
     max_attempts: int = 3
+    timeout_seconds: int = 1800
     sub_plan: str | None = None
     children: list[NodeSpec] = Field(default_factory=list)
     skip_reason: str | None = None
@@ -141,7 +142,8 @@ class StepRequest(BaseModel):
     node_id: int
     action: str
     params: dict[str, Any]
-    attempt_note: str | None = None
+    attempt_note: str | None = None  # the node's key
+    round: int = 1  # 1 + how many times a person asked for a retry (part of idempotency keys)
 
 
 class StepResult(BaseModel):

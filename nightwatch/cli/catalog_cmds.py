@@ -111,10 +111,12 @@ def config_list(as_json: JsonFlag = False) -> None:
         rows = session.scalars(
             select(SystemConfig).where(SystemConfig.retired_at.is_(None)).order_by(SystemConfig.key)
         ).all()
+    from catalog.system_config import CONFIGS_BY_KEY, shown
+
     entries = [
         {
             "key": row.key,
-            "value": row.value["value"] if row.value else None,
+            "value": shown(CONFIGS_BY_KEY.get(row.key), row.value["value"] if row.value else None),
             "set": row.value is not None,
             "value_type": row.value_type,
             "description": row.description,
@@ -158,10 +160,12 @@ def config_set(
         row.value = {"value": parsed}
         now_visible = refresh_visibility(session)
         session.commit()
+    from catalog.system_config import shown
+
     if as_json:
-        emit_json({"key": key, "value": parsed, "visibility_changed": now_visible})
+        emit_json({"key": key, "value": shown(spec, parsed), "visibility_changed": now_visible})
     else:
-        say(f"{key} = {json.dumps(parsed)}")
+        say(f"{key} = {json.dumps(shown(spec, parsed))}")
         for code in now_visible:
             say(f"  visibility changed: {code}")
 

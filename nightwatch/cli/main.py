@@ -149,8 +149,12 @@ def api(
 @app.command()
 def simulator(
     port: Annotated[int, typer.Option(help="Port to listen on (127.0.0.1).")] = 0,
+    step_seconds: Annotated[
+        float, typer.Option(help="How long a release-order batch or a restart takes.", min=0.05)
+    ] = 3.0,
 ) -> None:
-    """Serve the platform simulator (development and tests only)."""
+    """Serve the platform simulator (development and tests only). With
+    NIGHTWATCH_SIMULATOR_TOKEN set, platform calls need that bearer token."""
     import uvicorn
 
     from simulator.app import create_app
@@ -158,8 +162,9 @@ def simulator(
     current = settings()
     if current.env == "production":
         raise NightwatchError("NIGHTWATCH_ENV", "the simulator does not run in production")
-    uvicorn.run(create_app(), host="127.0.0.1", port=port or current.simulator_port,
-                log_config=None)  # fmt: skip
+    token = os.environ.get("NIGHTWATCH_SIMULATOR_TOKEN") or None
+    uvicorn.run(create_app(token=token, step_seconds=step_seconds), host="127.0.0.1",
+                port=port or current.simulator_port, log_config=None)  # fmt: skip
 
 
 @db_app.command("upgrade")

@@ -21,19 +21,33 @@ PLATFORM_KEYS = (
 )
 
 
+# The simulator's orders move every few seconds: poll them faster than the bank's default.
+LOCAL_POLL_SECONDS = 2.0
+
+
 def configure_local_platforms(
-    settings: Settings, simulator: str, say: Callable[[str], None]
+    settings: Settings, simulator: str, token: str, say: Callable[[str], None]
 ) -> None:
+    """Unset platform settings (and still-default poll interval) point at the simulator."""
     if settings.env == "production":
         return
     wanted: dict[str, object] = {key: simulator for key in PLATFORM_KEYS}
+    wanted.update({key.replace("base_url", "token"): token for key in PLATFORM_KEYS})
     wanted["notification.webhooks"] = [{"name": "ops", "url": f"{simulator}/chat/ops",
                                         "kind": "generic"}]  # fmt: skip
+    defaults = {"scale_out.poll_interval_seconds": (10, LOCAL_POLL_SECONDS)}
     with session_factory(settings.effective_database_url)() as session:
-        rows = session.scalars(select(SystemConfig).where(SystemConfig.key.in_(wanted)))
+        rows = session.scalars(
+            select(SystemConfig).where(SystemConfig.key.in_([*wanted, *defaults]))
+        )
         changed = []
         for row in rows:
-            if row.value is None:
+            if row.key in defaults:
+                default, local = defaults[row.key]
+                if row.value is not None and row.value["value"] == default:
+                    row.value = {"value": local}
+                    changed.append(row.key)
+            elif row.value is None or row.value["value"] is None:
                 row.value = {"value": wanted[row.key]}
                 changed.append(row.key)
         refresh_visibility(session)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import secrets
 import signal
 import sys
 import time
@@ -64,6 +65,14 @@ class Layout:
     @property
     def postgres_data(self) -> Path:
         return self.home / "postgres"
+
+    def simulator_token(self) -> str:
+        """The local simulator's bearer token: made once, kept (the database holds it too)."""
+        path = self.home / "simulator-token"
+        if not path.exists():
+            path.write_text(secrets.token_urlsafe(24))
+            path.chmod(0o600)
+        return path.read_text().strip()
 
 
 def _postgres(settings: Settings, layout: Layout) -> EmbeddedPostgres:
@@ -130,7 +139,12 @@ class Stack:
                 self._start_http(part)
             self._start_worker()
             self._wait_ready()
-            configure_local_platforms(self.settings, http_url(self.settings, "simulator"), self.say)
+            configure_local_platforms(
+                self.settings,
+                http_url(self.settings, "simulator"),
+                self.layout.simulator_token(),
+                self.say,
+            )
         except BaseException:
             self.down(quiet=True)
             raise
@@ -191,6 +205,7 @@ class Stack:
         env["NIGHTWATCH_DATABASE_URL"] = self.settings.effective_database_url
         env["NIGHTWATCH_TEMPORAL_ADDRESS"] = self.settings.effective_temporal_address
         env["NIGHTWATCH_HOME"] = str(self.layout.home)
+        env["NIGHTWATCH_SIMULATOR_TOKEN"] = self.layout.simulator_token()
         return env
 
     def _start_worker(self) -> None:

@@ -11,6 +11,8 @@ import pytest
 from catalog.options import OptionsError, resolve_instances
 from catalog.params import InstanceFilter
 from platforms.dap import DapClient
+from platforms.http import Endpoint
+from tests.conftest import SIMULATOR_TOKEN
 from tests.plans.samples import emergency, step
 
 OPENAPI_SNAPSHOT = Path(__file__).parents[2] / "docs" / "openapi.json"
@@ -120,7 +122,11 @@ def test_options_errors_are_clear(api: httpx.Client) -> None:
 async def test_empty_instance_means_every_instance_under_the_same_filter(
     simulator_url: str,
 ) -> None:
-    client = DapClient(simulator_url)
+    async with DapClient(Endpoint(simulator_url, token=SIMULATOR_TOKEN)) as client:
+        await _resolve_under_filters(client)
+
+
+async def _resolve_under_filters(client: DapClient) -> None:
     running = await resolve_instances(client, "payment-gateway", None, InstanceFilter.RUNNING)
     stopped = await resolve_instances(client, "payment-gateway", "", InstanceFilter.NOT_RUNNING)
     everyone = await resolve_instances(client, "payment-gateway", None, InstanceFilter.ALL)
