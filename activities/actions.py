@@ -216,16 +216,22 @@ def _instances(code: str, operation: str) -> Handler:
     async def handler(params: dict[str, Any], ctx: ActionContext) -> dict[str, Any]:
         app, named = params["app"], params.get("instance")
         async with DapClient(await ctx.endpoint("dap")) as dap:
-            try:
-                chosen = await resolve_instances(dap, app, named, filter_)
-            except OptionsError as exc:
-                raise PlatformError(exc.path, exc.reason, retryable=False) from None
+            # Chosen once: a later attempt acts on the same instances (a restarted one is
+            # Pending by then and would no longer pass the filter).
+            chosen = (ctx.resumed or {}).get("instances")
+            if chosen is None:
+                try:
+                    chosen = await resolve_instances(dap, app, named, filter_)
+                except OptionsError as exc:
+                    raise PlatformError(exc.path, exc.reason, retryable=False) from None
+                ctx.progress({"instances": chosen, "done": []})
             done = []
             for name in chosen:
+                # Per instance and node run: the platform answers a repeat without acting.
                 key = f"{ctx.idempotency_key}/{name}"
                 answer = await dap.instance_action(app, name, operation, key)  # type: ignore[arg-type]
                 done.append({"instance": name, **answer})
-                ctx.progress({"done": [d["instance"] for d in done]})
+                ctx.progress({"instances": chosen, "done": [d["instance"] for d in done]})
         result: dict[str, Any] = {"app": app, "filter": str(filter_), "instances": done}
         if not named:
             result["note"] = f"instance empty: every {filter_} instance of {app} ({len(done)})"
