@@ -39,6 +39,7 @@ class ActionContext:
         *,
         round_: int = 1,
         resumed: dict[str, Any] | None = None,
+        on_progress: Callable[[dict[str, Any]], None] | None = None,
     ) -> None:
         self.database_url = database_url
         self.execution_id = execution_id
@@ -47,6 +48,7 @@ class ActionContext:
         # What a previous attempt of this step reported through progress() (heartbeats).
         self.resumed = resumed
         self.details: dict[str, Any] | None = resumed
+        self._on_progress = on_progress
 
     @property
     def idempotency_key(self) -> str:
@@ -85,10 +87,13 @@ class ActionContext:
         )
 
     def progress(self, details: dict[str, Any]) -> None:
-        """Report progress (plain JSON): heartbeated now and with every later heartbeat."""
+        """Report progress (plain JSON): heartbeated now and with every later heartbeat, and
+        shown on the node while the step runs (its output until the result replaces it)."""
         self.details = details
         if activity.in_activity():
             activity.heartbeat(details)
+        if self._on_progress is not None:
+            self._on_progress(details)
 
 
 Handler = Callable[[dict[str, Any], ActionContext], Awaitable[dict[str, Any]]]

@@ -117,6 +117,9 @@ class ExecutionActivities:
             request.attempt_note or "",
             round_=request.round,
             resumed=resumed if isinstance(resumed, dict) else None,
+            on_progress=lambda details: self._mark_later(
+                request.node_id, output={"progress": details}
+            ),
         )
         if context.resumed:
             log.info("step resumed from its last heartbeat", node=request.attempt_note,

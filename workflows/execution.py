@@ -161,9 +161,10 @@ class PlanExecutionWorkflow:
         if spec.skip_reason:
             return self._end(view, NodeState.SKIPPED, note=spec.skip_reason)
         strategy = spec.strategy
-        if not await self._confirmed(spec):
-            return self._end(view, NodeState.SKIPPED)
+        # Parameters first: whoever confirms sees the values the step will run with.
         if view.missing and await self._wait(spec, people.PARAMETERS, {K.SKIP, K.ABORT}) == K.SKIP:
+            return self._end(view, NodeState.SKIPPED)
+        if not await self._confirmed(spec):
             return self._end(view, NodeState.SKIPPED)
         if spec.action == "MANUAL_STEP":
             allowed = {K.DONE, K.CONFIRM, K.SKIP, K.ABORT}

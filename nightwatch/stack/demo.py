@@ -1,19 +1,37 @@
-"""`nightwatch up --demo`: load the example plans into the local stack and show where to look."""
+"""`nightwatch up --demo`: load the example plans, then run the loan-api overload plan
+against the platform simulator, acting as the duty manager: fill in how many pods to add,
+confirm the scale-out, follow the release order batch by batch, and show the result."""
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+from temporalio.client import WorkflowHandle
 
 from nightwatch.config import Settings
+from nightwatch.temporal import connect
 from plans import files, store
 from plans.validation import PlanInvalid
 from storage.db import session_factory
+from storage.models import Execution, ExecutionNode
+from workflows.execution import PlanExecutionWorkflow
+from workflows.models import Decision, ExecutionInput, ExecutionView, Fill, NodeView
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "plans"
+DEMO_PLAN = "loan-api overload"
+DEMO_PODS = 4
+DEMO_USER, DEMO_ROLES = "demo-duty-manager", ["duty-manager"]
+DEMO_LIMIT_SECONDS = 300
+Say = Callable[[str], None]
 
 
-def run_demo(settings: Settings, say: Callable[[str], None]) -> None:
+def run_demo(settings: Settings, say: Say) -> None:
     if not EXAMPLES.is_dir():
         say(f"demo      skipped: no example plans at {EXAMPLES}")
         return
@@ -27,5 +45,92 @@ def run_demo(settings: Settings, say: Callable[[str], None]) -> None:
                 continue
             session.commit()
             say(f"demo      {result.outcome} plan {result.plan_id} {result.name!r}")
-    say("demo      try: nightwatch run 'night drill' --wait, then nightwatch confirm <execution> 2")
+    asyncio.run(drive(settings, say))
+    say(
+        "demo      next: nightwatch run 'night drill' --wait, then nightwatch confirm <execution> 2"
+    )
     say("demo      and: nightwatch plan list | nightwatch inbox | nightwatch catalog list")
+
+
+async def drive(settings: Settings, say: Say) -> ExecutionView:
+    """Run the demo plan to its end, doing what the duty manager would."""
+    client = await connect(settings)
+    execution = f"demo-{datetime.now(UTC):%Y%m%d-%H%M%S}"
+    handle: WorkflowHandle[Any, ExecutionView] = await client.start_workflow(
+        PlanExecutionWorkflow.run,
+        ExecutionInput(plan=DEMO_PLAN, triggered_by=DEMO_USER),
+        id=execution,
+        task_queue=settings.task_queue,
+    )
+    ui = f"http://127.0.0.1:{settings.temporal_ui_port}/namespaces/{settings.temporal_namespace}"
+    say(f"demo      running {DEMO_PLAN!r} as {execution}")
+    say(f"demo      follow it in the Web UI: {ui}/workflows/{execution}")
+    started, progress = time.monotonic(), ""
+    seen: dict[str, str] = {}
+    while time.monotonic() - started < DEMO_LIMIT_SECONDS:
+        view: ExecutionView = await handle.query(PlanExecutionWorkflow.get_state)
+        for node in view.nodes:
+            line = _line(node)
+            if seen.get(node.key) != line:
+                seen[node.key] = line
+                say(f"demo      {node.key:<3} {node.name:<30} {line}")
+            if node.state == "WAITING_PARAMETERS":
+                say(f"demo          as the duty manager: fill in pods={DEMO_PODS}")
+                await handle.execute_update(PlanExecutionWorkflow.fill_parameters, Fill(
+                    node=node.key, user=DEMO_USER, values={"pods": DEMO_PODS}))  # fmt: skip
+            elif node.state == "WAITING_CONFIRMATION":
+                say(f"demo          as the duty manager ({', '.join(DEMO_ROLES)}): confirm")
+                await handle.execute_update(PlanExecutionWorkflow.confirm, Decision(
+                    node=node.key, user=DEMO_USER, roles=DEMO_ROLES,
+                    comment="demo: capacity approved"))  # fmt: skip
+            elif node.state == "RUNNING":
+                now = await asyncio.to_thread(_progress, settings, execution, node.key)
+                if now and now != progress:
+                    progress = now
+                    say(f"demo              {now}")
+        if view.state not in ("RUNNING", "WAITING", "PENDING"):
+            say(f"demo      execution {view.state} in {time.monotonic() - started:.0f} s: "
+                f"nightwatch status {execution}")  # fmt: skip
+            return view
+        await asyncio.sleep(0.5)
+    say(f"demo      still running after {DEMO_LIMIT_SECONDS} s: nightwatch status {execution}")
+    return view
+
+
+def _line(node: NodeView) -> str:
+    if node.waiting_for:
+        who = f" ({', '.join(node.may_act)})" if node.may_act else ""
+        return f"waits for {node.waiting_for}{who}"
+    if node.state == "SUCCEEDED" and node.output:
+        return f"SUCCEEDED  {_summary(node.output)}"
+    if node.error and node.state != "SUCCEEDED":
+        return f"{node.state}  {node.error}"
+    return node.state
+
+
+def _summary(output: dict[str, Any]) -> str:
+    if "order" in output:
+        return (f"release order {output['order']}: {output['pods']} pods in "
+                f"{output['batches']} batches, each confirmed; {output['polls']} polls, "
+                f"{output['seconds']} s")  # fmt: skip
+    if "rule" in output:
+        rule = output["rule"]
+        return f"{rule['kind']} rule on {output['service']} {rule['resource']}"
+    return ", ".join(f"{k}={v}" for k, v in output.items() if v is not None)[:100]
+
+
+def _progress(settings: Settings, execution: str, key: str) -> str:
+    """What a running step has reported so far (on its node), in words."""
+    with session_factory(settings.effective_database_url)() as session:
+        output = session.scalar(
+            select(ExecutionNode.output)
+            .join(Execution, Execution.id == ExecutionNode.execute_order_id)
+            .where(Execution.execution_id == execution,
+                   ExecutionNode.execute_order == int(key.rsplit(".", 1)[-1]))
+        )  # fmt: skip
+    details = (output or {}).get("progress")
+    if not isinstance(details, dict) or "order" not in details:
+        return ""
+    said = f" ({details['message']})" if details.get("message") else ""
+    return (f"release order {details['order']}: batch {details['batch']}/{details['batches']} "
+            f"{details['state']}, {details['confirmed']} confirmed{said}")  # fmt: skip

@@ -107,6 +107,11 @@ def test_up_twice_keeps_temporal_state_and_the_database(stack: StackEnv) -> None
     assert first.returncode == 0, first.stderr
     assert "ready" in first.stdout
     assert "demo      created plan 1 'loan-api overload'" in first.stdout
+    # The demo ran the emergency plan against the simulator: parameters filled in, the
+    # scale-out confirmed, its release order driven batch by batch to the end.
+    assert "fill in pods=4" in first.stdout and "): confirm" in first.stdout
+    assert "release order RO-0001: 4 pods in 2 batches, each confirmed" in first.stdout
+    assert "execution SUCCEEDED" in first.stdout
     api = f"http://127.0.0.1:{stack.env['NIGHTWATCH_API_PORT']}"
     assert [p["name"] for p in httpx.get(f"{api}/api/v1/plans", timeout=10).json()] == [
         "core-banking DC switch", "loan-api overload", "night drill",
