@@ -8,6 +8,7 @@ from collections.abc import Callable
 from sqlalchemy import select
 
 from catalog.sync import refresh_visibility
+from catalog.system_config import CONFIGS_BY_KEY
 from nightwatch.config import Settings
 from storage.db import session_factory
 from storage.models import SystemConfig
@@ -48,7 +49,7 @@ def configure_local_platforms(
                     row.value = {"value": local}
                     changed.append(row.key)
             elif row.value is None or row.value["value"] is None:
-                row.value = {"value": wanted[row.key]}
+                row.value = {"value": CONFIGS_BY_KEY[row.key].parse(wanted[row.key])}
                 changed.append(row.key)
         refresh_visibility(session)
         session.commit()

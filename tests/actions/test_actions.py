@@ -263,3 +263,23 @@ async def test_an_unset_platform_is_a_permanent_error_naming_the_key(
     with pytest.raises(PlatformError, match=r"platform\.gateway\.base_url: system config not set"):
         await run("GW_OP_CONFIG", {"gateway_group": "g", "api_path": "/a", "operation": "ONLINE"},
                   ctx)  # fmt: skip
+
+
+async def test_a_slow_platform_times_out_as_a_temporary_error(
+    engine_db: str, sim: Sim, ctx: ActionContext
+) -> None:
+    from sqlalchemy import update
+
+    from storage.db import session_factory
+    from storage.models import SystemConfig
+
+    with session_factory(engine_db)() as session:
+        session.execute(update(SystemConfig)
+                        .where(SystemConfig.key == "platform.http_timeout_seconds")
+                        .values(value={"value": 1}))  # fmt: skip
+        session.commit()
+    sim.fault("product.status", delay_seconds=1.5)
+    with pytest.raises(PlatformError, match="product platform: unreachable: ReadTimeout") as error:
+        await run("PRODUCT_ONLINE", {"product_code": "LOAN-QUICK", "reason": "slow"}, ctx)
+    assert error.value.retryable
+    assert sim.calls("product.status") == 3  # an idempotent PUT: tried three times
