@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Literal
 
 import structlog
-from pydantic import AliasChoices, Field, ValidationError, model_validator
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -82,6 +82,18 @@ class Settings(BaseSettings):
         300, ge=1, description="how long a server waits for another running an init task"
     )
 
+    # The alert intake: credentials per source, comma-separated so several are valid at once
+    # (rotation). Secrets: never printed (SecretStr).
+    alert_tokens: SecretStr = Field(SecretStr(""), description="Alertmanager bearer tokens")
+    alert_basic_auth: SecretStr = Field(
+        SecretStr(""), description="Alertmanager basic auth, user:password entries"
+    )
+    alert_grafana_secrets: SecretStr = Field(SecretStr(""), description="Grafana HMAC secrets")
+    alert_webhook_secrets: SecretStr = Field(
+        SecretStr(""), description="Standard Webhooks secrets (whsec_...) of the generic source"
+    )
+    alert_max_body_bytes: int = Field(1_048_576, ge=1024, description="largest alert body")
+
     user: str | None = Field(None, description="who acts from the CLI (default: the login)")
     roles: str = Field("", description="the CLI user's roles, comma-separated")
 
@@ -93,6 +105,7 @@ class Settings(BaseSettings):
     postgres_port: Port = Field(55432, ge=1, le=65535)
     api_port: Port = Field(8080, ge=1, le=65535)
     simulator_port: Port = Field(8090, ge=1, le=65535)
+    intake_port: Port = Field(8085, ge=1, le=65535)
     temporal_bin: Path | None = Field(None, description="the temporal CLI; found beside Python")
 
     @model_validator(mode="after")
@@ -127,6 +140,11 @@ class Settings(BaseSettings):
         return tuple(sources)
 
     # Derived values: one place computes each.
+    @staticmethod
+    def entries(secret: SecretStr) -> list[str]:
+        """The comma-separated entries of a secret setting."""
+        return [part.strip() for part in secret.get_secret_value().split(",") if part.strip()]
+
     @cached_property
     def effective_log_format(self) -> str:
         if self.log_format:

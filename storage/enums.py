@@ -71,3 +71,19 @@ class InitRunState(StrEnum):
     RUNNING = "RUNNING"
     SUCCEEDED = "SUCCEEDED"
     FAILED = "FAILED"
+
+
+class RiskState(StrEnum):
+    OPEN = "OPEN"
+    ACKNOWLEDGED = "ACKNOWLEDGED"
+    RESOLVED = "RESOLVED"
+
+
+class AlertOutcome(StrEnum):
+    """What an alert's delivery led to (the risk event keeps the latest)."""
+
+    STARTED = "STARTED"  # an execution was started for it
+    ALREADY_STARTED = "ALREADY_STARTED"  # its execution exists: nothing new started
+    SUPPRESSED = "SUPPRESSED"  # storm control: too many executions of the plan running
+    UNROUTED = "UNROUTED"  # no enabled rule matches it
+    RESOLVED = "RESOLVED"  # a resolved notification

@@ -289,3 +289,56 @@ class InitTaskRun(Base):
     error: Mapped[str | None] = mapped_column(Text)
     started_at: Mapped[datetime] = _created()
     finished_at: Mapped[datetime | None]
+
+
+class AlertRule(Base):
+    """`alert_rule`: label matchers → a SELF_RECOVERY plan, with the alert → parameter mapping."""
+
+    __tablename__ = "alert_rule"
+
+    id: Mapped[int] = _id()
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    description: Mapped[str | None] = mapped_column(Text)
+    priority: Mapped[int] = mapped_column(Integer)
+    enabled: Mapped[bool] = mapped_column(Boolean)
+    matchers: Mapped[JsonList]
+    plan_name: Mapped[str] = mapped_column(String(200))
+    params: Mapped[Json]
+    signal_resolved: Mapped[bool] = mapped_column(Boolean)
+    created_at: Mapped[datetime] = _created()
+    updated_at: Mapped[datetime] = _updated()
+
+
+class RiskEvent(Base):
+    """`risk_event`: one per firing of an alert (source, fingerprint, episode), its story.
+
+    The episode is the firing's start time, or for a generic alert without one the id of
+    the webhook message that brought it (so a redelivered message is the same firing)."""
+
+    __tablename__ = "risk_event"
+    __table_args__ = (
+        UniqueConstraint("source", "fingerprint", "episode"),
+        Index("ix_risk_event_state", "state"),
+    )
+
+    id: Mapped[int] = _id()
+    source: Mapped[str] = _enum()
+    fingerprint: Mapped[str] = mapped_column(String(128))
+    episode: Mapped[str] = mapped_column(String(200))
+    alert_name: Mapped[str | None] = mapped_column(String(200))
+    severity: Mapped[str | None] = mapped_column(String(32))
+    state: Mapped[str] = _enum(16)
+    labels: Mapped[Json]
+    annotations: Mapped[Json]
+    starts_at: Mapped[datetime]
+    ends_at: Mapped[datetime | None]
+    deliveries: Mapped[int] = mapped_column(Integer)
+    rule_id: Mapped[int | None] = mapped_column(ForeignKey("alert_rule.id"))
+    plan_name: Mapped[str | None] = mapped_column(String(200))
+    execution_id: Mapped[str | None] = mapped_column(String(200), index=True)
+    outcome: Mapped[str] = _enum()
+    reason: Mapped[str | None] = mapped_column(Text)
+    acknowledged_by: Mapped[str | None] = mapped_column(String(200))
+    acknowledged_at: Mapped[datetime | None]
+    first_received_at: Mapped[datetime] = _created()
+    last_received_at: Mapped[datetime] = _created()

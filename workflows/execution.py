@@ -11,7 +11,7 @@ The workflow's state is the truth; the database mirrors it at every wait and at 
 from __future__ import annotations
 
 import asyncio
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
@@ -28,10 +28,17 @@ with workflow.unsafe.imports_passed_through():
     # run that module again for every execution.
     import workflows.people as people
     from activities.execution import ExecutionActivities
-    from nightwatch.temporal import EXECUTION_ID, PLAN_ID, PLAN_SCENE, TRIGGER_KIND
+    from nightwatch.temporal import (
+        ALERT_FINGERPRINT,
+        EXECUTION_ID,
+        PLAN_ID,
+        PLAN_SCENE,
+        TRIGGER_KIND,
+    )
     from storage.enums import ExecutionState, NodeState
     from workflows.models import (
         TERMINAL_NODE_STATES,
+        AlertResolved,
         Decision,
         DecisionKind,
         DecisionRecord,
@@ -75,6 +82,7 @@ class PlanExecutionWorkflow:
         self.state: str = ExecutionState.PENDING
         self.error: str | None = None
         self.aborted_by: Decision | None = None
+        self.alert_resolved_at: datetime | None = None
 
     # -- the run ---------------------------------------------------------------------------
 
@@ -124,6 +132,9 @@ class PlanExecutionWorkflow:
             EXECUTION_ID: snapshot.execution_id,
             TRIGGER_KIND: self.params.trigger_kind,
         }
+        fingerprint = self.params.trigger_details.get("fingerprint")
+        if fingerprint:
+            values[ALERT_FINGERPRINT] = str(fingerprint)
         updates = [
             k.value_set(v) for k, v in values.items() if k.name in snapshot.search_attributes
         ]
@@ -510,6 +521,15 @@ class PlanExecutionWorkflow:
             return
         self._apply(decision, decision.action)
 
+    @workflow.signal(
+        description="The alert that started this execution resolved: {fingerprint, ended_at}. "
+        "Recorded; the execution goes on (a person decides whether to stop it)."
+    )
+    def alert_resolved(self, note: AlertResolved) -> None:
+        self.alert_resolved_at = note.ended_at or workflow.now()
+        workflow.logger.info("alert resolved", extra={"fingerprint": note.fingerprint})
+        self._details()
+
     @workflow.signal(description="Fill in parameters as JSON {node, user, values: {...}}.")
     def fill(self, fill: Fill) -> None:
         reason = self._fill_refusal(fill)
@@ -545,6 +565,7 @@ class PlanExecutionWorkflow:
             state=self.state,
             waiting_for=self._waiting_text(),
             nodes=[self.views[key] for key in self._owned_keys()] if snapshot else [],
+            alert_resolved_at=self.alert_resolved_at,
         )
 
     def _waiting_text(self) -> str | None:
@@ -569,6 +590,8 @@ class PlanExecutionWorkflow:
         text = self._waiting_text() or (
             f"Running {', '.join(running)}" if running else f"{self.state}"
         )
+        if self.alert_resolved_at is not None:
+            text += f" (its alert resolved at {self.alert_resolved_at:%Y-%m-%d %H:%M:%S} UTC)"
         workflow.set_current_details(text)
 
     async def _record(self, *, final: bool = False) -> None:

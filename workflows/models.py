@@ -88,6 +88,13 @@ class Decision(BaseModel):
     action: DecisionKind = DecisionKind.CONFIRM
 
 
+class AlertResolved(BaseModel):
+    """The alert that started this execution has resolved (recorded, nothing stops)."""
+
+    fingerprint: str
+    ended_at: datetime | None = None
+
+
 class Fill(BaseModel):
     """Parameters a person fills in for a node waiting for them."""
 
@@ -133,6 +140,7 @@ class ExecutionView(BaseModel):
     state: str
     waiting_for: str | None = None
     nodes: list[NodeView]
+    alert_resolved_at: datetime | None = None  # alert-started: when its alert resolved
 
 
 class StepRequest(BaseModel):

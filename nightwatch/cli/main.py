@@ -12,6 +12,7 @@ import typer
 
 from nightwatch import __version__
 from nightwatch.cli import inbox_cmds, run_cmds
+from nightwatch.cli.alert_cmds import alerts_app
 from nightwatch.cli.catalog_cmds import catalog_app, config_app, init_app
 from nightwatch.cli.context import settings
 from nightwatch.cli.output import FAILED, OK, emit_json, report, report_unexpected, say
@@ -32,6 +33,7 @@ app.add_typer(catalog_app, name="catalog")
 app.add_typer(config_app, name="config")
 app.add_typer(init_app, name="init")
 app.add_typer(plan_app, name="plan")
+app.add_typer(alerts_app, name="alerts")
 app.registered_commands += run_cmds.app.registered_commands + inbox_cmds.app.registered_commands
 temporal_app = typer.Typer(help="Set up a Temporal namespace for Nightwatch.", no_args_is_help=True)
 app.add_typer(temporal_app, name="temporal")
@@ -144,6 +146,24 @@ def api(
         emit_json(application.openapi())
         return
     uvicorn.run(application, host="127.0.0.1", port=port or current.api_port, log_config=None)
+
+
+@app.command()
+def intake(
+    port: Annotated[int, typer.Option(help="Port to listen on (127.0.0.1).")] = 0,
+    openapi: Annotated[bool, typer.Option("--openapi", help="Print the OpenAPI document.")] = False,
+) -> None:
+    """Serve the alert intake (webhooks from Alertmanager, Grafana, generic senders)."""
+    import uvicorn
+
+    from intake.app import create_app
+
+    current = settings()
+    application = create_app(current)
+    if openapi:
+        emit_json(application.openapi())
+        return
+    uvicorn.run(application, host="127.0.0.1", port=port or current.intake_port, log_config=None)
 
 
 @app.command()

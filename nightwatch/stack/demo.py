@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import select
 from temporalio.client import WorkflowHandle
 
+from intake.rules import read_rule_file, save_rule
 from nightwatch.config import Settings
 from nightwatch.temporal import connect
 from plans import files, store
@@ -45,6 +46,12 @@ def run_demo(settings: Settings, say: Say) -> None:
                 continue
             session.commit()
             say(f"demo      {result.outcome} plan {result.plan_id} {result.name!r}")
+        rules = EXAMPLES.parent / "alert-rules.yaml"
+        if rules.is_file():
+            for rule in read_rule_file(rules):
+                outcome, rule_id = save_rule(session, rule)
+                say(f"demo      {outcome} alert rule {rule_id} {rule.name!r} -> {rule.plan!r}")
+            session.commit()
     asyncio.run(drive(settings, say))
     say(
         "demo      next: nightwatch run 'night drill' --wait, then nightwatch confirm <execution> 2"

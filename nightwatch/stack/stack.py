@@ -7,6 +7,8 @@ then a worker. Any failure stops what was started, so nothing is left running.
 from __future__ import annotations
 
 import asyncio
+import base64
+import json
 import os
 import secrets
 import signal
@@ -38,9 +40,9 @@ from storage import migrate
 from storage.db import check_reachable, shown_url
 
 READY_TIMEOUT = 90.0
-STOP_ORDER = ("worker", "api", "simulator", "temporal", "postgres")
+STOP_ORDER = ("worker", "intake", "api", "simulator", "temporal", "postgres")
 # HTTP services the stack runs: part name -> the port setting it listens on.
-HTTP_PARTS = {"simulator": "simulator_port", "api": "api_port"}
+HTTP_PARTS = {"simulator": "simulator_port", "api": "api_port", "intake": "intake_port"}
 Say = Callable[[str], None]
 
 
@@ -66,6 +68,20 @@ class Layout:
     def postgres_data(self) -> Path:
         return self.home / "postgres"
 
+    def intake_secrets(self) -> dict[str, str]:
+        """The local intake's credentials per source: made once, kept (mode 0600)."""
+        path = self.home / "intake-secrets.json"
+        if not path.exists():
+            key = base64.b64encode(secrets.token_bytes(24)).decode()
+            path.write_text(json.dumps({
+                "NIGHTWATCH_ALERT_TOKENS": secrets.token_urlsafe(24),
+                "NIGHTWATCH_ALERT_GRAFANA_SECRETS": secrets.token_urlsafe(24),
+                "NIGHTWATCH_ALERT_WEBHOOK_SECRETS": f"whsec_{key}",
+            }, indent=2))  # fmt: skip
+            path.chmod(0o600)
+        found: dict[str, str] = json.loads(path.read_text())
+        return found
+
     def simulator_token(self) -> str:
         """The local simulator's bearer token: made once, kept (the database holds it too)."""
         path = self.home / "simulator-token"
@@ -90,6 +106,7 @@ def addresses(settings: Settings) -> dict[str, str]:
         "ui": f"http://127.0.0.1:{settings.temporal_ui_port}",
         "api": http_url(settings, "api") + "/docs",
         "simulator": http_url(settings, "simulator"),
+        "intake": http_url(settings, "intake") + "/alerts",
         "temporal": settings.effective_temporal_address,
         "database": shown_url(settings.effective_database_url),
         "task_queue": settings.task_queue,
@@ -206,6 +223,8 @@ class Stack:
         env["NIGHTWATCH_TEMPORAL_ADDRESS"] = self.settings.effective_temporal_address
         env["NIGHTWATCH_HOME"] = str(self.layout.home)
         env["NIGHTWATCH_SIMULATOR_TOKEN"] = self.layout.simulator_token()
+        for name, value in self.layout.intake_secrets().items():
+            env.setdefault(name, value)  # an operator's own credentials win
         return env
 
     def _start_worker(self) -> None:

@@ -1,0 +1,1 @@
+"""The alert intake: webhooks from monitoring start self-recovery plans."""

@@ -1,0 +1,238 @@
+"""Routing rules: label matchers → a SELF_RECOVERY plan, with the alert → parameter mapping.
+
+Rules live in the database (`alert_rule`), edited through the intake API or applied from a
+YAML file like plans. The first enabled rule that matches, in priority order (lower
+number first, then name), routes the alert. A parameter value may use placeholders:
+`{labels.NAME}`, `{annotations.NAME}`, `{fingerprint}`, `{severity}`, `{alertname}`.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    TypeAdapter,
+    ValidationError,
+    field_validator,
+)
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from catalog.params import check_parameters
+from catalog.registry import ACTIONS_BY_CODE
+from intake.payloads import Alert
+from nightwatch.errors import NightwatchError
+from plans import store
+from storage.enums import Scene
+from storage.models import AlertRule
+
+PLACEHOLDER = re.compile(r"\{(labels|annotations)\.([A-Za-z_][A-Za-z0-9_]*)\}|\{(\w+)\}")
+SIMPLE = {"fingerprint", "severity", "alertname"}
+
+
+class RuleInvalid(NightwatchError):
+    """A rule that cannot be stored (names the field and why)."""
+
+
+class AlertRejected(NightwatchError):
+    """An alert that matches a rule but can never start its plan (e.g. a label missing)."""
+
+
+class Matcher(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    label: str = Field(min_length=1)
+    op: Literal["=", "!=", "=~", "!~"] = "="
+    value: str
+
+    @field_validator("value")
+    @classmethod
+    def _regex_compiles(cls, value: str, info: Any) -> str:
+        if info.data.get("op") in ("=~", "!~"):
+            try:
+                re.compile(value)
+            except re.error as exc:
+                raise ValueError(f"not a regular expression: {exc}") from None
+        return value
+
+    def matches(self, labels: dict[str, str]) -> bool:
+        given = labels.get(self.label, "")
+        if self.op == "=":
+            return given == self.value
+        if self.op == "!=":
+            return given != self.value
+        found = re.fullmatch(self.value, given) is not None
+        return found if self.op == "=~" else not found
+
+
+class RuleDoc(BaseModel):
+    """One routing rule as written in a file or sent to the API."""
+
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(min_length=1, max_length=200)
+    description: str | None = None
+    priority: int = Field(100, ge=0, le=1_000_000)
+    enabled: bool = True
+    match: list[Matcher] = Field(min_length=1)
+    plan: str = Field(min_length=1, description="a SELF_RECOVERY plan's name")
+    params: dict[str, dict[str, Any]] = Field(
+        default_factory=dict, description="node key -> parameter -> value or placeholder"
+    )
+    signal_resolved: bool = Field(
+        True, description="tell the execution when the alert resolves (recorded on it)"
+    )
+
+    def matches(self, alert: Alert) -> bool:
+        return all(m.matches(alert.labels) for m in self.match)
+
+
+class RuleFile(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    format: Literal["nightwatch/alert-rules/v1"]
+    rules: list[RuleDoc]
+
+
+def _doc(row: AlertRule) -> RuleDoc:
+    return RuleDoc(name=row.name, description=row.description, priority=row.priority,
+                   enabled=row.enabled, match=[Matcher(**m) for m in row.matchers],
+                   plan=row.plan_name, params=row.params,
+                   signal_resolved=row.signal_resolved)  # fmt: skip
+
+
+def list_rules(session: Session) -> list[tuple[int, RuleDoc]]:
+    rows = session.scalars(select(AlertRule).order_by(AlertRule.priority, AlertRule.name))
+    return [(row.id, _doc(row)) for row in rows]
+
+
+def check_rule(session: Session, rule: RuleDoc) -> None:
+    """The plan exists and is a SELF_RECOVERY plan; mapped nodes and parameters exist."""
+    try:
+        plan = store.main_plan(session, rule.plan)
+    except NightwatchError:
+        raise RuleInvalid("plan", f"no plan named {rule.plan!r}") from None
+    if plan.scene != Scene.SELF_RECOVERY:
+        raise RuleInvalid("plan", f"{rule.plan!r} is a {plan.scene} plan; alerts start "
+                          "SELF_RECOVERY plans only")  # fmt: skip
+    steps = _steps(session, plan.id)
+    for key, values in rule.params.items():
+        if key not in steps:
+            raise RuleInvalid(f"params.{key}", f"no step {key} in {rule.plan!r} "
+                              f"(steps: {', '.join(steps)})")  # fmt: skip
+        known = set(ACTIONS_BY_CODE[steps[key]].params.model_fields)
+        for name, value in values.items():
+            if name not in known:
+                raise RuleInvalid(f"params.{key}.{name}", f"{steps[key]} has no such parameter")
+            for match in PLACEHOLDER.finditer(str(value)):
+                if match.group(3) and match.group(3) not in SIMPLE:
+                    simple = ", ".join("{" + s + "}" for s in sorted(SIMPLE))
+                    raise RuleInvalid(f"params.{key}.{name}", f"unknown placeholder "
+                                      f"{match.group(0)} (use {{labels.X}}, {{annotations.X}}, "
+                                      f"{simple})")  # fmt: skip
+
+
+def _steps(session: Session, plan_id: int) -> dict[str, str]:
+    codes = store.action_codes(session)
+    return {str(step.execute_order): codes[step.atom_id]
+            for step, _ in store.step_tree(session, plan_id)}  # fmt: skip
+
+
+def save_rule(session: Session, rule: RuleDoc) -> tuple[str, int]:
+    """Create or replace a rule by name; returns (created|updated|unchanged, id)."""
+    check_rule(session, rule)
+    values = {"description": rule.description, "priority": rule.priority,
+              "enabled": rule.enabled, "matchers": [m.model_dump() for m in rule.match],
+              "plan_name": rule.plan, "params": rule.params,
+              "signal_resolved": rule.signal_resolved}  # fmt: skip
+    row = session.scalar(select(AlertRule).where(AlertRule.name == rule.name))
+    if row is None:
+        row = AlertRule(name=rule.name, **values)
+        session.add(row)
+        session.flush()
+        return "created", row.id
+    if _doc(row) == rule:
+        return "unchanged", row.id
+    for key, value in values.items():
+        setattr(row, key, value)
+    return "updated", row.id
+
+
+def delete_rule(session: Session, name: str) -> bool:
+    row = session.scalar(select(AlertRule).where(AlertRule.name == name))
+    if row is None:
+        return False
+    session.delete(row)
+    return True
+
+
+def read_rule_file(path: Path) -> list[RuleDoc]:
+    try:
+        data = yaml.safe_load(path.read_text())
+    except (OSError, yaml.YAMLError) as exc:
+        raise RuleInvalid(str(path), f"cannot read: {exc}") from None
+    try:
+        return RuleFile.model_validate(data).rules
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        where = ".".join(str(part) for part in error["loc"])
+        raise RuleInvalid(f"{path}: {where}", error["msg"]) from None
+
+
+# -- at alert time -------------------------------------------------------------------------
+
+
+def route(rules: list[tuple[int, RuleDoc]], alert: Alert) -> tuple[int, RuleDoc] | None:
+    return next(((i, r) for i, r in rules if r.enabled and r.matches(alert)), None)
+
+
+def _fill(template: Any, alert: Alert, where: str) -> Any:
+    if not isinstance(template, str):
+        return template
+
+    def value(match: re.Match[str]) -> str:
+        kind, name, simple = match.groups()
+        if simple:
+            found = {"fingerprint": alert.fingerprint, "severity": alert.severity,
+                     "alertname": alert.name}.get(simple)  # fmt: skip
+            if found is None:
+                raise AlertRejected(where, f"{{{simple}}}: the alert has no {simple}")
+            return found
+        source = alert.labels if kind == "labels" else alert.annotations
+        if name not in source:
+            has = ", ".join(sorted(source)) or "none"
+            raise AlertRejected(where, f"{{{kind}.{name}}}: the alert has no {kind[:-1]} "
+                                f"{name!r} (it has: {has})")  # fmt: skip
+        return source[name]
+
+    return PLACEHOLDER.sub(value, template)
+
+
+def mapped_params(session: Session, rule: RuleDoc, alert: Alert) -> dict[str, dict[str, Any]]:
+    """The execution's parameter overrides for this alert, checked against the actions."""
+    plan = store.main_plan(session, rule.plan)
+    steps = _steps(session, plan.id)
+    result: dict[str, dict[str, Any]] = {}
+    for key, values in rule.params.items():
+        filled = {name: _fill(v, alert, f"rule {rule.name}: params.{key}.{name}")
+                  for name, v in values.items()}  # fmt: skip
+        action = ACTIONS_BY_CODE[steps[key]]
+        problems = [p for p in check_parameters(action.params, filled, may_be_missing=set(
+            action.params.model_fields)) if p.field in filled]  # fmt: skip
+        if problems:
+            listed = "; ".join(f"{p.field}: {p.reason}" for p in problems)
+            raise AlertRejected(f"rule {rule.name}: params.{key}", listed)
+        # Typed as the action declares them ("3" from a label becomes 3 for an int).
+        result[key] = {
+            name: _typed(action.params.model_fields[name].annotation, value)
+            for name, value in filled.items()
+        }
+    return result
+
+
+def _typed(annotation: Any, value: Any) -> Any:
+    adapter: TypeAdapter[Any] = TypeAdapter(annotation)
+    return adapter.dump_python(adapter.validate_python(value), mode="json")

@@ -1,0 +1,216 @@
+"""What happens to an accepted alert: a risk event, a route, at most one execution.
+
+- Every alert becomes (or updates) its risk event: one row per firing, counted deliveries.
+- A firing alert that an enabled rule matches starts the rule's SELF_RECOVERY plan with
+  the mapped parameters. Exactly once: the workflow id comes from the rule and the firing
+  (`alert-<rule>-<hash of source, fingerprint, episode>`: no label values, nothing secret),
+  started with Temporal's conflict policy FAIL and reuse policy REJECT_DUPLICATE, so a
+  repeated or concurrent delivery finds the execution instead of starting a second.
+- Storm control: at most `alerts.max_concurrent_per_plan` alert-started executions of a
+  plan run at once (counted under a per-plan advisory lock); the rest are recorded as
+  SUPPRESSED with the reason.
+- A resolved notification resolves the risk event and, if the rule says so, signals the
+  execution (recorded on it).
+Errors that a retry can cure (database or Temporal unreachable) propagate: the HTTP layer
+answers 503 so the sender delivers again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
+from temporalio.client import Client
+from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
+from temporalio.exceptions import WorkflowAlreadyStartedError
+from temporalio.service import RPCError
+
+from catalog.system_config import CONFIGS_BY_KEY
+from intake.payloads import Alert
+from intake.rules import RuleDoc, list_rules, mapped_params, route
+from nightwatch.logs import get_logger
+from storage.enums import AlertOutcome, RiskState
+from workflows.execution import PlanExecutionWorkflow
+from workflows.models import AlertResolved, ExecutionInput
+
+log = get_logger("nightwatch.intake")
+# An alert-started execution whose row has not appeared after this long is not counted.
+CREATING_GRACE = timedelta(minutes=10)
+
+
+@dataclass(frozen=True)
+class Routed:
+    alert: Alert
+    rule_id: int | None
+    rule: RuleDoc | None
+    params: dict[str, dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class Outcome:
+    fingerprint: str
+    risk_event: int
+    outcome: str
+    execution_id: str | None
+    reason: str | None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"fingerprint": self.fingerprint, "risk_event": self.risk_event,
+                "outcome": self.outcome, "execution_id": self.execution_id,
+                "reason": self.reason}  # fmt: skip
+
+
+async def plan_routes(session: AsyncSession, alerts: list[Alert]) -> list[Routed]:
+    """Route every alert and map its parameters first: a rejected one starts nothing."""
+
+    def work(sync: Any) -> list[Routed]:
+        rules = list_rules(sync)
+        routed = []
+        for alert in alerts:
+            found = route(rules, alert) if alert.status == "firing" else None
+            if found is None:
+                routed.append(Routed(alert, None, None, {}))
+                continue
+            rule_id, rule = found
+            routed.append(Routed(alert, rule_id, rule, mapped_params(sync, rule, alert)))
+        return routed
+
+    return await session.run_sync(work)
+
+
+UPSERT = text("""
+insert into risk_event (source, fingerprint, episode, alert_name, severity, state, labels,
+                        annotations, starts_at, ends_at, deliveries, outcome)
+values (:source, :fingerprint, :episode, :name, :severity, :state, cast(:labels as jsonb),
+        cast(:annotations as jsonb), :starts_at, :ends_at, 1, :outcome)
+on conflict (source, fingerprint, episode) do update set
+    deliveries = risk_event.deliveries + 1,
+    last_received_at = now(),
+    state = case when excluded.state = 'RESOLVED' then 'RESOLVED' else risk_event.state end,
+    ends_at = coalesce(excluded.ends_at, risk_event.ends_at),
+    labels = excluded.labels,
+    annotations = excluded.annotations
+returning id, execution_id, outcome
+""")
+
+ACTIVE = text("""
+select count(*) from risk_event r
+left join pre_plan_execute_order e on e.execution_id = r.execution_id
+where r.plan_name = :plan and r.outcome = 'STARTED' and r.id <> :me
+  and ((e.id is null and r.last_received_at > now() - :grace) or
+       (e.id is not null and e.ended_at is null))
+""")
+
+
+def _lock_key(plan: str) -> int:
+    return int.from_bytes(
+        hashlib.sha256(f"alerts:{plan}".encode()).digest()[:8], "big", signed=True
+    )
+
+
+async def handle(session: AsyncSession, client: Client, task_queue: str, routed: Routed) -> Outcome:
+    """Record one alert and act on it, in one transaction (committed by the caller)."""
+    import json
+
+    alert = routed.alert
+    row = (await session.execute(UPSERT, {
+        "source": alert.source, "fingerprint": alert.fingerprint, "episode": alert.episode,
+        "name": alert.name, "severity": alert.severity,
+        "state": RiskState.RESOLVED if alert.status == "resolved" else RiskState.OPEN,
+        "labels": json.dumps(alert.labels), "annotations": json.dumps(alert.annotations),
+        "starts_at": alert.starts_at, "ends_at": alert.ends_at,
+        "outcome": AlertOutcome.RESOLVED if alert.status == "resolved" else AlertOutcome.UNROUTED,
+    })).one()  # fmt: skip
+    event, execution_id = int(row.id), row.execution_id
+
+    def result(outcome: str, execution: str | None = None, reason: str | None = None) -> Outcome:
+        return Outcome(alert.fingerprint, event, outcome, execution, reason)
+
+    if alert.status == "resolved":
+        return await _resolved(session, client, alert, event, execution_id, result)
+    if routed.rule is None:
+        reason = "no enabled rule matches its labels"
+        if execution_id is None:
+            await _record(session, event, routed, None, AlertOutcome.UNROUTED, reason)
+        return result(AlertOutcome.UNROUTED, execution_id, reason)
+    rule = routed.rule
+    workflow_id = f"alert-{routed.rule_id}-{alert.key()}"
+    await session.execute(text("select pg_advisory_xact_lock(:key)"), {"key": _lock_key(rule.plan)})
+    if execution_id is None:
+        running = int((await session.execute(ACTIVE, {
+            "plan": rule.plan, "me": event, "grace": CREATING_GRACE})).scalar_one())  # fmt: skip
+        limit = await _limit(session)
+        if running >= limit:
+            reason = (f"storm control: {running} alert-started executions of {rule.plan!r} "
+                      f"running (alerts.max_concurrent_per_plan = {limit})")  # fmt: skip
+            await _record(session, event, routed, None, AlertOutcome.SUPPRESSED, reason)
+            log.warning("alert suppressed", fingerprint=alert.fingerprint, plan=rule.plan,
+                        running=running, limit=limit)  # fmt: skip
+            return result(AlertOutcome.SUPPRESSED, reason=reason)
+    params = ExecutionInput(
+        plan=rule.plan, overrides=routed.params, triggered_by=f"alert:{alert.source}",
+        trigger_kind="ALERT",
+        trigger_details={"source": alert.source, "fingerprint": alert.fingerprint,
+                         "alert": alert.name, "rule": rule.name, "risk_event": event},
+    )  # fmt: skip
+    try:
+        await client.start_workflow(
+            PlanExecutionWorkflow.run, params, id=workflow_id, task_queue=task_queue,
+            id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
+            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+            rpc_timeout=timedelta(seconds=10),
+        )  # fmt: skip
+        outcome = AlertOutcome.STARTED
+    except WorkflowAlreadyStartedError:
+        outcome = AlertOutcome.ALREADY_STARTED
+    if outcome == AlertOutcome.STARTED or execution_id is None:
+        # The event's execution (started now, or by a delivery whose commit was lost).
+        await _record(session, event, routed, workflow_id, AlertOutcome.STARTED, None)
+    log.info("alert routed", fingerprint=alert.fingerprint, rule=rule.name, plan=rule.plan,
+             execution=workflow_id, outcome=outcome)  # fmt: skip
+    return result(outcome, workflow_id)
+
+
+async def _limit(session: AsyncSession) -> int:
+    key = "alerts.max_concurrent_per_plan"
+    row = await session.execute(text("select value from system_config where key = :k"), {"k": key})
+    value = row.scalar_one_or_none()
+    spec = CONFIGS_BY_KEY[key]
+    return int(spec.parse(value["value"]) if value else spec.default)
+
+
+async def _record(
+    session: AsyncSession, event: int, routed: Routed, execution: str | None, outcome: str,
+    reason: str | None,
+) -> None:  # fmt: skip
+    await session.execute(text(
+        "update risk_event set rule_id = :rule, plan_name = :plan, execution_id = "
+        "coalesce(execution_id, :execution), outcome = :outcome, reason = :reason "
+        "where id = :id"), {"rule": routed.rule_id, "plan": routed.rule.plan if routed.rule
+                            else None, "execution": execution, "outcome": outcome,
+                            "reason": reason, "id": event})  # fmt: skip
+
+
+async def _resolved(
+    session: AsyncSession, client: Client, alert: Alert, event: int,
+    execution_id: str | None, result: Any,
+) -> Outcome:  # fmt: skip
+    if execution_id:
+        rule_signals = (await session.execute(text(
+            "select r.signal_resolved from risk_event e join alert_rule r on r.id = e.rule_id "
+            "where e.id = :id"), {"id": event})).scalar_one_or_none()  # fmt: skip
+        if rule_signals:
+            try:
+                await client.get_workflow_handle(execution_id).signal(
+                    PlanExecutionWorkflow.alert_resolved,
+                    AlertResolved(fingerprint=alert.fingerprint, ended_at=alert.ends_at),
+                    rpc_timeout=timedelta(seconds=10),
+                )
+            except RPCError as exc:  # an ended execution takes no signal
+                log.info("resolved alert not signalled", execution=execution_id,
+                         error=type(exc).__name__)  # fmt: skip
+    return result(AlertOutcome.RESOLVED, execution_id)  # type: ignore[no-any-return]

@@ -1,0 +1,237 @@
+"""Alerts in: the mapped plan starts once, every alert is a risk event, and every refusal
+says why (401 unauthenticated, 4xx never valid, 503 deliver again)."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import time
+
+import psycopg
+from sqlalchemy import func, select, update
+
+from storage.db import session_factory
+from storage.models import Execution, SystemConfig
+from tests.intake.conftest import Intake, am_payload, grafana_payload
+from tests.support import libpq_url, wait_until_async
+from workflows.execution import PlanExecutionWorkflow
+from workflows.models import ExecutionView
+
+NOTE_FROM_LABEL = {"1": {"note": "{labels.app} in {labels.namespace}: {annotations.summary}"}}
+
+
+async def _state(intake: Intake, execution: str) -> ExecutionView:
+    handle = intake.engine.env.client.get_workflow_handle(execution)
+    found: list[ExecutionView] = []
+
+    async def started() -> bool:
+        try:
+            view: ExecutionView = await handle.query(PlanExecutionWorkflow.get_state)
+        except Exception:
+            return False
+        found.append(view)
+        return view.plan_id != 0
+
+    await wait_until_async(started, within=30, what=f"execution {execution}")
+    return found[-1]
+
+
+async def test_alertmanager_v4_starts_the_mapped_plan_with_mapped_parameters(
+    intake: Intake, self_recovery: str
+) -> None:
+    intake.rule(self_recovery, params=NOTE_FROM_LABEL)
+    response = await intake.alertmanager(am_payload())
+    assert response.status_code == 200, response.text
+    [outcome] = response.json()["outcomes"]
+    assert outcome["outcome"] == "STARTED"
+    execution = outcome["execution_id"]
+    assert execution.startswith("alert-") and "payment" not in execution  # no label values
+    view = await _state(intake, execution)
+    assert view.plan == self_recovery
+    assert view.nodes[0].params["note"] == (
+        "payment-gateway in payments: 2 of 3 payment-gateway pods are not running"
+    )
+    [event] = intake.events()
+    assert (event.source, event.state, event.outcome, event.execution_id) == (
+        "alertmanager", "OPEN", "STARTED", execution)  # fmt: skip
+    assert (event.alert_name, event.severity, event.fingerprint) == (
+        "PodsDown", "critical", f"3f1e2d4c5b6a7980-{intake.run}")  # fmt: skip
+    description = await intake.engine.env.client.get_workflow_handle(execution).describe()
+    assert description.workflow_type == "PlanExecution"
+
+
+async def test_grafana_signed_payload_starts_the_plan(intake: Intake, self_recovery: str) -> None:
+    intake.rule(self_recovery, params={"1": {"note": "{labels.grafana_folder}"}})
+    response = await intake.grafana(grafana_payload())
+    assert response.status_code == 200, response.text
+    [outcome] = response.json()["outcomes"]
+    view = await _state(intake, outcome["execution_id"])
+    assert view.nodes[0].params["note"] == "Payments"
+    unstamped = await intake.grafana(grafana_payload(), stamp=False)  # signature over the body
+    assert unstamped.json()["outcomes"][0]["outcome"] == "ALREADY_STARTED"
+
+
+async def test_generic_alert_with_standard_webhooks(intake: Intake, self_recovery: str) -> None:
+    intake.rule(self_recovery, params={"1": {"note": "{severity}"}})
+    alert = {"name": "PodsDown", "severity": "critical", "labels": {"app": "loan-api"}}
+    first = await intake.generic(alert, message="msg_1")
+    again = await intake.generic(alert, message="msg_1")  # the sender's retry of one message
+    other = await intake.generic(alert, message="msg_2")  # a new message: a new firing
+    outcomes = [r.json()["outcomes"][0] for r in (first, again, other)]
+    assert [o["outcome"] for o in outcomes] == ["STARTED", "ALREADY_STARTED", "STARTED"]
+    assert outcomes[0]["execution_id"] == outcomes[1]["execution_id"] != outcomes[2]["execution_id"]
+    view = await _state(intake, outcomes[0]["execution_id"])
+    assert view.nodes[0].params["note"] == "critical"
+
+
+async def test_fifty_concurrent_deliveries_start_one_execution(
+    intake: Intake, self_recovery: str
+) -> None:
+    intake.rule(self_recovery)
+    responses = await asyncio.gather(*[intake.alertmanager(am_payload()) for _ in range(50)])
+    assert [r.status_code for r in responses] == [200] * 50
+    outcomes = [r.json()["outcomes"][0] for r in responses]
+    assert sorted(o["outcome"] for o in outcomes).count("STARTED") == 1
+    assert {o["execution_id"] for o in outcomes} == {outcomes[0]["execution_id"]}
+    [event] = intake.events()
+    assert event.deliveries == 50
+    handle = intake.engine.env.client.get_workflow_handle(
+        outcomes[0]["execution_id"], result_type=ExecutionView)  # fmt: skip
+    assert (await handle.result()).state == "SUCCEEDED"
+    with session_factory(intake.db)() as session:
+        assert session.scalar(select(func.count()).select_from(Execution)) == 1
+
+
+async def test_credentials_are_checked_per_source(intake: Intake, self_recovery: str) -> None:
+    intake.rule(self_recovery)
+    wrong = await intake.alertmanager(am_payload(), token="nope")
+    missing = await intake.post("/alerts/alertmanager", am_payload())
+    assert (wrong.status_code, missing.status_code) == (401, 401)
+    assert wrong.json()["reason"] == "alertmanager: bearer token not accepted"
+    assert "missing credentials" in missing.json()["reason"]
+    rotated = await intake.alertmanager(am_payload(), token="rotated-token")
+    assert rotated.status_code == 200
+    basic = "Basic " + base64.b64encode(b"alertmanager:s3cret").decode()
+    by_basic = await intake.post("/alerts/alertmanager", am_payload(), {"authorization": basic})
+    assert by_basic.status_code == 200
+    bad_signature = await intake.grafana(grafana_payload(), secret="not-it")
+    stale = await intake.grafana(grafana_payload(), at=int(time.time()) - 3600)
+    assert (bad_signature.status_code, stale.status_code) == (401, 401)
+    assert stale.json()["reason"] == "grafana: timestamp outside the 300 s tolerance"
+    forged = await intake.generic({"name": "PodsDown"}, secret="whsec_" + "A" * 32)
+    old = await intake.generic({"name": "PodsDown"}, at=int(time.time()) - 600)
+    assert (forged.status_code, old.status_code) == (401, 401)
+    assert len(intake.events()) == 1  # only the accepted deliveries, all the same firing
+
+
+async def test_never_valid_input_is_a_4xx_and_starts_nothing(
+    intake: Intake, self_recovery: str
+) -> None:
+    intake.rule(self_recovery, params={"1": {"note": "{labels.pod}"}})
+    auth = {"authorization": "Bearer first-token"}
+    not_json = await intake.post("/alerts/alertmanager", None, auth, raw=b"{not json")
+    assert (not_json.status_code, not_json.json()["error"]) == (400, "InvalidJSON")
+    payload = am_payload()
+    del payload["alerts"][0]["startsAt"]
+    missing = await intake.post("/alerts/alertmanager", payload, auth)
+    assert (missing.status_code, missing.json()["path"]) == (422, "alerts.0.startsAt")
+    huge = await intake.post("/alerts/alertmanager", None, auth, raw=b" " * (65 * 1024))
+    assert huge.status_code == 413
+    assert "byte limit" in huge.json()["reason"]
+    unknown = await intake.alertmanager(am_payload())  # the rule maps a label it lacks
+    assert unknown.status_code == 422
+    assert unknown.json()["reason"].startswith("{labels.pod}: the alert has no label 'pod'")
+    assert intake.events() == []  # nothing recorded, so nothing started
+
+
+async def test_an_alert_no_rule_matches_is_recorded_unrouted(
+    intake: Intake, self_recovery: str
+) -> None:
+    intake.rule(self_recovery)
+    labels = {"alertname": "DiskFull", "severity": "warning"}
+    response = await intake.alertmanager(am_payload(labels=labels))
+    assert response.json()["outcomes"][0]["outcome"] == "UNROUTED"
+    [event] = intake.events()
+    assert (event.outcome, event.execution_id) == ("UNROUTED", None)
+    assert event.reason == "no enabled rule matches its labels"
+
+
+async def test_storm_control_suppresses_beyond_the_limit(intake: Intake) -> None:
+    plan = intake.engine.apply({"name": "gated", "scene": "SELF_RECOVERY", "steps": [
+        {"name": "wait for a person", "action": "CHECKPOINT",
+         "strategy": {"preConfirm": True}}]})  # fmt: skip
+    intake.rule(plan)
+    with session_factory(intake.db)() as session:
+        session.execute(update(SystemConfig)
+                        .where(SystemConfig.key == "alerts.max_concurrent_per_plan")
+                        .values(value={"value": 2}))  # fmt: skip
+        session.commit()
+    outcomes = []
+    for i in range(3):
+        response = await intake.alertmanager(am_payload(fingerprint=f"storm{i:011d}"))
+        outcomes.append(response.json()["outcomes"][0])
+    assert [o["outcome"] for o in outcomes] == ["STARTED", "STARTED", "SUPPRESSED"]
+    assert outcomes[2]["reason"] == ("storm control: 2 alert-started executions of 'gated' "
+                                     "running (alerts.max_concurrent_per_plan = 2)")  # fmt: skip
+    assert [e.outcome for e in intake.events()] == ["STARTED", "STARTED", "SUPPRESSED"]
+
+
+async def test_resolved_notification_resolves_the_event_and_tells_the_execution(
+    intake: Intake,
+) -> None:
+    plan = intake.engine.apply({"name": "gated resolve", "scene": "SELF_RECOVERY", "steps": [
+        {"name": "wait", "action": "CHECKPOINT", "strategy": {"preConfirm": True}}]})  # fmt: skip
+    intake.rule(plan)
+    started = (await intake.alertmanager(am_payload())).json()["outcomes"][0]
+    await _state(intake, started["execution_id"])
+    resolved = (await intake.alertmanager(am_payload("resolved"))).json()["outcomes"][0]
+    assert (resolved["outcome"], resolved["execution_id"]) == ("RESOLVED", started["execution_id"])
+    [event] = intake.events()
+    assert (event.state, event.outcome, event.deliveries) == ("RESOLVED", "STARTED", 2)
+    assert event.ends_at is not None
+
+    async def told() -> bool:
+        view = await _state(intake, started["execution_id"])
+        return view.alert_resolved_at is not None
+
+    await wait_until_async(told, within=30, what="the execution told of the resolution")
+
+
+async def test_database_unreachable_is_503_and_the_alert_is_taken_once_it_returns(
+    intake: Intake, self_recovery: str
+) -> None:
+    intake.rule(self_recovery)
+    database = intake.db.rsplit("/", 1)[1]
+    admin = libpq_url(intake.db.rsplit("/", 1)[0] + "/postgres")
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'alter database "{database}" allow_connections false')
+        conn.execute("select pg_terminate_backend(pid) from pg_stat_activity where datname = %s",
+                     (database,))  # fmt: skip
+    try:
+        refused = await intake.alertmanager(am_payload())
+    finally:
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(f'alter database "{database}" allow_connections true')
+    assert refused.status_code == 503
+    assert refused.json()["error"] == "DatabaseUnavailable"
+    accepted = await intake.alertmanager(am_payload())
+    assert accepted.json()["outcomes"][0]["outcome"] == "STARTED"
+
+
+async def test_temporal_unreachable_is_503_and_the_alert_is_taken_once_it_returns(
+    intake: Intake, self_recovery: str
+) -> None:
+    intake.rule(self_recovery)
+    await intake.proxy.stop()
+    try:
+        refused = await intake.alertmanager(am_payload())
+    finally:
+        await intake.proxy.start()
+    assert refused.status_code == 503
+    assert refused.json()["error"] == "TemporalUnavailable"
+    # Nothing was started, so the redelivery starts it (the event counts both deliveries).
+    accepted = await intake.alertmanager(am_payload())
+    assert accepted.status_code == 200, accepted.text
+    assert accepted.json()["outcomes"][0]["outcome"] == "STARTED"
+    events = intake.events()
+    assert len(events) == 1 and events[0].deliveries in (1, 2)
