@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Path, Query, Request, Response
 from fastapi.responses import PlainTextResponse
 from pydantic import BaseModel
 
@@ -26,6 +26,7 @@ ERRORS: dict[int | str, dict[str, Any]] = {
         (502, "the platform refused"), (503, "the platform or database is unavailable"),
     ]
 }  # fmt: skip
+PlanId = Annotated[int, Path(ge=1, le=2**63 - 1, description="plan id")]
 router = APIRouter(prefix="/api/v1", responses=ERRORS)
 
 
@@ -71,7 +72,7 @@ def create_plan(document: PlanDocument, session: SessionDep, user: UserDep) -> P
 
 @router.put("/plans/{plan_id}", tags=["plans"])
 def update_plan(
-    plan_id: int, document: PlanDocument, session: SessionDep, user: UserDep
+    plan_id: PlanId, document: PlanDocument, session: SessionDep, user: UserDep
 ) -> PlanRef:
     main = store.main_plan(session, plan_id)
     if main.name != document.name:
@@ -83,19 +84,19 @@ def update_plan(
 
 
 @router.get("/plans/{plan_id}", tags=["plans"])
-def get_plan(plan_id: int, session: SessionDep) -> StoredPlan:
+def get_plan(plan_id: PlanId, session: SessionDep) -> StoredPlan:
     main = store.main_plan(session, plan_id)
     return StoredPlan(id=main.id, version=main.version, document=store.export(session, main.id))
 
 
 @router.get("/plans/{plan_id}/file", tags=["plans"], response_class=PlainTextResponse)
-def export_plan(plan_id: int, session: SessionDep) -> str:
+def export_plan(plan_id: PlanId, session: SessionDep) -> str:
     """The plan as a YAML plan file."""
     return files.to_yaml(store.export(session, store.main_plan(session, plan_id).id))
 
 
 @router.delete("/plans/{plan_id}", status_code=204, tags=["plans"])
-def delete_plan(plan_id: int, session: SessionDep, user: UserDep) -> Response:
+def delete_plan(plan_id: PlanId, session: SessionDep, user: UserDep) -> Response:
     store.delete(session, store.main_plan(session, plan_id).id, by=user)
     session.commit()
     return Response(status_code=204)

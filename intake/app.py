@@ -13,10 +13,11 @@ from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, FastAPI, Query, Request
+from fastapi import Path as FastApiPath
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field, ValidationError
 from sqlalchemy import select
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import DataError, SQLAlchemyError
 from temporalio.client import Client
 from temporalio.service import RPCError
 
@@ -179,6 +180,10 @@ def create_app(settings: Settings) -> FastAPI:
                     await session.commit()
         except AlertRejected as exc:
             raise IntakeError(422, "AlertRejected", exc.path, exc.reason) from None
+        except DataError as exc:
+            # A value PostgreSQL can never store (a date out of range, say): never valid.
+            reason = str(exc.orig).splitlines()[0] if exc.orig else "a value cannot be stored"
+            raise IntakeError(422, "InvalidAlert", "alerts", reason) from None
         except (SQLAlchemyError, OSError) as exc:
             log.warning("alert not taken: database unavailable", error=type(exc).__name__)
             raise IntakeError(503, "DatabaseUnavailable", "database",
@@ -246,7 +251,9 @@ def create_app(settings: Settings) -> FastAPI:
             return [RiskEventView.model_validate(row, from_attributes=True) for row in rows]
 
     @api.post("/risk-events/{event_id}/acknowledge")
-    def acknowledge(event_id: int, body: Acknowledge) -> RiskEventView:
+    def acknowledge(
+        event_id: Annotated[int, FastApiPath(ge=1, le=2**63 - 1)], body: Acknowledge
+    ) -> RiskEventView:
         """A person takes the risk event on (an open event becomes ACKNOWLEDGED)."""
         with session_factory(url)() as session:
             row = session.get(RiskEvent, event_id)

@@ -17,6 +17,13 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 Source = Literal["alertmanager", "grafana", "generic"]
 LabelMap = dict[str, str]
+
+
+def _printable(values: dict[str, str]) -> dict[str, str]:
+    for key, value in values.items():
+        if "\x00" in key or "\x00" in value:
+            raise ValueError(f"{key!r}: NUL characters are not allowed")
+    return values
 ZERO_TIME = datetime(1, 1, 1, tzinfo=UTC)  # Alertmanager's "not ended"
 
 
@@ -37,7 +44,12 @@ class PromAlert(BaseModel):
     def _some_labels(cls, labels: LabelMap) -> LabelMap:
         if not labels:
             raise ValueError("an alert needs at least one label")
-        return labels
+        return _printable(labels)
+
+    @field_validator("annotations")
+    @classmethod
+    def _clean_annotations(cls, annotations: LabelMap) -> LabelMap:
+        return _printable(annotations)
 
 
 class AlertmanagerPayload(BaseModel):

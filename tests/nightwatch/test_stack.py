@@ -74,6 +74,7 @@ def stack(tmp_path: Path) -> Iterator[StackEnv]:
         NIGHTWATCH_POSTGRES_PORT=str(free_port()),
         NIGHTWATCH_API_PORT=str(free_port()),
         NIGHTWATCH_SIMULATOR_PORT=str(free_port()),
+        NIGHTWATCH_INTAKE_PORT=str(free_port()),
     )
     stack = StackEnv(tmp_path / "home", env)
     yield stack
@@ -118,13 +119,24 @@ def test_up_twice_keeps_temporal_state_and_the_database(stack: StackEnv) -> None
         "payment-gateway instances down",
     ]  # fmt: skip
     assert httpx.get(stack.ui, timeout=10).status_code == 200
+    # The README's curl: an Alertmanager notification starts the example self-recovery plan.
+    secrets = json.loads((stack.home / "intake-secrets.json").read_text())
+    alert = {"version": "4", "receiver": "nightwatch", "status": "firing", "groupKey": "g",
+             "alerts": [{"status": "firing", "startsAt": "2026-11-27T08:00:00Z",
+                         "labels": {"alertname": "PaymentPodsDown", "severity": "critical",
+                                    "app": "payment-gateway"}}]}  # fmt: skip
+    intake = f"http://127.0.0.1:{stack.env['NIGHTWATCH_INTAKE_PORT']}/alerts/alertmanager"
+    taken = httpx.post(intake, json=alert, timeout=30, headers={
+        "authorization": f"Bearer {secrets['NIGHTWATCH_ALERT_TOKENS']}"})  # fmt: skip
+    assert taken.status_code == 200, taken.text
+    assert taken.json()["outcomes"][0]["outcome"] == "STARTED"
 
     health = stack.run("health", "--json")
     report = json.loads(health.stdout)
     assert health.returncode == 0, health.stdout
     assert report["ok"] is True
     assert [part["part"] for part in report["parts"]] == [
-        "postgres", "temporal", "ui", "worker", "simulator", "api"
+        "postgres", "temporal", "ui", "worker", "simulator", "api", "intake"
     ]  # fmt: skip
 
     workflow_id = _park_a_workflow(stack.temporal)
