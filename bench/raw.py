@@ -40,3 +40,14 @@ class RawSignalWorkflow:
         return await workflow.execute_activity(
             noop, 0, start_to_close_timeout=timedelta(seconds=30)
         )
+
+
+@workflow.defn
+class RawFirstActivity:
+    """One activity; returns when it started (a bare start's latency to its first step)."""
+
+    @workflow.run
+    async def run(self) -> float:
+        return await workflow.execute_activity(
+            noop, 0, start_to_close_timeout=timedelta(seconds=30)
+        )

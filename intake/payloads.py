@@ -24,6 +24,8 @@ def _printable(values: dict[str, str]) -> dict[str, str]:
         if "\x00" in key or "\x00" in value:
             raise ValueError(f"{key!r}: NUL characters are not allowed")
     return values
+
+
 ZERO_TIME = datetime(1, 1, 1, tzinfo=UTC)  # Alertmanager's "not ended"
 
 

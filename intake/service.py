@@ -139,8 +139,11 @@ async def handle(session: AsyncSession, client: Client, task_queue: str, routed:
         return result(AlertOutcome.UNROUTED, execution_id, reason)
     rule = routed.rule
     workflow_id = f"alert-{routed.rule_id}-{alert.key()}"
-    await session.execute(text("select pg_advisory_xact_lock(:key)"), {"key": _lock_key(rule.plan)})
     if execution_id is None:
+        # Storm control: count and reserve a slot under the plan's lock, then let go of it
+        # before talking to Temporal (the lock serialises this plan's alerts only briefly).
+        await session.execute(text("select pg_advisory_xact_lock(:key)"),
+                              {"key": _lock_key(rule.plan)})  # fmt: skip
         running = int((await session.execute(ACTIVE, {
             "plan": rule.plan, "me": event, "grace": CREATING_GRACE})).scalar_one())  # fmt: skip
         limit = await _limit(session)
@@ -148,9 +151,12 @@ async def handle(session: AsyncSession, client: Client, task_queue: str, routed:
             reason = (f"storm control: {running} alert-started executions of {rule.plan!r} "
                       f"running (alerts.max_concurrent_per_plan = {limit})")  # fmt: skip
             await _record(session, event, routed, None, AlertOutcome.SUPPRESSED, reason)
+            await session.commit()
             log.warning("alert suppressed", fingerprint=alert.fingerprint, plan=rule.plan,
                         running=running, limit=limit)  # fmt: skip
             return result(AlertOutcome.SUPPRESSED, reason=reason)
+        await _record(session, event, routed, workflow_id, AlertOutcome.STARTED, None)
+    await session.commit()
     params = ExecutionInput(
         plan=rule.plan, overrides=routed.params, triggered_by=f"alert:{alert.source}",
         trigger_kind="ALERT",
@@ -167,9 +173,15 @@ async def handle(session: AsyncSession, client: Client, task_queue: str, routed:
         outcome = AlertOutcome.STARTED
     except WorkflowAlreadyStartedError:
         outcome = AlertOutcome.ALREADY_STARTED
-    if outcome == AlertOutcome.STARTED or execution_id is None:
-        # The event's execution (started now, or by a delivery whose commit was lost).
-        await _record(session, event, routed, workflow_id, AlertOutcome.STARTED, None)
+    except RPCError:
+        if execution_id is None:  # give the slot back: the sender delivers again
+            await session.execute(text(
+                "update risk_event set execution_id = null, outcome = 'UNROUTED', reason = "
+                "'not started: Temporal unreachable; waiting for the sender to deliver again' "
+                "where id = :id and execution_id = :execution"),
+                {"id": event, "execution": workflow_id})  # fmt: skip
+            await session.commit()
+        raise
     log.info("alert routed", fingerprint=alert.fingerprint, rule=rule.name, plan=rule.plan,
              execution=workflow_id, outcome=outcome)  # fmt: skip
     return result(outcome, workflow_id)

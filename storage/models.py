@@ -319,6 +319,10 @@ class RiskEvent(Base):
     __table_args__ = (
         UniqueConstraint("source", "fingerprint", "episode"),
         Index("ix_risk_event_state", "state"),
+        # Storm control counts a plan's started executions on every alert.
+        Index(
+            "ix_risk_event_plan_started", "plan_name", postgresql_where=text("outcome = 'STARTED'")
+        ),
     )
 
     id: Mapped[int] = _id()

@@ -71,6 +71,8 @@ def upgrade() -> None:
                             name=op.f("uq_risk_event_source_fingerprint_episode")),
     )  # fmt: skip
     op.create_index("ix_risk_event_state", "risk_event", ["state"])
+    op.create_index("ix_risk_event_plan_started", "risk_event", ["plan_name"],
+                    postgresql_where=sa.text("outcome = 'STARTED'"))  # fmt: skip
     op.create_index(op.f("ix_risk_event_execution_id"), "risk_event", ["execution_id"])
 
 
