@@ -17,8 +17,12 @@ import asyncio
 import os
 import platform
 import statistics
+import subprocess
+import sys
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -30,7 +34,6 @@ from temporalio.worker import Worker
 
 from bench.raw import RawFirstActivity, RawStepsWorkflow, noop
 from bench.support import fresh_database, postgres_server
-from intake.app import create_app
 from intake.rules import RuleDoc, save_rule
 from nightwatch.config import load_settings
 from nightwatch.init_tasks import INIT_TASKS
@@ -44,7 +47,7 @@ from plans.model import PlanDocument
 from storage import migrate
 from storage.db import session_factory
 from storage.models import Execution, ExecutionNode, RiskEvent, SystemConfig
-from tests.support import binary, serve
+from tests.support import binary, free_port, wait_until
 
 RESULTS = Path(__file__).parent / "results"
 TOKEN = "bench-token"
@@ -168,6 +171,31 @@ async def sustained(intake: str, db: str, rate: int, seconds: int, tag: str) -> 
             "p99_ms": took[int(len(took) * 0.99)] * 1000}  # fmt: skip
 
 
+@contextmanager
+def intake_process(db: str, address: str) -> Iterator[str]:
+    """The intake in a process of its own, as the stack runs it."""
+    port = free_port()
+    env = {**os.environ, "DATABASE_URL": db, "NIGHTWATCH_TEMPORAL_ADDRESS": address,
+           "NIGHTWATCH_TASK_QUEUE": "ours", "NIGHTWATCH_ALERT_TOKENS": TOKEN,
+           "NIGHTWATCH_LOG_LEVEL": "WARNING"}  # fmt: skip
+    process = subprocess.Popen([sys.executable, "-m", "nightwatch", "intake", "--port", str(port)],
+                               env=env)  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+
+    def answers() -> bool:
+        try:
+            return httpx.get(f"{url}/healthz", timeout=1).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    try:
+        wait_until(answers, timeout=60, what="the intake")
+        yield url
+    finally:
+        process.terminate()
+        process.wait(30)
+
+
 def _pct(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(len(ordered) * q))] * 1000
@@ -188,12 +216,10 @@ async def main() -> None:
             search_attributes=SEARCH_ATTRIBUTES, dev_server_extra_args=list(FAST_PROFILE),
         )  # fmt: skip
         address = env.client.service_client.config.target_host
-        settings = load_settings(database_url=db, temporal_address=address, task_queue="ours",
-                                 alert_tokens=TOKEN, log_level="WARNING")  # fmt: skip
         raw_worker = Worker(env.client, task_queue="raw", activities=[noop],
                             workflows=[RawStepsWorkflow, RawFirstActivity])  # fmt: skip
         try:
-            with serve(create_app(settings)) as intake:
+            with intake_process(db, address) as intake:
                 async with raw_worker, build_worker(env.client, "ours", db):
                     await latency(intake, env, db, 5, args.gap)  # warm up
                     ours, raw = await latency(intake, env, db, args.alerts, args.gap)

@@ -32,7 +32,7 @@ from intake.payloads import (
     from_prom,
 )
 from intake.rules import AlertRejected, RuleDoc, RuleInvalid, delete_rule, list_rules, save_rule
-from intake.service import Outcome, handle, plan_routes
+from intake.service import Outcome, Routes, handle
 from nightwatch import __version__
 from nightwatch.config import Settings
 from nightwatch.logs import get_logger
@@ -124,6 +124,7 @@ def create_app(settings: Settings) -> FastAPI:
     webhook = Settings.entries(settings.alert_webhook_secrets)
     limit = settings.alert_max_body_bytes
     clients: dict[str, Client] = {}
+    routes = Routes()
 
     @app.exception_handler(IntakeError)
     async def intake_error(_: Request, exc: IntakeError) -> JSONResponse:
@@ -173,10 +174,12 @@ def create_app(settings: Settings) -> FastAPI:
         outcomes: list[Outcome] = []
         try:
             async with async_session_factory(url)() as session:
-                routed = await plan_routes(session, alerts)
+                await routes.refresh(session)
                 await session.commit()
-                for one in routed:
-                    outcomes.append(await handle(session, client, settings.task_queue, one))
+                for one in routes.route(alerts):
+                    outcomes.append(
+                        await handle(session, client, settings.task_queue, one, routes.limit)
+                    )
                     await session.commit()
         except AlertRejected as exc:
             raise IntakeError(422, "AlertRejected", exc.path, exc.reason) from None

@@ -135,6 +135,11 @@ def check_rule(session: Session, rule: RuleDoc) -> None:
                                       f"{simple})")  # fmt: skip
 
 
+def plan_steps(session: Session, plan: str) -> dict[str, str]:
+    """A plan's top-level steps: node key -> action code."""
+    return _steps(session, store.main_plan(session, plan).id)
+
+
 def _steps(session: Session, plan_id: int) -> dict[str, str]:
     codes = store.action_codes(session)
     return {str(step.execute_order): codes[step.atom_id]
@@ -211,14 +216,16 @@ def _fill(template: Any, alert: Alert, where: str) -> Any:
     return PLACEHOLDER.sub(value, template)
 
 
-def mapped_params(session: Session, rule: RuleDoc, alert: Alert) -> dict[str, dict[str, Any]]:
-    """The execution's parameter overrides for this alert, checked against the actions."""
-    plan = store.main_plan(session, rule.plan)
-    steps = _steps(session, plan.id)
+def mapped_params(steps: dict[str, str], rule: RuleDoc, alert: Alert) -> dict[str, dict[str, Any]]:
+    """The execution's parameter overrides for this alert, checked against the actions
+    (`steps`: the rule's plan's node key -> action code)."""
     result: dict[str, dict[str, Any]] = {}
     for key, values in rule.params.items():
         filled = {name: _fill(v, alert, f"rule {rule.name}: params.{key}.{name}")
                   for name, v in values.items()}  # fmt: skip
+        if key not in steps:
+            raise AlertRejected(f"rule {rule.name}: params.{key}", f"the plan {rule.plan!r} "
+                                "has no such step any more")  # fmt: skip
         action = ACTIONS_BY_CODE[steps[key]]
         problems = [p for p in check_parameters(action.params, filled, may_be_missing=set(
             action.params.model_fields)) if p.field in filled]  # fmt: skip

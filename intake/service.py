@@ -18,6 +18,7 @@ answers 503 so the sender delivers again.
 from __future__ import annotations
 
 import hashlib
+import json
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -31,7 +32,8 @@ from temporalio.service import RPCError
 
 from catalog.system_config import CONFIGS_BY_KEY
 from intake.payloads import Alert
-from intake.rules import RuleDoc, list_rules, mapped_params, route
+from intake.rules import RuleDoc, list_rules, mapped_params, plan_steps, route
+from nightwatch.errors import NightwatchError
 from nightwatch.logs import get_logger
 from storage.enums import AlertOutcome, RiskState
 from workflows.execution import PlanExecutionWorkflow
@@ -64,22 +66,60 @@ class Outcome:
                 "reason": self.reason}  # fmt: skip
 
 
-async def plan_routes(session: AsyncSession, alerts: list[Alert]) -> list[Routed]:
-    """Route every alert and map its parameters first: a rejected one starts nothing."""
+STAMP = text("""
+select (select count(*) from alert_rule) as rules,
+       (select max(updated_at) from alert_rule) as rules_at,
+       (select max(updated_at) from pre_plan) as plans_at,
+       (select value from system_config where key = 'alerts.max_concurrent_per_plan') as storm
+""")
 
-    def work(sync: Any) -> list[Routed]:
-        rules = list_rules(sync)
+
+class Routes:
+    """Rules, their plans' steps and the storm limit, reloaded only when one changes.
+
+    One cheap query per delivery tells whether anything changed (rule count and times,
+    plan times, the limit); an alert storm then routes without re-reading rules and plans.
+    """
+
+    def __init__(self) -> None:
+        self._stamp: tuple[Any, ...] | None = None
+        self.rules: list[tuple[int, RuleDoc]] = []
+        self.steps: dict[str, dict[str, str]] = {}
+        self.limit = int(CONFIGS_BY_KEY["alerts.max_concurrent_per_plan"].default)
+
+    async def refresh(self, session: AsyncSession) -> None:
+        row = (await session.execute(STAMP)).one()
+        stamp = (row.rules, row.rules_at, row.plans_at, json.dumps(row.storm))
+        if stamp == self._stamp:
+            return
+        spec = CONFIGS_BY_KEY["alerts.max_concurrent_per_plan"]
+        self.limit = int(spec.parse(row.storm["value"]) if row.storm else spec.default)
+
+        def load(sync: Any) -> tuple[list[tuple[int, RuleDoc]], dict[str, dict[str, str]]]:
+            rules = list_rules(sync)
+            steps = {}
+            for _, rule in rules:
+                try:
+                    steps[rule.plan] = plan_steps(sync, rule.plan)
+                except NightwatchError:
+                    steps[rule.plan] = {}  # the plan is gone: its alerts are rejected
+            return rules, steps
+
+        self.rules, self.steps = await session.run_sync(load)
+        self._stamp = stamp
+
+    def route(self, alerts: list[Alert]) -> list[Routed]:
+        """Route every alert and map its parameters first: a rejected one starts nothing."""
         routed = []
         for alert in alerts:
-            found = route(rules, alert) if alert.status == "firing" else None
+            found = route(self.rules, alert) if alert.status == "firing" else None
             if found is None:
                 routed.append(Routed(alert, None, None, {}))
                 continue
             rule_id, rule = found
-            routed.append(Routed(alert, rule_id, rule, mapped_params(sync, rule, alert)))
+            steps = self.steps.get(rule.plan, {})
+            routed.append(Routed(alert, rule_id, rule, mapped_params(steps, rule, alert)))
         return routed
-
-    return await session.run_sync(work)
 
 
 UPSERT = text("""
@@ -112,10 +152,10 @@ def _lock_key(plan: str) -> int:
     )
 
 
-async def handle(session: AsyncSession, client: Client, task_queue: str, routed: Routed) -> Outcome:
-    """Record one alert and act on it, in one transaction (committed by the caller)."""
-    import json
-
+async def handle(
+    session: AsyncSession, client: Client, task_queue: str, routed: Routed, limit: int
+) -> Outcome:
+    """Record one alert and act on it (commits before it talks to Temporal)."""
     alert = routed.alert
     row = (await session.execute(UPSERT, {
         "source": alert.source, "fingerprint": alert.fingerprint, "episode": alert.episode,
@@ -146,7 +186,6 @@ async def handle(session: AsyncSession, client: Client, task_queue: str, routed:
                               {"key": _lock_key(rule.plan)})  # fmt: skip
         running = int((await session.execute(ACTIVE, {
             "plan": rule.plan, "me": event, "grace": CREATING_GRACE})).scalar_one())  # fmt: skip
-        limit = await _limit(session)
         if running >= limit:
             reason = (f"storm control: {running} alert-started executions of {rule.plan!r} "
                       f"running (alerts.max_concurrent_per_plan = {limit})")  # fmt: skip
@@ -185,14 +224,6 @@ async def handle(session: AsyncSession, client: Client, task_queue: str, routed:
     log.info("alert routed", fingerprint=alert.fingerprint, rule=rule.name, plan=rule.plan,
              execution=workflow_id, outcome=outcome)  # fmt: skip
     return result(outcome, workflow_id)
-
-
-async def _limit(session: AsyncSession) -> int:
-    key = "alerts.max_concurrent_per_plan"
-    row = await session.execute(text("select value from system_config where key = :k"), {"k": key})
-    value = row.scalar_one_or_none()
-    spec = CONFIGS_BY_KEY[key]
-    return int(spec.parse(value["value"]) if value else spec.default)
 
 
 async def _record(
