@@ -59,3 +59,17 @@ def test_no_request_gets_a_server_error(intake_url: str) -> None:
 
         call()
     assert failures == []
+
+
+def test_openapi_document_matches_the_committed_one(intake_url: str) -> None:
+    import json
+    from pathlib import Path
+
+    import httpx
+
+    served = httpx.get(f"{intake_url}/openapi.json", timeout=10).json()
+    committed = json.loads((Path(__file__).parents[2] / "docs" / "intake-openapi.json").read_text())
+    assert served == committed, (
+        "the intake's API changed: check it stays backward compatible, then regenerate with "
+        "`nightwatch intake --openapi > docs/intake-openapi.json`"
+    )
