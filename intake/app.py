@@ -123,6 +123,8 @@ def create_app(settings: Settings) -> FastAPI:
     grafana = Settings.entries(settings.alert_grafana_secrets)
     webhook = Settings.entries(settings.alert_webhook_secrets)
     limit = settings.alert_max_body_bytes
+    # uvicorn refuses any connection without a certificate the client CA signed.
+    client_certs = settings.intake_tls_client_ca is not None
     clients: dict[str, Client] = {}
     routes = Routes()
 
@@ -204,7 +206,7 @@ def create_app(settings: Settings) -> FastAPI:
     async def alertmanager(request: Request) -> Accepted:
         """Prometheus Alertmanager webhook (version 4); bearer token or basic auth."""
         try:
-            auth.check_static(request.headers, tokens, basic)
+            auth.check_static(request.headers, tokens, basic, client_cert=client_certs)
         except auth.Unauthorized as exc:
             raise refuse(request, "alertmanager", exc) from None
         payload: AlertmanagerPayload = parse(await body_of(request), AlertmanagerPayload)

@@ -30,11 +30,16 @@ def _equal(a: str, b: str) -> bool:
     return hmac.compare_digest(a.encode(), b.encode())
 
 
-def check_static(headers: Mapping[str, str], tokens: list[str], basic: list[str]) -> None:
-    """Bearer token or basic auth, against any of the valid ones."""
+def check_static(
+    headers: Mapping[str, str], tokens: list[str], basic: list[str], *, client_cert: bool = False
+) -> None:
+    """Bearer token or basic auth, against any of the valid ones; or, where the listener
+    demands client certificates (`client_cert`), the certificate the TLS layer verified."""
+    given = headers.get("authorization", "")
+    if client_cert and not given:
+        return
     if not tokens and not basic:
         raise Unauthorized("alertmanager: no credentials are configured for this source")
-    given = headers.get("authorization", "")
     scheme, _, value = given.partition(" ")
     if scheme.lower() == "bearer" and value:
         if any(_equal(value, token) for token in tokens):

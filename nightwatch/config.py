@@ -93,6 +93,11 @@ class Settings(BaseSettings):
         SecretStr(""), description="Standard Webhooks secrets (whsec_...) of the generic source"
     )
     alert_max_body_bytes: int = Field(1_048_576, ge=1024, description="largest alert body")
+    # The intake over TLS; with a client CA, every sender must present a certificate it
+    # signed (Alertmanager's `tls_config`), which then authenticates Alertmanager by itself.
+    intake_tls_cert: Path | None = None
+    intake_tls_key: Path | None = None
+    intake_tls_client_ca: Path | None = None
 
     user: str | None = Field(None, description="who acts from the CLI (default: the login)")
     roles: str = Field("", description="the CLI user's roles, comma-separated")
@@ -116,7 +121,13 @@ class Settings(BaseSettings):
             raise ValueError("temporal_address: required when NIGHTWATCH_ENV=production")
         if bool(self.temporal_tls_cert) != bool(self.temporal_tls_key):
             raise ValueError("temporal_tls_cert: TLS needs both a certificate and a key")
-        for name in ("temporal_tls_cert", "temporal_tls_key", "temporal_tls_ca"):
+        if bool(self.intake_tls_cert) != bool(self.intake_tls_key):
+            raise ValueError("intake_tls_cert: TLS needs both a certificate and a key")
+        if self.intake_tls_client_ca and not self.intake_tls_cert:
+            raise ValueError("intake_tls_client_ca: client certificates need the intake on TLS "
+                             "(intake_tls_cert and intake_tls_key)")  # fmt: skip
+        for name in ("temporal_tls_cert", "temporal_tls_key", "temporal_tls_ca",
+                     "intake_tls_cert", "intake_tls_key", "intake_tls_client_ca"):  # fmt: skip
             path = getattr(self, name)
             if path is not None and not Path(path).is_file():
                 raise ValueError(f"{name}: file {path} does not exist")

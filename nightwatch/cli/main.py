@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import os
+import ssl
 import sys
 import traceback
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -163,7 +164,15 @@ def intake(
     if openapi:
         emit_json(application.openapi())
         return
-    uvicorn.run(application, host="127.0.0.1", port=port or current.intake_port, log_config=None)
+    tls: dict[str, Any] = {}
+    if current.intake_tls_cert:
+        tls = {"ssl_certfile": str(current.intake_tls_cert),
+               "ssl_keyfile": str(current.intake_tls_key)}  # fmt: skip
+    if current.intake_tls_client_ca:
+        tls |= {"ssl_ca_certs": str(current.intake_tls_client_ca),
+                "ssl_cert_reqs": ssl.CERT_REQUIRED}  # fmt: skip
+    uvicorn.run(application, host="127.0.0.1", port=port or current.intake_port,
+                log_config=None, **tls)  # fmt: skip
 
 
 @app.command()

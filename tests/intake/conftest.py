@@ -25,9 +25,9 @@ from nightwatch.config import load_settings
 from storage.db import session_factory
 from storage.models import RiskEvent
 from tests.support import TcpProxy, serve
-from tests.workflows.conftest import Engine, engine
+from tests.workflows.conftest import Engine, dev_engine, engine
 
-__all__ = ["engine"]
+__all__ = ["dev_engine", "engine"]
 
 TOKENS = "first-token,rotated-token"
 GRAFANA_SECRET = "grafana-secret"
@@ -165,6 +165,19 @@ def started_now() -> str:
 
 @pytest_asyncio.fixture
 async def intake(engine: Engine) -> AsyncIterator[Intake]:
+    async for served in _intake(engine):
+        yield served
+
+
+@pytest_asyncio.fixture
+async def dev_intake(dev_engine: Engine) -> AsyncIterator[Intake]:
+    """The same in front of the real dev server: for cutting the network to Temporal (the
+    time-skipping server stops skipping time after a client connection is cut)."""
+    async for served in _intake(dev_engine):
+        yield served
+
+
+async def _intake(engine: Engine) -> AsyncIterator[Intake]:
     target = engine.env.client.service_client.config.target_host
     proxy = TcpProxy(target)
     await proxy.start()
