@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import hmac
 import json
@@ -17,6 +18,7 @@ import httpx
 import pytest
 import pytest_asyncio
 from sqlalchemy import select
+from temporalio.service import RPCError
 
 from intake.app import create_app
 from intake.auth import sign_standard
@@ -164,20 +166,11 @@ def started_now() -> str:
 
 
 @pytest_asyncio.fixture
-async def intake(engine: Engine) -> AsyncIterator[Intake]:
-    async for served in _intake(engine):
-        yield served
-
-
-@pytest_asyncio.fixture
-async def dev_intake(dev_engine: Engine) -> AsyncIterator[Intake]:
-    """The same in front of the real dev server: for cutting the network to Temporal (the
-    time-skipping server stops skipping time after a client connection is cut)."""
-    async for served in _intake(dev_engine):
-        yield served
-
-
-async def _intake(engine: Engine) -> AsyncIterator[Intake]:
+async def intake(dev_engine: Engine) -> AsyncIterator[Intake]:
+    """On the real dev server: alerts need no time skipping, and workflows started by a
+    client other than the test environment's leave the shared time-skipping server unable
+    to skip time for the tests after them."""
+    engine = dev_engine
     target = engine.env.client.service_client.config.target_host
     proxy = TcpProxy(target)
     await proxy.start()
@@ -188,12 +181,18 @@ async def _intake(engine: Engine) -> AsyncIterator[Intake]:
         alert_max_body_bytes=64 * 1024,
     )  # fmt: skip
     with serve(create_app(settings)) as url:
-        yield Intake(url, engine, proxy)
+        served = Intake(url, engine, proxy)
+        yield served
     await proxy.stop()
+    # Nothing this test started outlives its worker.
+    for execution in {e.execution_id for e in served.events() if e.execution_id}:
+        with contextlib.suppress(RPCError):  # ended already
+            await engine.env.client.get_workflow_handle(execution).terminate("test over")
 
 
 @pytest.fixture
-def self_recovery(engine: Engine) -> str:
+def self_recovery(dev_engine: Engine) -> str:
     """A SELF_RECOVERY plan whose step 1 takes its note from the alert."""
+    engine = dev_engine
     return engine.apply({"name": "pods down", "scene": "SELF_RECOVERY", "steps": [
         {"name": "note", "action": "CHECKPOINT", "params": {"note": "default"}}]})  # fmt: skip

@@ -21,7 +21,7 @@ from tests.support import free_port, wait_until
 
 @pytest.fixture
 def tls_intake(
-    engine_db: str, time_skipping_env: WorkflowEnvironment, tmp_path: Path
+    engine_db: str, dev_env: WorkflowEnvironment, tmp_path: Path
 ) -> Iterator[tuple[str, trustme.CA, Path]]:
     ca = trustme.CA()
     server = ca.issue_cert("127.0.0.1")
@@ -30,7 +30,7 @@ def tls_intake(
     client = ca.issue_cert("alertmanager@monitoring")
     client.private_key_and_cert_chain_pem.write_to_path(str(tmp_path / "client.pem"))
     port = free_port()
-    temporal = time_skipping_env.client.service_client.config.target_host
+    temporal = dev_env.client.service_client.config.target_host
     env = {**os.environ, "DATABASE_URL": engine_db, "NIGHTWATCH_TEMPORAL_ADDRESS": temporal,
            "NIGHTWATCH_TASK_QUEUE": "tls",
            "NIGHTWATCH_INTAKE_TLS_CERT": str(tmp_path / "server.pem"),

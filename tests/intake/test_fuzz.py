@@ -22,8 +22,8 @@ EXAMPLES = 25
 
 
 @pytest.fixture
-def intake_url(engine_db: str, time_skipping_env: WorkflowEnvironment) -> Iterator[str]:
-    address = time_skipping_env.client.service_client.config.target_host
+def intake_url(engine_db: str, dev_env: WorkflowEnvironment) -> Iterator[str]:
+    address = dev_env.client.service_client.config.target_host
     current = load_settings(
         database_url=engine_db, temporal_address=address, task_queue="fuzz",
         alert_tokens=TOKENS, alert_grafana_secrets=GRAFANA_SECRET,

@@ -219,9 +219,8 @@ async def test_database_unreachable_is_503_and_the_alert_is_taken_once_it_return
 
 
 async def test_temporal_unreachable_is_503_and_the_alert_is_taken_once_it_returns(
-    dev_intake: Intake,
+    intake: Intake,
 ) -> None:
-    intake = dev_intake
     plan = intake.engine.apply({"name": "pods down", "scene": "SELF_RECOVERY", "steps": [
         {"name": "note", "action": "CHECKPOINT", "params": {"note": "default"}}]})  # fmt: skip
     intake.rule(plan)
