@@ -7,6 +7,7 @@ import os
 import ssl
 import sys
 import traceback
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -40,6 +41,59 @@ temporal_app = typer.Typer(help="Set up a Temporal namespace for Nightwatch.", n
 app.add_typer(temporal_app, name="temporal")
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Machine-readable output (docs/cli.md).")]
+
+
+@app.command()
+def replay(
+    executions: Annotated[
+        list[str] | None, typer.Argument(help="Execution ids to fetch from Temporal.")
+    ] = None,
+    query: Annotated[
+        str | None,
+        typer.Option(
+            "--query",
+            help="A visibility query, e.g. "
+            '\'WorkflowType="PlanExecution" AND CloseTime > "2026-11-01T00:00:00Z"\'.',
+        ),
+    ] = None,
+    folder: Annotated[
+        Path | None, typer.Option("--dir", help="A folder of history JSON files.")
+    ] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Replay histories against this code (exit 1 if any no longer replays): the gate to
+    run before upgrading."""
+    from nightwatch.replay import histories_from, histories_in
+    from nightwatch.replay import replay as replay_all
+    from nightwatch.temporal import connect
+
+    if not executions and not query and folder is None:
+        raise NightwatchError("replay", "name executions, --query or --dir")
+    if folder is not None and not folder.is_dir():
+        raise NightwatchError(str(folder), "no such folder")
+
+    async def gather() -> list[Any]:
+        found = histories_in(folder) if folder is not None else []
+        if executions or query:
+            client = await connect(settings())
+            found += [item async for item in histories_from(client, executions or [], query)]
+        return await replay_all(found)
+
+    results = asyncio.run(gather())
+    failed = [r for r in results if not r.ok]
+    if as_json:
+        emit_json({"replayed": len(results), "failed": len(failed),
+                   "results": [r.as_dict() for r in results]})  # fmt: skip
+    else:
+        for result in results:
+            if result.ok:
+                say(f"ok                 {result.workflow_id}  ({result.source})")
+            else:
+                say(f"NON-DETERMINISTIC  {result.workflow_id}  ({result.source})")
+                say(f"    {result.error}")
+        say(f"{len(results)} replayed, {len(failed)} failed")
+    if failed:
+        raise typer.Exit(FAILED)
 
 
 @app.command()

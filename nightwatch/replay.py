@@ -1,0 +1,64 @@
+"""Replay workflow histories against this code: the pre-upgrade gate.
+
+A history that no longer replays means this release would break executions started by
+the one that wrote it (see docs/replay.md for the patching rule that prevents it).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from temporalio.client import Client, WorkflowHistory
+from temporalio.worker import Replayer
+
+from nightwatch.temporal import data_converter
+from nightwatch.worker_runtime import WORKFLOWS
+
+
+@dataclass(frozen=True)
+class Replayed:
+    workflow_id: str
+    source: str
+    ok: bool
+    error: str | None = None
+
+    def as_dict(self) -> dict[str, object]:
+        return {"workflow_id": self.workflow_id, "source": self.source, "ok": self.ok,
+                "error": self.error}  # fmt: skip
+
+
+def histories_in(folder: Path) -> list[tuple[str, WorkflowHistory]]:
+    """Every `*.json` history in a folder (as `temporal workflow show --output json` or
+    `WorkflowHistory.to_json()` writes it); the file name is the workflow id."""
+    found = []
+    for path in sorted(folder.glob("*.json")):
+        found.append((str(path), WorkflowHistory.from_json(path.stem, path.read_text())))
+    return found
+
+
+async def histories_from(
+    client: Client, executions: Sequence[str] = (), query: str | None = None
+) -> AsyncIterator[tuple[str, WorkflowHistory]]:
+    """Histories of the executions named, or of every workflow the visibility query finds."""
+    for execution in executions:
+        yield f"temporal:{execution}", await client.get_workflow_handle(execution).fetch_history()
+    if query:
+        async for found in client.list_workflows(query):
+            handle = client.get_workflow_handle(found.id, run_id=found.run_id)
+            yield f"temporal:{found.id}", await handle.fetch_history()
+
+
+async def replay(
+    histories: Iterable[tuple[str, WorkflowHistory]], workflows: Sequence[type] = WORKFLOWS
+) -> list[Replayed]:
+    """Replay each history; a failure names the workflow and the first mismatch."""
+    replayer = Replayer(workflows=list(workflows), data_converter=data_converter())
+    results = []
+    for source, history in histories:
+        outcome = await replayer.replay_workflow(history, raise_on_replay_failure=False)
+        failure = outcome.replay_failure
+        error = None if failure is None else f"{type(failure).__name__}: {failure}"
+        results.append(Replayed(history.workflow_id, source, failure is None, error))
+    return results

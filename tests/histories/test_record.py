@@ -1,0 +1,66 @@
+"""Records the history corpus (`tests/histories/*.json`) from real runs of the engine.
+
+Skipped unless NIGHTWATCH_RECORD_HISTORIES=1: the corpus is what older releases wrote, so it
+is recorded once per workflow change that is meant to be compatible, then kept:
+`NIGHTWATCH_RECORD_HISTORIES=1 .venv/bin/pytest tests/histories/test_record.py`.
+"""
+
+from __future__ import annotations
+
+import inspect
+import os
+import re
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from temporalio.client import WorkflowHandle
+
+from tests.workflows import test_execution, test_failures
+from tests.workflows.conftest import Engine
+
+HERE = Path(__file__).parent
+RECORD = os.environ.get("NIGHTWATCH_RECORD_HISTORIES") == "1"
+pytestmark = pytest.mark.skipif(not RECORD, reason="records the corpus on demand")
+
+DR = test_execution.test_dr_plan_runs_sub_plans_in_fixed_order_after_each_confirmation
+SCENARIOS: dict[str, Callable[..., Awaitable[None]]] = {
+    "emergency-confirm-wait-notify": test_execution.test_emergency_plan_runs_end_to_end,
+    "dr-three-sub-plans": DR,
+    "skip-at-confirmation": test_execution.test_skip_at_a_confirmation_goes_on,
+    "pending-parameters": test_execution.test_pending_parameter_rejected_then_accepted,
+    "failure-retry": test_failures.test_failure_then_retry_succeeds,
+    "failure-abort": test_failures.test_failure_then_abort_stops,
+    "cancel-mid-step": test_failures.test_cancel_mid_step_leaves_nothing_running,
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("name", list(SCENARIOS))
+async def test_record(
+    name: str, engine: Engine, simulator_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    started: list[WorkflowHandle[Any, Any]] = []
+    original = Engine.start
+
+    async def start(self: Engine, *args: Any, **kwargs: Any) -> WorkflowHandle[Any, Any]:
+        handle = await original(self, *args, **kwargs)
+        started.append(handle)
+        return handle
+
+    monkeypatch.setattr(Engine, "start", start)
+    scenario = SCENARIOS[name]
+    available = {"engine": engine, "simulator_url": simulator_url}
+    wanted = {p: available[p] for p in inspect.signature(scenario).parameters if p in available}
+    await scenario(**wanted)
+    for number, handle in enumerate(started, 1):
+        history = await handle.fetch_history()
+        (HERE / f"{name}-{number}.json").write_text(history.to_json())
+        children = [e.child_workflow_execution_started_event_attributes.workflow_execution
+                    for e in history.events
+                    if e.HasField("child_workflow_execution_started_event_attributes")]  # fmt: skip
+        for child in children:
+            child_history = await engine.env.client.get_workflow_handle(
+                child.workflow_id, run_id=child.run_id).fetch_history()  # fmt: skip
+            suffix = re.sub(r"[^A-Za-z0-9_-]", "_", child.workflow_id.split("/", 1)[1])
+            (HERE / f"{name}-{number}-{suffix}.json").write_text(child_history.to_json())
