@@ -185,39 +185,36 @@ def worker() -> None:
     asyncio.run(run_worker(load_settings()))
 
 
-@app.command()
-def api(
-    port: Annotated[int, typer.Option(help="Port to listen on (127.0.0.1).")] = 0,
-    openapi: Annotated[bool, typer.Option("--openapi", help="Print the OpenAPI document.")] = False,
-) -> None:
-    """Serve the plan API (plans, catalog, parameter options)."""
+def _serve(application: Any, port: int, openapi: bool, **server: Any) -> None:
+    """Print the app's OpenAPI document, or serve it with uvicorn on 127.0.0.1."""
     import uvicorn
 
+    if openapi:
+        emit_json(application.openapi())
+        return
+    uvicorn.run(application, host="127.0.0.1", port=port, log_config=None, **server)
+
+
+Port = Annotated[int, typer.Option(help="Port to listen on (127.0.0.1).")]
+OpenApi = Annotated[bool, typer.Option("--openapi", help="Print the OpenAPI document.")]
+
+
+@app.command()
+def api(port: Port = 0, openapi: OpenApi = False) -> None:
+    """Serve the plan API (plans, catalog, parameter options)."""
     from api.app import create_app
 
     current = settings()
-    application = create_app(current)
-    if openapi:
-        emit_json(application.openapi())
-        return
-    uvicorn.run(application, host="127.0.0.1", port=port or current.api_port, log_config=None)
+    _serve(create_app(current), port or current.api_port, openapi)
 
 
 @app.command()
-def intake(
-    port: Annotated[int, typer.Option(help="Port to listen on (127.0.0.1).")] = 0,
-    openapi: Annotated[bool, typer.Option("--openapi", help="Print the OpenAPI document.")] = False,
-) -> None:
-    """Serve the alert intake (webhooks from Alertmanager, Grafana, generic senders)."""
-    import uvicorn
-
+def intake(port: Port = 0, openapi: OpenApi = False) -> None:
+    """Serve the alert intake (webhooks from Alertmanager, Grafana, generic senders); on TLS,
+    with client certificates required, when its TLS settings say so."""
     from intake.app import create_app
 
     current = settings()
-    application = create_app(current)
-    if openapi:
-        emit_json(application.openapi())
-        return
     tls: dict[str, Any] = {}
     if current.intake_tls_cert:
         tls = {"ssl_certfile": str(current.intake_tls_cert),
@@ -225,13 +222,12 @@ def intake(
     if current.intake_tls_client_ca:
         tls |= {"ssl_ca_certs": str(current.intake_tls_client_ca),
                 "ssl_cert_reqs": ssl.CERT_REQUIRED}  # fmt: skip
-    uvicorn.run(application, host="127.0.0.1", port=port or current.intake_port,
-                log_config=None, **tls)  # fmt: skip
+    _serve(create_app(current), port or current.intake_port, openapi, **tls)
 
 
 @app.command()
 def simulator(
-    port: Annotated[int, typer.Option(help="Port to listen on (127.0.0.1).")] = 0,
+    port: Port = 0,
     step_seconds: Annotated[
         float, typer.Option(help="How long a release-order batch or a restart takes.", min=0.05)
     ] = 3.0,
