@@ -175,3 +175,20 @@ class TcpProxy:
                 dst.close()
 
         await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
+
+
+@contextmanager
+def database_refusing_connections(url: str) -> Iterator[None]:
+    """A real outage of one database: PostgreSQL refuses new connections and drops the open
+    ones until the block ends."""
+    database = url.rsplit("/", 1)[1]
+    admin = libpq_url(url.rsplit("/", 1)[0] + "/postgres")
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'alter database "{database}" allow_connections false')
+        conn.execute("select pg_terminate_backend(pid) from pg_stat_activity where datname = %s",
+                     (database,))  # fmt: skip
+    try:
+        yield
+    finally:
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(f'alter database "{database}" allow_connections true')

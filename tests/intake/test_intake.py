@@ -7,13 +7,12 @@ import asyncio
 import base64
 import time
 
-import psycopg
 from sqlalchemy import func, select, update
 
 from storage.db import session_factory
 from storage.models import Execution, SystemConfig
 from tests.intake.conftest import Intake, am_payload, grafana_payload
-from tests.support import libpq_url, wait_until_async
+from tests.support import database_refusing_connections, wait_until_async
 from workflows.execution import PlanExecutionWorkflow
 from workflows.models import ExecutionView
 
@@ -201,17 +200,8 @@ async def test_database_unreachable_is_503_and_the_alert_is_taken_once_it_return
     intake: Intake, self_recovery: str
 ) -> None:
     intake.rule(self_recovery)
-    database = intake.db.rsplit("/", 1)[1]
-    admin = libpq_url(intake.db.rsplit("/", 1)[0] + "/postgres")
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'alter database "{database}" allow_connections false')
-        conn.execute("select pg_terminate_backend(pid) from pg_stat_activity where datname = %s",
-                     (database,))  # fmt: skip
-    try:
+    with database_refusing_connections(intake.db):
         refused = await intake.alertmanager(am_payload())
-    finally:
-        with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute(f'alter database "{database}" allow_connections true')
     assert refused.status_code == 503
     assert refused.json()["error"] == "DatabaseUnavailable"
     accepted = await intake.alertmanager(am_payload())

@@ -6,7 +6,6 @@ import asyncio
 from typing import Any
 
 import httpx
-import psycopg
 import pytest
 from temporalio.client import (
     WorkflowExecutionStatus,
@@ -16,7 +15,7 @@ from temporalio.client import (
 
 from storage.enums import NodeState
 from tests.plans.samples import step
-from tests.support import libpq_url
+from tests.support import database_refusing_connections
 from tests.workflows.conftest import Engine
 from tests.workflows.test_execution import GATE, _act, _plan
 from workflows.execution import PlanExecutionWorkflow
@@ -172,19 +171,10 @@ async def test_database_outage_during_a_step_still_ends_consistent(engine: Engin
     plan = _plan("outage", step("CHECKPOINT", "a") | GATE, step("CHECKPOINT", "b"))
     handle = await engine.start(engine.apply(plan))
     await engine.waiting(handle, "1")
-    database = engine.db.rsplit("/", 1)[1]
-    admin = libpq_url(engine.db.rsplit("/", 1)[0] + "/postgres")
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'alter database "{database}" allow_connections false')
-        conn.execute("select pg_terminate_backend(pid) from pg_stat_activity where datname = %s",
-                     (database,))  # fmt: skip
-    try:
+    with database_refusing_connections(engine.db):
         await _act(handle, PlanExecutionWorkflow.confirm, "1")
         # Both steps run while the database refuses connections.
         await engine.node_when(handle, "2", lambda n: n.state == NodeState.SUCCEEDED, within=60)
-    finally:
-        with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute(f'alter database "{database}" allow_connections true')
     result = await asyncio.wait_for(handle.result(), 120)
     assert result.state == "SUCCEEDED"
     execution, nodes = engine.rows(handle.id)
