@@ -183,7 +183,8 @@ class ExecutionActivities:
     def record_execution(self, record: ExecutionRecord) -> None:
         """Write the workflow's view of the execution and every node (idempotent)."""
         with session_factory(self._url)() as session:
-            execution = session.get(Execution, record.execution_row)
+            # Locked first, like the node writer does: no node write lands after the end.
+            execution = session.get(Execution, record.execution_row, with_for_update=True)
             if execution is None:
                 raise ApplicationError(
                     f"no execution row {record.execution_row}", non_retryable=True

@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from sqlalchemy import bindparam, exists, update
+from sqlalchemy import bindparam, exists, select, update
 from sqlalchemy.exc import SQLAlchemyError
 
 from nightwatch.logs import get_logger
@@ -66,8 +66,21 @@ class NodeWriter:
             )
         try:
             async with bookkeeping_engine(self._url).begin() as conn:
+                # Lock the executions (shared) first, as the final record locks its execution
+                # (exclusive) first: a write racing with an execution's end either lands
+                # before the final record or sees the execution ended and is dropped.
+                live = set(
+                    (await conn.execute(
+                        select(ExecutionNode.id)
+                        .join(Execution, Execution.id == ExecutionNode.execute_order_id)
+                        .where(ExecutionNode.id.in_(batch), Execution.ended_at.is_(None))
+                        .with_for_update(of=Execution, read=True)
+                    )).scalars()
+                )  # fmt: skip
                 for shape, rows in shapes.items():
-                    await conn.execute(_statement(shape), rows)
+                    rows = [row for row in rows if row["node"] in live]
+                    if rows:
+                        await conn.execute(_statement(shape), rows)
         except (SQLAlchemyError, OSError) as exc:
             log.warning(
                 "node bookkeeping deferred: database unavailable",
