@@ -25,9 +25,11 @@ from activities.actions import HANDLERS, ActionContext, handler_for
 from activities.node_writer import NodeWriter
 from catalog.actions import ACTIONS
 from catalog.params import check_parameters
-from catalog.registry import ACTIONS_BY_CODE
+from catalog.registry import ACTIONS_BY_CODE, secret_params
+from nightwatch.codec import KeyRing
 from nightwatch.errors import NightwatchError
 from nightwatch.logs import bind_execution, get_logger
+from nightwatch.sealing import SecretError, plaintext_secrets, reveal, reveal_env
 from nightwatch.temporal import SEARCH_ATTRIBUTES
 from plans import store
 from plans.model import StepStrategy
@@ -57,8 +59,9 @@ def _execution_id() -> str:
 
 
 class ExecutionActivities:
-    def __init__(self, database_url: str) -> None:
+    def __init__(self, database_url: str, ring: KeyRing | None = None) -> None:
         self._url = database_url
+        self._ring = ring  # unseals secret parameters right before a step uses them
         self._nodes = NodeWriter(database_url)
 
     # -- start ---------------------------------------------------------------------------
@@ -124,7 +127,16 @@ class ExecutionActivities:
         if context.resumed:
             log.info("step resumed from its last heartbeat", node=request.attempt_note,
                      attempt=info.attempt, progress=context.resumed)  # fmt: skip
-        work = asyncio.ensure_future(handler_for(request.action)(request.params, context))
+        try:
+            params = reveal_env(
+                reveal(request.params, self._ring, path=f"node {request.attempt_note}"),
+                secret_params(request.action),
+                path=f"node {request.attempt_note}",
+            )
+        except SecretError as exc:
+            self._mark_later(request.node_id, error=str(exc), attempts=info.attempt)
+            raise ApplicationError(str(exc), type="SecretError", non_retryable=True) from None
+        work = asyncio.ensure_future(handler_for(request.action)(params, context))
         try:
             await asyncio.wait({work}, timeout=SLOW_STEP_SECONDS)
             if not work.done():
@@ -371,6 +383,10 @@ def _node(
             **params.overrides.get(key, {}),
         }
         pending = [name for name in step.pending_params or [] if name not in values]
+        plain = plaintext_secrets(values, secret_params(code))
+        if plain:
+            reason = "secret: give it sealed (nightwatch run --set seals it) or as env:NAME"
+            raise OverrideError(f"overrides.{key}.{plain[0]}", reason + ", never in plain text")
         problems = check_parameters(action.params, values, may_be_missing=set(pending))
         if problems:
             listed = "; ".join(f"overrides.{key}.{p.field}: {p.reason}" for p in problems)

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+from pydantic import SecretStr
 
-from api import errors
+from api import codec, errors
 from api.routes import router
 from nightwatch import __version__
 from nightwatch.config import Settings
@@ -18,8 +20,19 @@ def create_app(settings: Settings) -> FastAPI:
         "`{error, path, reason, problems: [{path, reason}]}` with the paths the CLI prints.",
     )
     app.state.database_url = settings.effective_database_url
+    app.state.settings = settings
     errors.install(app)
     app.include_router(router)
+    app.include_router(codec.router)
+    origins = settings.entries(SecretStr(settings.codec_cors_origins))
+    if origins:  # the Web UI calls the codec endpoint from the browser
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=origins,
+            allow_methods=["POST"],
+            allow_headers=["content-type", "x-namespace", "authorization"],
+            allow_credentials=True,
+        )
 
     @app.get("/healthz", tags=["health"])
     def healthz() -> dict[str, str]:

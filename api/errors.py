@@ -9,7 +9,7 @@ from pydantic import BaseModel
 
 from catalog.options import OptionsError
 from catalog.views import CatalogNotSynced
-from nightwatch.errors import Conflict, NightwatchError, NotFound
+from nightwatch.errors import Conflict, Forbidden, NightwatchError, NotFound
 from nightwatch.logs import get_logger
 from plans.validation import PlanInvalid, Problem
 from platforms.errors import PlatformError
@@ -27,6 +27,8 @@ class ErrorBody(BaseModel):
 def _status(exc: NightwatchError) -> int:
     if isinstance(exc, NotFound):
         return 404
+    if isinstance(exc, Forbidden):
+        return 403
     if isinstance(exc, Conflict):
         return 409
     if isinstance(exc, PlanInvalid | OptionsError):

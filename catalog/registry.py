@@ -13,6 +13,17 @@ from nightwatch.errors import NightwatchError
 ACTIONS_BY_CODE: dict[str, ActionSpec] = {spec.code: spec for spec in ACTIONS}
 
 
+# Parameter names flagged secret in any action: sealed wherever people give values (CLI).
+SECRET_PARAM_NAMES: frozenset[str] = frozenset(
+    info.name for spec in ACTIONS for info in spec.param_infos if info.secret
+)
+
+
+def secret_params(code: str | None) -> set[str]:
+    spec = ACTIONS_BY_CODE.get(code or "")
+    return {info.name for info in spec.param_infos if info.secret} if spec else set()
+
+
 class UnknownActionError(NightwatchError):
     pass
 

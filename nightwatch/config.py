@@ -20,6 +20,7 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from nightwatch.codec import KeyRing
 from nightwatch.errors import SettingsError
 
 ENV_PREFIX = "NIGHTWATCH_"
@@ -27,6 +28,7 @@ ENV_PREFIX = "NIGHTWATCH_"
 _NOT_SETTINGS = ("NIGHTWATCH_CONFIG", "NIGHTWATCH_TEST_")
 
 Port = int
+LOCAL_KEY_FILE = "payload-keys.json"  # the local stack's payload keys, in its home folder
 
 
 def _config_file() -> Path | None:
@@ -99,6 +101,21 @@ class Settings(BaseSettings):
     intake_tls_key: Path | None = None
     intake_tls_client_ca: Path | None = None
 
+    # Payload encryption (nightwatch/codec.py): on by default in production, and wherever keys
+    # are configured (the local stack makes its own); "off" only by saying so.
+    payload_encryption: Literal["on", "off"] | None = Field(
+        None, description="on in production or when keys are set, unless off"
+    )
+    payload_keys: SecretStr = Field(
+        SecretStr(""), description="id:base64key entries, comma-separated; the first encrypts"
+    )
+    payload_key_file: Path | None = Field(None, description="JSON key file (current + keys)")
+    # The codec endpoint the Temporal Web UI calls to show payloads (`/codec` on the API).
+    codec_tokens: SecretStr = Field(
+        SecretStr(""), description="codec endpoint bearer tokens; required in production"
+    )
+    codec_cors_origins: str = Field("", description="Web UI origins, comma-separated")
+
     user: str | None = Field(None, description="who acts from the CLI (default: the login)")
     roles: str = Field("", description="the CLI user's roles, comma-separated")
 
@@ -131,6 +148,21 @@ class Settings(BaseSettings):
             path = getattr(self, name)
             if path is not None and not Path(path).is_file():
                 raise ValueError(f"{name}: file {path} does not exist")
+        if self.payload_keys.get_secret_value() and self.payload_key_file:
+            raise ValueError("payload_keys: set the keys or a key file, not both")
+        if self.payload_key_file is not None and not Path(self.payload_key_file).is_file():
+            raise ValueError(f"payload_key_file: file {self.payload_key_file} does not exist")
+        if self.encrypts_payloads and not self.has_payload_keys:
+            raise ValueError(
+                "payload_keys: payload encryption is on (the default in production) "
+                "but no keys are set: set NIGHTWATCH_PAYLOAD_KEYS or "
+                "NIGHTWATCH_PAYLOAD_KEY_FILE, or NIGHTWATCH_PAYLOAD_ENCRYPTION=off"
+            )
+        try:
+            self.key_ring()
+        except SettingsError as exc:
+            field = "payload_key_file" if self.payload_key_file else "payload_keys"
+            raise ValueError(f"{field}: {exc.reason}") from None
         if self.database_url and not self.database_url.startswith(("postgresql", "postgres://")):
             raise ValueError("database_url: must be a postgresql:// URL")
         return self
@@ -161,6 +193,33 @@ class Settings(BaseSettings):
         if self.log_format:
             return self.log_format
         return "json" if self.env == "production" else "console"
+
+    @property
+    def effective_payload_key_file(self) -> Path | None:
+        """The key file named, else (development only) the one the local stack made."""
+        if self.payload_key_file is not None or self.payload_keys.get_secret_value():
+            return self.payload_key_file
+        made = self.home_dir / LOCAL_KEY_FILE
+        return made if self.env == "development" and made.is_file() else None
+
+    @property
+    def has_payload_keys(self) -> bool:
+        return bool(self.payload_keys.get_secret_value() or self.effective_payload_key_file)
+
+    @property
+    def encrypts_payloads(self) -> bool:
+        if self.payload_encryption is not None:
+            return self.payload_encryption == "on"
+        return self.env == "production" or self.has_payload_keys
+
+    def key_ring(self) -> KeyRing | None:
+        """The payload keys when encryption is on (read afresh: a rotated file is picked up)."""
+        if not self.encrypts_payloads:
+            return None
+        key_file = self.effective_payload_key_file
+        if key_file is not None:
+            return KeyRing.from_file(key_file)
+        return KeyRing.parse(self.entries(self.payload_keys), source="NIGHTWATCH_PAYLOAD_KEYS")
 
     @cached_property
     def effective_temporal_address(self) -> str:

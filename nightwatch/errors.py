@@ -41,5 +41,9 @@ class NotFound(NightwatchError):
     """The thing named does not exist (HTTP 404)."""
 
 
+class Forbidden(NightwatchError):
+    """The caller may not do this (HTTP 403)."""
+
+
 class Conflict(NightwatchError):
     """The request contradicts what exists (HTTP 409)."""

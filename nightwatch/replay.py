@@ -13,6 +13,7 @@ from pathlib import Path
 from temporalio.client import Client, WorkflowHistory
 from temporalio.worker import Replayer
 
+from nightwatch.codec import KeyRing
 from nightwatch.temporal import data_converter
 from nightwatch.worker_runtime import WORKFLOWS
 
@@ -51,10 +52,13 @@ async def histories_from(
 
 
 async def replay(
-    histories: Iterable[tuple[str, WorkflowHistory]], workflows: Sequence[type] = WORKFLOWS
+    histories: Iterable[tuple[str, WorkflowHistory]],
+    workflows: Sequence[type] = WORKFLOWS,
+    ring: KeyRing | None = None,
 ) -> list[Replayed]:
-    """Replay each history; a failure names the workflow and the first mismatch."""
-    replayer = Replayer(workflows=list(workflows), data_converter=data_converter())
+    """Replay each history; a failure names the workflow and the first mismatch. `ring`
+    decrypts payloads of encrypted histories (plain ones replay with or without it)."""
+    replayer = Replayer(workflows=list(workflows), data_converter=data_converter(ring))
     results = []
     for source, history in histories:
         outcome = await replayer.replay_workflow(history, raise_on_replay_failure=False)

@@ -6,12 +6,15 @@ so that every payload is read the same way everywhere.
 
 from __future__ import annotations
 
+import dataclasses
+
 from temporalio.client import Client
 from temporalio.common import SearchAttributeKey
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.converter import DataConverter
 from temporalio.service import TLSConfig
 
+from nightwatch.codec import EncryptionCodec, KeyRing
 from nightwatch.config import Settings
 
 # Custom search attributes, registered by the local stack and by `deploy/` for production.
@@ -30,9 +33,11 @@ SEARCH_ATTRIBUTES: tuple[SearchAttributeKey[str], ...] = (
 )
 
 
-def data_converter() -> DataConverter:
-    """Pydantic payloads (the payload codec joins here when encryption lands)."""
-    return pydantic_data_converter
+def data_converter(ring: KeyRing | None = None) -> DataConverter:
+    """Pydantic payloads, AES-GCM encrypted with `ring` when encryption is on."""
+    if ring is None:
+        return pydantic_data_converter
+    return dataclasses.replace(pydantic_data_converter, payload_codec=EncryptionCodec(ring))
 
 
 def _tls(settings: Settings) -> TLSConfig | bool:
@@ -55,7 +60,7 @@ async def connect(settings: Settings, *, identity: str | None = None) -> Client:
     return await Client.connect(
         settings.effective_temporal_address,
         namespace=settings.temporal_namespace,
-        data_converter=data_converter(),
+        data_converter=data_converter(settings.key_ring()),
         tls=_tls(settings),
         identity=identity,
     )

@@ -18,6 +18,7 @@ from temporalio.worker import Worker
 
 from activities.diagnostics import DiagnosticsActivities
 from activities.execution import ExecutionActivities
+from nightwatch.codec import KeyRing
 from nightwatch.config import Settings
 from nightwatch.init_tasks import INIT_TASKS
 from nightwatch.initialisation import default_context, run_tasks
@@ -35,10 +36,11 @@ ACTIVITY_THREADS = 16
 MAX_CACHED_WORKFLOWS = 300
 
 
-def activities(database_url: str) -> list[Callable[..., Any]]:
-    """Every activity a worker serves, bound to its database."""
+def activities(database_url: str, ring: KeyRing | None = None) -> list[Callable[..., Any]]:
+    """Every activity a worker serves, bound to its database (and to the payload keys,
+    which unseal secret parameters)."""
     diagnostics = DiagnosticsActivities(database_url)
-    execution = ExecutionActivities(database_url)
+    execution = ExecutionActivities(database_url, ring)
     return [
         diagnostics.check_database,
         execution.create_execution,
@@ -64,13 +66,15 @@ def precompile_workflows(workflows: Sequence[type] = WORKFLOWS) -> None:
         compileall.compile_file(path, quiet=2)
 
 
-def build_worker(client: Client, task_queue: str, database_url: str) -> Worker:
+def build_worker(
+    client: Client, task_queue: str, database_url: str, ring: KeyRing | None = None
+) -> Worker:
     precompile_workflows()
     return Worker(
         client,
         task_queue=task_queue,
         workflows=list(WORKFLOWS),
-        activities=activities(database_url),
+        activities=activities(database_url, ring),
         activity_executor=ThreadPoolExecutor(ACTIVITY_THREADS),
         # Executions waiting for people need no memory: evicted ones replay on the next
         # decision (short histories), so the cache stays small.
@@ -101,7 +105,9 @@ async def run_worker(settings: Settings) -> None:
     configure_logging(settings)
     await prepare(settings)
     client = await connect(settings, identity=worker_identity())
-    worker = build_worker(client, settings.task_queue, settings.effective_database_url)
+    worker = build_worker(
+        client, settings.task_queue, settings.effective_database_url, settings.key_ring()
+    )
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):

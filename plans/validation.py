@@ -15,8 +15,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from catalog.params import check_parameters
-from catalog.registry import ACTIONS_BY_CODE
+from catalog.registry import ACTIONS_BY_CODE, secret_params
 from nightwatch.errors import NightwatchError
+from nightwatch.sealing import plaintext_secrets
 from plans.model import PlanDocument, StepDoc, StepStrategy
 from storage.enums import Scene
 from storage.models import PlanAction
@@ -205,4 +206,8 @@ def _step(path: str, step: StepDoc, scene: Scene, catalog: CatalogView) -> list[
                                     f"parameter of {step.action}"))  # fmt: skip
     for problem in check_parameters(spec.params, step.params, may_be_missing=set(step.pending)):
         problems.append(Problem(path=f"{path}.params.{problem.field}", reason=problem.reason))
+    for name in plaintext_secrets(step.params, secret_params(step.action)):
+        problems.append(Problem(path=f"{path}.params.{name}", reason="a secret: a plan file "
+                                "holds only env:NAME (read on the worker); or give the value "
+                                "at run time (nightwatch run --set, sealed)"))  # fmt: skip
     return problems

@@ -28,6 +28,7 @@ with workflow.unsafe.imports_passed_through():
     # run that module again for every execution.
     import workflows.people as people
     from activities.execution import ExecutionActivities
+    from nightwatch.sealing import masked
     from nightwatch.temporal import (
         ALERT_FINGERPRINT,
         EXECUTION_ID,
@@ -506,7 +507,7 @@ class PlanExecutionWorkflow:
         if wait is not None and not view.missing:
             wait.outcome, wait.by = K.CONFIRM, fill.user
         self._details()
-        return view
+        return self._shown(fill.node)
 
     @workflow.signal(
         description="A person's decision as JSON: {node, user, action, comment}; "
@@ -564,9 +565,15 @@ class PlanExecutionWorkflow:
             scene=snapshot.scene if snapshot else "",
             state=self.state,
             waiting_for=self._waiting_text(),
-            nodes=[self.views[key] for key in self._owned_keys()] if snapshot else [],
+            nodes=[self._shown(key) for key in self._owned_keys()] if snapshot else [],
             alert_resolved_at=self.alert_resolved_at,
         )
+
+    def _shown(self, key: str) -> NodeView:
+        """A node as people see it: secret parameters masked (filled ones are sealed text)."""
+        view = self.views[key]
+        secret = self.specs[key].secret_params
+        return view.model_copy(update={"params": masked(view.params, secret)}) if secret else view
 
     def _waiting_text(self) -> str | None:
         texts = []
@@ -630,7 +637,7 @@ def child_workflow_id(execution_id: str, sub_plan: str) -> str:
 
 
 def _masked(spec: NodeSpec) -> dict[str, object]:
-    return {k: ("***" if k in spec.secret_params and v else v) for k, v in spec.params.items()}
+    return masked(spec.params, spec.secret_params)
 
 
 def _effective_params(spec: NodeSpec, view: NodeView) -> dict[str, object]:

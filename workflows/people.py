@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 from catalog.params import check_parameters
 from catalog.registry import ACTIONS_BY_CODE
+from nightwatch.sealing import plaintext_secrets
 from workflows.models import Decision, DecisionKind, Fill, NodeSpec, NodeView
 
 CONFIRMATION = "confirmation"
@@ -74,6 +75,11 @@ def fill_refusal(
     action = ACTIONS_BY_CODE.get(spec.action or "")
     if action is None:
         return f"action {spec.action} is not known to this server version"
+    plain = plaintext_secrets(fill.values, spec.secret_params)
+    if plain:
+        names = ", ".join(plain)
+        return f"{names}: secret, so it must arrive sealed (`nightwatch fill` seals it) or " \
+               "as env:NAME; plain text is refused before it reaches the history"  # fmt: skip
     merged = {**view.params, **fill.values}
     still_missing = set(view.missing) - set(fill.values)
     problems = check_parameters(action.params, merged, may_be_missing=still_missing)

@@ -77,7 +77,7 @@ def replay(
         if executions or query:
             client = await connect(settings())
             found += [item async for item in histories_from(client, executions or [], query)]
-        return await replay_all(found)
+        return await replay_all(found, ring=settings().key_ring())
 
     results = asyncio.run(gather())
     failed = [r for r in results if not r.ok]

@@ -20,9 +20,11 @@ from temporalio.client import (
 )
 from temporalio.service import RPCError
 
+from catalog.registry import SECRET_PARAM_NAMES
 from nightwatch.cli.context import settings
 from nightwatch.cli.output import FAILED, OK, WAITING, emit_json, say
 from nightwatch.errors import NightwatchError
+from nightwatch.sealing import seal_values
 from nightwatch.temporal import connect
 from workflows.execution import PlanExecutionWorkflow, child_workflow_id
 from workflows.models import Decision, ExecutionInput, ExecutionView, Fill, NodeView
@@ -63,7 +65,12 @@ def parse_sets(sets: list[str] | None) -> dict[str, dict[str, Any]]:
         if not sep or not dot or not node or not param:
             raise ExecutionError(item, "expected NODE.PARAM=VALUE, e.g. 3.pods=4")
         overrides.setdefault(node, {})[param] = _value(raw)
-    return overrides
+    return {node: _sealed(f"--set {node}", values) for node, values in overrides.items()}
+
+
+def _sealed(path: str, values: dict[str, Any]) -> dict[str, Any]:
+    """Secret values sealed here, before they leave this process (nightwatch/sealing.py)."""
+    return seal_values(values, set(SECRET_PARAM_NAMES), settings().key_ring(), path=path)
 
 
 def _value(raw: str) -> Any:
@@ -336,6 +343,7 @@ def fill(
         if not sep or not key:
             raise ExecutionError(item, "expected PARAM=VALUE")
         parsed[key] = _value(raw)
+    parsed = _sealed("values", parsed)
     argument = Fill(node=node, user=_user(user), values=parsed, comment=comment)
     result = asyncio.run(_update(execution, node, PlanExecutionWorkflow.fill_parameters, argument))
     if as_json:

@@ -21,7 +21,8 @@ from pathlib import Path
 
 import httpx
 
-from nightwatch.config import Settings, env_name
+from nightwatch.codec import KeyRing, write_key_file
+from nightwatch.config import LOCAL_KEY_FILE, Settings, env_name
 from nightwatch.errors import StackError
 from nightwatch.stack.health import PartHealth, check_all, connect_checked, worker_pollers
 from nightwatch.stack.local_platforms import configure_local_platforms
@@ -81,6 +82,15 @@ class Layout:
             path.chmod(0o600)
         found: dict[str, str] = json.loads(path.read_text())
         return found
+
+    def payload_key_file(self) -> Path:
+        """The local stack's payload keys: made once, kept (mode 0600). Every process the
+        stack starts, and the CLI run beside it, finds them here (NIGHTWATCH_HOME)."""
+        path = self.home / LOCAL_KEY_FILE
+        if not path.exists():
+            key = KeyRing.new_key()
+            write_key_file(path, KeyRing.parse([f"local-1:{key}"], source=str(path)))
+        return path
 
     def simulator_token(self) -> str:
         """The local simulator's bearer token: made once, kept (the database holds it too)."""
@@ -147,6 +157,8 @@ class Stack:
         """Start every part and return once all answer; on any failure stop them all."""
         preflight(self.settings)
         self.layout.home.mkdir(parents=True, exist_ok=True)
+        if self.settings.payload_encryption != "off" and not self.settings.has_payload_keys:
+            self.layout.payload_key_file()  # from now on settings find and use it
         self.state = StackState(supervisor_pid=None)
         try:
             self._start_postgres()
@@ -191,7 +203,10 @@ class Stack:
     def _start_temporal(self) -> None:
         self.layout.temporal_db.parent.mkdir(parents=True, exist_ok=True)
         log = self.layout.logs / "temporal.log"
-        process = start_process(dev_server_command(self.settings, self.layout.temporal_db), log=log)
+        encrypts = self.settings.encrypts_payloads
+        codec = http_url(self.settings, "api") + "/codec" if encrypts else None
+        command = dev_server_command(self.settings, self.layout.temporal_db, codec_endpoint=codec)
+        process = start_process(command, log=log)
         self._remember(Part("temporal", process.pid, self.settings.effective_temporal_address,
                             str(log)))  # fmt: skip
         with self._step("starting Temporal"):
@@ -223,6 +238,10 @@ class Stack:
         env["NIGHTWATCH_TEMPORAL_ADDRESS"] = self.settings.effective_temporal_address
         env["NIGHTWATCH_HOME"] = str(self.layout.home)
         env["NIGHTWATCH_SIMULATOR_TOKEN"] = self.layout.simulator_token()
+        ui = self.settings.temporal_ui_port
+        env.setdefault(
+            "NIGHTWATCH_CODEC_CORS_ORIGINS", f"http://127.0.0.1:{ui},http://localhost:{ui}"
+        )
         for name, value in self.layout.intake_secrets().items():
             env.setdefault(name, value)  # an operator's own credentials win
         return env

@@ -51,7 +51,10 @@ def temporal_binary(settings: Settings) -> Path:
     return candidate
 
 
-def dev_server_command(settings: Settings, db_file: Path) -> list[str]:
+def dev_server_command(
+    settings: Settings, db_file: Path, *, codec_endpoint: str | None = None
+) -> list[str]:
+    """The dev server; with a codec endpoint the Web UI decrypts payloads through it."""
     command = [
         str(temporal_binary(settings)), "server", "start-dev",
         "--ip", "127.0.0.1",
@@ -64,4 +67,6 @@ def dev_server_command(settings: Settings, db_file: Path) -> list[str]:
         "--log-format", "json",
         "--log-level", "warn",
     ]  # fmt: skip
+    if codec_endpoint:
+        command += ["--ui-codec-endpoint", codec_endpoint]
     return command + search_attribute_args() + list(FAST_PROFILE)
