@@ -116,6 +116,10 @@ class Settings(BaseSettings):
     )
     codec_cors_origins: str = Field("", description="Web UI origins, comma-separated")
 
+    archive_interval_seconds: float = Field(
+        15.0, gt=0, le=3600, description="how often a worker archives closed histories"
+    )
+
     user: str | None = Field(None, description="who acts from the CLI (default: the login)")
     roles: str = Field("", description="the CLI user's roles, comma-separated")
 

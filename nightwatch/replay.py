@@ -13,7 +13,9 @@ from pathlib import Path
 from temporalio.client import Client, WorkflowHistory
 from temporalio.worker import Replayer
 
+from nightwatch.archive import fetch_histories
 from nightwatch.codec import KeyRing
+from nightwatch.errors import NotFound
 from nightwatch.temporal import data_converter
 from nightwatch.worker_runtime import WORKFLOWS
 
@@ -40,11 +42,25 @@ def histories_in(folder: Path) -> list[tuple[str, WorkflowHistory]]:
 
 
 async def histories_from(
-    client: Client, executions: Sequence[str] = (), query: str | None = None
+    client: Client,
+    executions: Sequence[str] = (),
+    query: str | None = None,
+    database_url: str | None = None,
 ) -> AsyncIterator[tuple[str, WorkflowHistory]]:
-    """Histories of the executions named, or of every workflow the visibility query finds."""
+    """Histories of the executions named (with their sub-plans; from the archive once
+    Temporal has deleted them), or of every workflow the visibility query finds."""
     for execution in executions:
-        yield f"temporal:{execution}", await client.get_workflow_handle(execution).fetch_history()
+        if database_url is None:
+            yield (
+                f"temporal:{execution}",
+                await client.get_workflow_handle(execution).fetch_history(),
+            )
+            continue
+        source, histories = await fetch_histories(client, database_url, execution)
+        if not histories:
+            raise NotFound(execution, "no such execution in Temporal nor in the archive")
+        for history in histories:
+            yield f"{source}:{history.workflow_id}", history
     if query:
         async for found in client.list_workflows(query):
             handle = client.get_workflow_handle(found.id, run_id=found.run_id)

@@ -18,6 +18,7 @@ from temporalio.worker import Worker
 
 from activities.diagnostics import DiagnosticsActivities
 from activities.execution import ExecutionActivities
+from nightwatch.archive import archive_forever
 from nightwatch.codec import KeyRing
 from nightwatch.config import Settings
 from nightwatch.init_tasks import INIT_TASKS
@@ -113,7 +114,11 @@ async def run_worker(settings: Settings) -> None:
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
     log.info("worker registered", task_queue=settings.task_queue, identity=worker_identity())
+    archiver = asyncio.create_task(
+        archive_forever(client, settings.effective_database_url, settings.archive_interval_seconds)
+    )
     async with worker:
         await stop.wait()
+        archiver.cancel()
         log.info("worker stopping: finishing in-flight tasks")
     log.info("worker stopped")

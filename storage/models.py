@@ -17,6 +17,7 @@ from sqlalchemy import (
     Identity,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Text,
@@ -346,3 +347,26 @@ class RiskEvent(Base):
     acknowledged_at: Mapped[datetime | None]
     first_received_at: Mapped[datetime] = _created()
     last_received_at: Mapped[datetime] = _created()
+
+
+class HistoryArchive(Base):
+    """`history_archive`: the full Temporal history of a closed workflow, kept past the
+    namespace's retention. Append-only (a trigger refuses changes); each row's `chain_hash`
+    covers its own digest and the previous row's chain hash, so any change shows."""
+
+    __tablename__ = "history_archive"
+    __table_args__ = (UniqueConstraint("workflow_id", "run_id"),)
+
+    id: Mapped[int] = _id()
+    workflow_id: Mapped[str] = mapped_column(String(300))
+    run_id: Mapped[str] = mapped_column(String(64))
+    execution_id: Mapped[str] = mapped_column(String(200), index=True)
+    workflow_type: Mapped[str] = mapped_column(String(100))
+    status: Mapped[str] = mapped_column(String(40))
+    closed_at: Mapped[datetime | None]
+    event_count: Mapped[int] = mapped_column(Integer)
+    history_gz: Mapped[bytes] = mapped_column(LargeBinary)
+    sha256: Mapped[str] = mapped_column(String(64))
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    chain_hash: Mapped[str] = mapped_column(String(64))
+    archived_at: Mapped[datetime] = _created()

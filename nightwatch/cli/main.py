@@ -76,7 +76,8 @@ def replay(
         found = histories_in(folder) if folder is not None else []
         if executions or query:
             client = await connect(settings())
-            found += [item async for item in histories_from(client, executions or [], query)]
+            url = settings().effective_database_url
+            found += [item async for item in histories_from(client, executions or [], query, url)]
         return await replay_all(found, ring=settings().key_ring())
 
     results = asyncio.run(gather())
