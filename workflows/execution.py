@@ -56,6 +56,8 @@ with workflow.unsafe.imports_passed_through():
     )
 
 K = DecisionKind
+# Patch ids (workflow.patched): each marks a change that running executions must not see.
+PLAN_MEMO_PATCH = "plan-memo"
 BOOKKEEPING = RetryPolicy(maximum_attempts=3, initial_interval=timedelta(milliseconds=200))
 # The final record waits for the database however long an outage lasts.
 FINAL_RECORD = RetryPolicy(
@@ -141,6 +143,15 @@ class PlanExecutionWorkflow:
         ]
         if updates:
             workflow.upsert_search_attributes(updates)
+        if workflow.patched(PLAN_MEMO_PATCH):
+            # Added after 0.1 (docs/replay.md): the Web UI shows which plan ran and who
+            # started it. Executions started before replay without this command.
+            workflow.upsert_memo(
+                {
+                    "plan": f"{snapshot.plan_name} v{snapshot.plan_version} ({snapshot.scene})",
+                    "triggered_by": f"{self.params.trigger_kind} {self.params.triggered_by}",
+                }
+            )
         return snapshot
 
     def _load(self, snapshot: ExecutionSnapshot) -> None:

@@ -13,7 +13,7 @@ from typing import Annotated, Any
 import typer
 
 from nightwatch import __version__
-from nightwatch.cli import inbox_cmds, run_cmds
+from nightwatch.cli import audit_cmds, inbox_cmds, run_cmds
 from nightwatch.cli.alert_cmds import alerts_app
 from nightwatch.cli.catalog_cmds import catalog_app, config_app, init_app
 from nightwatch.cli.context import settings
@@ -36,7 +36,11 @@ app.add_typer(config_app, name="config")
 app.add_typer(init_app, name="init")
 app.add_typer(plan_app, name="plan")
 app.add_typer(alerts_app, name="alerts")
-app.registered_commands += run_cmds.app.registered_commands + inbox_cmds.app.registered_commands
+app.registered_commands += (
+    run_cmds.app.registered_commands
+    + inbox_cmds.app.registered_commands
+    + audit_cmds.app.registered_commands
+)
 temporal_app = typer.Typer(help="Set up a Temporal namespace for Nightwatch.", no_args_is_help=True)
 app.add_typer(temporal_app, name="temporal")
 

@@ -118,6 +118,8 @@ def _worker(env: WorkflowEnvironment, db: str, queue: str, log: Path) -> subproc
         "NIGHTWATCH_TASK_QUEUE": queue,
         "NIGHTWATCH_LOG_LEVEL": "DEBUG",
         "NIGHTWATCH_ENV": "production",  # JSON log lines
+        # The test's client reads results in plain JSON (tests/audit runs encrypted).
+        "NIGHTWATCH_PAYLOAD_ENCRYPTION": "off",
     }
     with log.open("ab") as out:
         return subprocess.Popen(
