@@ -33,6 +33,8 @@ SCENARIOS: dict[str, Callable[..., Awaitable[None]]] = {
     "failure-retry": test_failures.test_failure_then_retry_succeeds,
     "failure-abort": test_failures.test_failure_then_abort_stops,
     "cancel-mid-step": test_failures.test_cancel_mid_step_leaves_nothing_running,
+    # Recorded after the `plan-memo` patch (docs/replay.md); the files above are from before.
+    "patched-plan-memo": test_execution.test_emergency_plan_runs_end_to_end,
 }  # fmt: skip
 
 

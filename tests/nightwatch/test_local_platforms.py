@@ -49,7 +49,10 @@ def test_unset_platform_settings_point_at_the_simulator_and_set_ones_stay(
 def test_production_settings_are_never_pointed_at_the_simulator(catalog_db: str) -> None:
     _unset(catalog_db, "platform.middleware.base_url")
     settings = load_settings(
-        database_url=catalog_db, env="production", temporal_address="127.0.0.1:7233"
+        database_url=catalog_db,
+        env="production",
+        temporal_address="127.0.0.1:7233",
+        payload_encryption="off",
     )
     configure_local_platforms(settings, "http://127.0.0.1:8090", "tok", print)
     values = _values(catalog_db)
@@ -60,7 +63,8 @@ def test_production_settings_are_never_pointed_at_the_simulator(catalog_db: str)
 
 def test_the_simulator_refuses_to_run_in_production(catalog_db: str) -> None:
     env = {**os.environ, "NIGHTWATCH_ENV": "production", "NIGHTWATCH_DATABASE_URL": catalog_db,
-           "NIGHTWATCH_TEMPORAL_ADDRESS": "127.0.0.1:7233"}  # fmt: skip
+           "NIGHTWATCH_TEMPORAL_ADDRESS": "127.0.0.1:7233",
+           "NIGHTWATCH_PAYLOAD_ENCRYPTION": "off"}  # fmt: skip
     done = subprocess.run([sys.executable, "-m", "nightwatch", "simulator", "--port", "1"],
                           env=env, capture_output=True, text=True, timeout=60)  # fmt: skip
     assert done.returncode == 1

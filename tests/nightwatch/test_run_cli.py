@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 import pytest_asyncio
+from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
 from nightwatch.worker_runtime import build_worker
@@ -150,3 +151,16 @@ async def test_web_ui_style_start_with_plain_json_sets_search_attributes(
     assert attributes.get(EXECUTION_ID) == "exec-from-ui"
     assert attributes.get(PLAN_SCENE) == "EMERGENCY"
     assert attributes.get(TRIGGER_KIND) == "OPERATOR"
+
+
+@pytest.mark.devserver
+async def test_a_secret_without_payload_keys_is_refused_before_anything_starts(
+    cli: Cli, dev_env: WorkflowEnvironment
+) -> None:
+    assert (await cli("plan", "apply", "plan.yaml"))[0] == 0
+    code, _, err = await cli("run", "cli end to end", "--id", "exec-cli-secret",
+                             "--set", "3.bearer_token=hunter2")  # fmt: skip
+    assert "--set 3.bearer_token: a secret value needs the payload keys" in _one_line(code, err)
+    assert "hunter2" not in err
+    with pytest.raises(RPCError):
+        await dev_env.client.get_workflow_handle("exec-cli-secret").describe()

@@ -31,6 +31,7 @@ DOMAIN_TABLES = {
     "init_task_run",
     "alert_rule",
     "risk_event",
+    "history_archive",
 }
 
 

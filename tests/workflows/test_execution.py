@@ -7,11 +7,13 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import select
 from temporalio.client import WorkflowFailureError, WorkflowHandle, WorkflowUpdateFailedError
 
 from plans import store
 from storage.db import session_factory
 from storage.enums import NodeState
+from storage.models import Execution
 from tests.plans.samples import step
 from tests.workflows.conftest import Engine
 from workflows.execution import PlanExecutionWorkflow
@@ -181,6 +183,21 @@ async def test_invalid_override_fails_the_start_naming_the_field(engine: Engine)
     with pytest.raises(WorkflowFailureError) as caught:
         await handle.result()
     assert "overrides.1.seconds" in str(caught.value.cause)
+
+
+async def test_a_plain_text_secret_override_fails_the_start_and_writes_no_row(
+    engine: Engine,
+) -> None:
+    call = step("HTTP_CALL", "call") | {"params": {"url": "https://x.bank/ping"}}
+    handle = await engine.start(engine.apply(_plan("plain secret", call)),
+                                overrides={"1": {"bearer_token": "hunter2"}})  # fmt: skip
+    with pytest.raises(WorkflowFailureError) as caught:
+        await handle.result()
+    reason = str(caught.value.cause)
+    assert "overrides.1.bearer_token" in reason and "never in plain text" in reason
+    assert "hunter2" not in reason
+    with session_factory(engine.db)() as session:
+        assert session.scalar(select(Execution).where(Execution.execution_id == handle.id)) is None
 
 
 async def test_editing_the_plan_never_changes_a_running_execution(engine: Engine) -> None:

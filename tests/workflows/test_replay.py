@@ -9,7 +9,9 @@ import sys
 from datetime import timedelta
 from pathlib import Path
 
+import pytest
 from temporalio import workflow
+from temporalio.client import WorkflowHistory
 
 from nightwatch.replay import histories_in, replay
 from workflows.models import ExecutionInput, ExecutionView
@@ -63,3 +65,27 @@ def test_replay_gate_passes_the_corpus_and_fails_a_tampered_history(tmp_path: Pa
     assert failed.returncode == 1
     assert "NON-DETERMINISTIC  tampered" in failed.stdout
     assert "1 replayed, 1 failed" in failed.stdout
+
+
+def _markers(path: Path) -> list[str]:
+    events = json.loads(path.read_text())["events"]
+    return [e["markerRecordedEventAttributes"]["markerName"] for e in events
+            if "markerRecordedEventAttributes" in e]  # fmt: skip
+
+
+async def test_the_plan_memo_patch_replays_old_and_new_histories(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """docs/replay.md: the `plan-memo` change is guarded by `workflow.patched`. A history
+    from before it (no patch marker) and one from after it (marker, then the memo) both
+    replay; the same change without the guard breaks the old one."""
+    old, new = CORPUS / "emergency-confirm-wait-notify-1.json", CORPUS / "patched-plan-memo-1.json"
+    assert "core_patch" not in _markers(old) and "core_patch" in _markers(new)
+    new_events = json.loads(new.read_text())["events"]
+    assert any("workflowPropertiesModifiedEventAttributes" in e for e in new_events)
+    both = [(str(p), WorkflowHistory.from_json(p.stem, p.read_text())) for p in (old, new)]
+    assert [r.ok for r in await replay(both)] == [True, True]
+    # Unguarded: the new command would run for the old execution too.
+    monkeypatch.setattr(workflow, "patched", lambda patch_id: True)
+    [unguarded] = await replay(both[:1])
+    assert not unguarded.ok and "Nondeterminism" in (unguarded.error or "")
