@@ -25,9 +25,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from catalog.params import check_parameters
-from catalog.registry import ACTIONS_BY_CODE
+from catalog.registry import ACTIONS_BY_CODE, secret_params
 from intake.payloads import Alert
 from nightwatch.errors import NightwatchError
+from nightwatch.sealing import plaintext_secrets
 from plans import store
 from storage.enums import Scene
 from storage.models import AlertRule
@@ -127,6 +128,9 @@ def check_rule(session: Session, rule: RuleDoc) -> None:
         for name, value in values.items():
             if name not in known:
                 raise RuleInvalid(f"params.{key}.{name}", f"{steps[key]} has no such parameter")
+            if plaintext_secrets({name: value}, secret_params(steps[key])):
+                raise RuleInvalid(f"params.{key}.{name}", "a secret: a rule holds only "
+                                  "env:NAME (read on the worker), never the value")  # fmt: skip
             for match in PLACEHOLDER.finditer(str(value)):
                 if match.group(3) and match.group(3) not in SIMPLE:
                     simple = ", ".join("{" + s + "}" for s in sorted(SIMPLE))

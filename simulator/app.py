@@ -352,7 +352,7 @@ def create_app(*, token: str | None = None, step_seconds: float = 2.0) -> FastAP
             await behave(name)
         except SimError as exc:
             return JSONResponse({"message": exc.message}, status_code=exc.status)
-        return JSONResponse({"probe": name, "calls": world().calls[name]})
+        return JSONResponse({"probe": name, "calls": world().calls.get(name, 0)})
 
     @app.put("/admin/faults/{name}")
     def set_fault(name: str, spec: FaultSpec) -> dict[str, object]:

@@ -239,6 +239,7 @@ class Stack:
         env["NIGHTWATCH_HOME"] = str(self.layout.home)
         env["NIGHTWATCH_SIMULATOR_TOKEN"] = self.layout.simulator_token()
         ui = self.settings.temporal_ui_port
+        env.setdefault("NIGHTWATCH_ARCHIVE_INTERVAL_SECONDS", "5")
         env.setdefault(
             "NIGHTWATCH_CODEC_CORS_ORIGINS", f"http://127.0.0.1:{ui},http://localhost:{ui}"
         )

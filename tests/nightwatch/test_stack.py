@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gzip
 import json
 import os
 import signal
@@ -131,6 +132,8 @@ def test_up_twice_keeps_temporal_state_and_the_database(stack: StackEnv) -> None
     assert taken.status_code == 200, taken.text
     assert taken.json()["outcomes"][0]["outcome"] == "STARTED"
 
+    _audit_the_demo_run(stack, api)
+
     health = stack.run("health", "--json")
     report = json.loads(health.stdout)
     assert health.returncode == 0, health.stdout
@@ -155,6 +158,38 @@ def test_up_twice_keeps_temporal_state_and_the_database(stack: StackEnv) -> None
     deep = stack.run("health", "--deep")
     assert deep.returncode == 0, deep.stdout
     assert "ran diagnostics" in deep.stdout
+
+
+def _audit_the_demo_run(stack: StackEnv, api: str) -> None:
+    """The README's audit commands on the demo's execution; payloads encrypted, the UI
+    pointed at the codec endpoint."""
+    listed = json.loads(stack.run("list", "--json").stdout)["executions"]
+    demo = next(e["execution"] for e in listed if e["plan"] == "loan-api overload")
+    archived: list[str] = []
+
+    def in_archive() -> bool:
+        with psycopg.connect(stack.database) as conn:
+            query = "select workflow_id from history_archive where execution_id = %s"
+            archived[:] = [r[0] for r in conn.execute(query, (demo,))]
+        return bool(archived)
+
+    wait_until(in_archive, timeout=90, what="the demo's history archived by the worker")
+    audit = stack.run("audit", demo)
+    assert audit.returncode == 0, audit.stdout + audit.stderr
+    assert "Database and history | agree" in audit.stdout and "| CONFIRM |" in audit.stdout
+    verify = stack.run("audit", "verify")
+    assert verify.returncode == 0 and verify.stdout.strip().endswith("chain intact")
+    replayed = stack.run("replay", demo)
+    assert replayed.returncode == 0 and "1 replayed, 0 failed" in replayed.stdout
+    settings = httpx.get(f"{stack.ui}api/v1/settings", timeout=10).json()
+    assert settings["Codec"]["Endpoint"] == f"{api}/codec"
+    with psycopg.connect(stack.database) as conn:
+        row = conn.execute("select history_gz from history_archive where workflow_id = %s",
+                           (demo,)).fetchone()  # fmt: skip
+    assert row is not None
+    raw = gzip.decompress(row[0]).decode()
+    assert "YmluYXJ5L2VuY3J5cHRlZA==" in raw  # "binary/encrypted"
+    assert "loan-api" not in raw and "duty" not in raw
 
 
 def test_up_when_already_running_reports_it(stack: StackEnv) -> None:
