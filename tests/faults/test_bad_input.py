@@ -1,0 +1,173 @@
+"""Random bad input to the CLI and the plan API (the intake: tests/intake/test_fuzz.py):
+never a 5xx, never a traceback or an 'unexpected' error, and a refused input writes nothing."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import sys
+from collections.abc import Iterator
+from contextlib import redirect_stderr, redirect_stdout
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+import schemathesis
+import yaml
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from schemathesis.core.result import Ok
+from temporalio.testing import WorkflowEnvironment
+
+from api.app import create_app
+from nightwatch.cli.main import _invoke
+from nightwatch.config import load_settings
+from tests.faults.conftest import Say
+from tests.support import libpq_url, serve
+
+API_EXAMPLES = 30
+CLI_EXAMPLES = 500
+
+
+def digest(db: str) -> str:
+    """One fingerprint of every row of every table."""
+    with psycopg.connect(libpq_url(db)) as conn:
+        tables = [r[0] for r in conn.execute(
+            "SELECT tablename FROM pg_tables WHERE schemaname = 'public' "
+            "AND tablename <> 'alembic_version' ORDER BY 1")]  # fmt: skip
+        parts = [conn.execute(f'SELECT count(*), md5(coalesce(string_agg(t::text, \',\' '
+                              f'ORDER BY t::text), \'\')) FROM "{table}" t').fetchone()
+                 for table in tables]  # fmt: skip
+    return json.dumps(parts)
+
+
+@pytest.fixture
+def api_url(engine_db: str) -> Iterator[str]:
+    with serve(create_app(load_settings(database_url=engine_db))) as url:
+        yield url
+
+
+@pytest.mark.devserver
+def test_the_plan_api_takes_random_input_without_a_5xx_or_a_stray_write(
+    api_url: str, engine_db: str, say: Say
+) -> None:
+    schema = schemathesis.openapi.from_url(f"{api_url}/openapi.json")
+    operations = [r.ok() for r in schema.get_all_operations() if isinstance(r, Ok)]
+    assert len(operations) >= 10
+    failures: list[str] = []
+    tried = refused = 0
+    for operation in operations:
+
+        @settings(max_examples=API_EXAMPLES, deadline=None, database=None,
+                  suppress_health_check=list(HealthCheck))  # fmt: skip
+        @given(case=operation.as_strategy())
+        def call(case: Any) -> None:
+            nonlocal tried, refused
+            before = digest(engine_db)
+            response = case.call(base_url=api_url, timeout=30)
+            tried += 1
+            where = f"{case.method} {case.formatted_path}: {response.status_code}"
+            if response.status_code >= 500:
+                failures.append(f"{where} {response.text[:200]} for {case.body!r:.200}")
+            elif response.status_code >= 400:
+                refused += 1
+                if digest(engine_db) != before:
+                    failures.append(f"{where} refused but the database changed")
+                body = response.json()
+                if not {"error", "path", "reason"} <= set(body):
+                    failures.append(f"{where} error body without error/path/reason: {body}")
+
+        call()
+    assert failures == []
+    say(
+        f"plan API: {tried} random requests over {len(operations)} operations, {refused} "
+        "refused, none a 5xx, none writing anything"
+    )
+
+
+COMMANDS = [
+    ["plan", "validate"], ["plan", "apply"], ["plan", "show"], ["plan", "export"],
+    ["plan", "delete"], ["config", "set"], ["alerts", "apply"], ["alerts", "delete"],
+    ["catalog", "show"], ["status"], ["audit"], ["fill"], ["confirm"], ["abort"], ["inbox"],
+    ["list"], ["replay", "--dir"], ["plan", "validate", "--offline"],
+]  # fmt: skip
+WORDS = ["--json", "--set", "3.pods=4", "--comment", "-m", "--user", "--from", "1", "x=y",
+         "platform.dap.base_url", "scale_out.poll_interval_seconds", "-1", "", "{}", "[]",
+         "loan-api overload", "'", "\x00", "é", "--format", "html", "verify",
+         "a" * 300]  # fmt: skip
+VALID = {"name": "fuzzed", "scene": "EMERGENCY",
+         "steps": [{"name": "s", "action": "CHECKPOINT", "params": {"note": "n"}}]}  # fmt: skip
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner,
+                                                               max_size=3),
+    max_leaves=8,
+)  # fmt: skip
+
+
+@st.composite
+def plan_files(draw: st.DrawFn) -> str:
+    """A valid plan with one part replaced by something random, or random text."""
+    if draw(st.booleans()):
+        return draw(st.text(max_size=200))
+    document: dict[str, Any] = json.loads(json.dumps(VALID))
+    where = draw(st.sampled_from(["name", "scene", "steps", "step", "param", "extra"]))
+    value = draw(json_values)
+    if where == "step":
+        document["steps"][0][draw(st.sampled_from(["name", "action", "params", "strategy",
+                                                   "pending", "bogus"]))] = value  # fmt: skip
+    elif where == "param":
+        document["steps"][0]["params"][draw(st.sampled_from(["note", "seconds", "x"]))] = value
+    else:
+        document[where] = value
+    return yaml.safe_dump(document, allow_unicode=True)
+
+
+@pytest.mark.devserver
+def test_the_cli_takes_random_input_without_a_traceback_or_a_stray_write(
+    engine_db: str, dev_env: WorkflowEnvironment, tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch, say: Say,
+) -> None:  # fmt: skip
+    for key in [k for k in os.environ if k.startswith("NIGHTWATCH_")]:
+        monkeypatch.delenv(key)
+    monkeypatch.setenv("DATABASE_URL", engine_db)
+    monkeypatch.setenv("NIGHTWATCH_TEMPORAL_ADDRESS",
+                       dev_env.client.service_client.config.target_host)  # fmt: skip
+    monkeypatch.setenv("NIGHTWATCH_TASK_QUEUE", "no-worker-here")
+    monkeypatch.setenv("NIGHTWATCH_HOME", str(tmp_path / "home"))
+    monkeypatch.chdir(tmp_path)
+    failures: list[str] = []
+    codes: dict[int, int] = {}
+
+    @settings(max_examples=CLI_EXAMPLES, deadline=None, database=None,
+              suppress_health_check=list(HealthCheck))  # fmt: skip
+    @given(command=st.sampled_from(COMMANDS), words=st.lists(
+        st.sampled_from(WORDS) | st.text(max_size=30), max_size=4), file=plan_files())  # fmt: skip
+    def call(command: list[str], words: list[str], file: str) -> None:
+        path = tmp_path / "input.yaml"
+        path.write_text(file)
+        argv = [*command, *(["input.yaml"] if "apply" in command or "validate" in command
+                            else []), *words]  # fmt: skip
+        before = digest(engine_db)
+        out, err = io.StringIO(), io.StringIO()
+        monkeypatch.setattr(sys, "argv", ["nightwatch", *argv])
+        with redirect_stdout(out), redirect_stderr(err):
+            code = _invoke()
+        codes[code] = codes.get(code, 0) + 1
+        text = out.getvalue() + err.getvalue()
+        if "Traceback" in text or "error: unexpected" in text:
+            failures.append(f"{argv!r}: {text[-300:]}")
+        if code not in (0, 1, 2, 3, 4):
+            failures.append(f"{argv!r}: exit {code}")
+        if code != 0 and digest(engine_db) != before:
+            failures.append(f"{argv!r}: exit {code} but the database changed")
+
+    call()
+    assert failures == [], failures[:5]
+    assert sum(codes.values()) == CLI_EXAMPLES and codes.get(0, 0) < CLI_EXAMPLES
+    say(
+        f"CLI: {CLI_EXAMPLES} random command lines (exit codes {dict(sorted(codes.items()))}), "
+        "no traceback, no 'unexpected' error, no write by a refused command"
+    )
