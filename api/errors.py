@@ -6,6 +6,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
+from sqlalchemy.exc import DataError
 
 from catalog.options import OptionsError
 from catalog.views import CatalogNotSynced
@@ -54,6 +55,15 @@ def install(app: FastAPI) -> None:
         body = exc.to_dict()
         body.setdefault("problems", [])
         return JSONResponse(status_code=_status(exc), content=body)
+
+    @app.exception_handler(DataError)
+    async def refused_value(request: Request, exc: DataError) -> JSONResponse:
+        reason = str(exc.orig).strip().splitlines()[0] if exc.orig else "invalid value"
+        return JSONResponse(
+            status_code=422,
+            content={"error": "InvalidValue", "path": "(body)", "problems": [],
+                     "reason": f"the database refused a value: {reason}"},
+        )  # fmt: skip
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:

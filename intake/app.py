@@ -133,6 +133,13 @@ def create_app(settings: Settings) -> FastAPI:
         return JSONResponse({"error": exc.error, "path": exc.path, "reason": exc.reason},
                             status_code=exc.status)  # fmt: skip
 
+    @app.exception_handler(DataError)
+    async def refused_value(_: Request, exc: DataError) -> JSONResponse:
+        reason = str(exc.orig).strip().splitlines()[0] if exc.orig else "invalid value"
+        return JSONResponse({"error": "InvalidValue", "path": "(body)",
+                             "reason": f"the database refused a value: {reason}"},
+                            status_code=422)  # fmt: skip
+
     async def body_of(request: Request) -> bytes:
         declared = request.headers.get("content-length")
         if declared and declared.isdigit() and int(declared) > limit:

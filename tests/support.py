@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import shutil
 import socket
@@ -192,3 +193,15 @@ def database_refusing_connections(url: str) -> Iterator[None]:
     finally:
         with psycopg.connect(admin, autocommit=True) as conn:
             conn.execute(f'alter database "{database}" allow_connections true')
+
+
+def digest(db: str) -> str:
+    """One fingerprint of every row of every table."""
+    with psycopg.connect(libpq_url(db)) as conn:
+        tables = [r[0] for r in conn.execute(
+            "SELECT tablename FROM pg_tables WHERE schemaname = 'public' "
+            "AND tablename <> 'alembic_version' ORDER BY 1")]  # fmt: skip
+        parts = [conn.execute(f'SELECT count(*), md5(coalesce(string_agg(t::text, \',\' '
+                              f'ORDER BY t::text), \'\')) FROM "{table}" t').fetchone()
+                 for table in tables]  # fmt: skip
+    return json.dumps(parts)

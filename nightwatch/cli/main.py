@@ -20,7 +20,7 @@ from nightwatch.cli.context import settings
 from nightwatch.cli.output import FAILED, OK, emit_json, report, report_unexpected, say
 from nightwatch.cli.plan_cmds import plan_app
 from nightwatch.config import load_settings
-from nightwatch.errors import NightwatchError
+from nightwatch.errors import DatabaseError, NightwatchError
 
 app = typer.Typer(
     name="nightwatch",
@@ -306,7 +306,13 @@ def temporal_register(as_json: JsonFlag = False) -> None:
 
 def _invoke() -> int:
     """Run the command; turn every way it can end into an exit code."""
+    from sqlalchemy.exc import DataError, OperationalError
+    from temporalio.service import RPCError
+
     try:
+        for index, argument in enumerate(sys.argv[1:], 1):
+            if "\x00" in argument:
+                raise NightwatchError(f"argument {index}", "contains a NUL character")
         app()
     except SystemExit as exc:
         if exc.code is None or isinstance(exc.code, int):
@@ -317,6 +323,18 @@ def _invoke() -> int:
         return report(exc)
     except KeyboardInterrupt:
         return 130
+    # Failures of the environment, not of the program: one line each, no "unexpected".
+    except OSError as exc:
+        where = exc.filename if exc.filename is not None else "system"
+        return report(NightwatchError(str(where)[:120], exc.strerror or str(exc)))
+    except OperationalError as exc:
+        reason = str(exc.orig).strip().splitlines()[0] if exc.orig else "unreachable"
+        return report(DatabaseError("database", f"{reason} (is it running? `nightwatch up`)"))
+    except DataError as exc:
+        reason = str(exc.orig).strip().splitlines()[0] if exc.orig else "invalid value"
+        return report(NightwatchError("input", f"the database refused a value: {reason}"))
+    except RPCError as exc:
+        return report(NightwatchError("temporal", exc.message))
     except Exception as exc:
         if os.environ.get("NIGHTWATCH_DEBUG"):
             traceback.print_exc()

@@ -41,11 +41,11 @@ Say = Callable[[str], None]
 @pytest.fixture
 def say(request: pytest.FixtureRequest) -> Say:
     """Print what a fault test checked, past pytest's capture (docs/reliability.md)."""
-    reporter = request.config.pluginmanager.getplugin("terminalreporter")
+    capture = request.config.pluginmanager.getplugin("capturemanager")
 
     def write(line: str) -> None:
-        if reporter is not None:
-            reporter.write_line(f"    checked: {line}")
+        with capture.global_and_fixture_disabled():
+            print(f"\n    checked: {line}", flush=True)
 
     return write
 

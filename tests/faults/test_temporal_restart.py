@@ -21,7 +21,7 @@ from tests.faults.conftest import (
 )
 from tests.support import wait_until_async
 from workflows.execution import PlanExecutionWorkflow
-from workflows.models import Decision
+from workflows.models import Decision, ExecutionView
 
 GATED = {"name": "gated", "scene": "EMERGENCY", "steps": [
     {"name": "gate", "action": "CHECKPOINT", "strategy": {"preConfirm": True}},
@@ -61,7 +61,10 @@ async def test_executions_finish_after_a_temporal_crash_and_restart(
             await retrying(lambda h=again: h.execute_update(  # type: ignore[misc]
                 PlanExecutionWorkflow.confirm, Decision(node="1", user="li.wei")),
                 what="confirm after the restart")  # fmt: skip
-        results = [await client.get_workflow_handle(h.id).result() for h in [*waiting, polling]]
+        results = [
+            await client.get_workflow_handle(h.id, result_type=ExecutionView).result()
+            for h in [*waiting, polling]
+        ]
     finally:
         stop(worker)
     assert [r.state for r in results] == ["SUCCEEDED"] * 4

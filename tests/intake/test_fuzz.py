@@ -16,7 +16,7 @@ from temporalio.testing import WorkflowEnvironment
 from intake.app import create_app
 from nightwatch.config import load_settings
 from tests.intake.conftest import GRAFANA_SECRET, TOKENS, WEBHOOK_SECRET
-from tests.support import serve
+from tests.support import digest, serve
 
 EXAMPLES = 25
 
@@ -33,7 +33,7 @@ def intake_url(engine_db: str, dev_env: WorkflowEnvironment) -> Iterator[str]:
         yield url
 
 
-def test_no_request_gets_a_server_error(intake_url: str) -> None:
+def test_no_request_gets_a_server_error(intake_url: str, engine_db: str) -> None:
     schema = schemathesis.openapi.from_url(f"{intake_url}/openapi.json")
     operations = []
     for result in schema.get_all_operations():
@@ -52,7 +52,11 @@ def test_no_request_gets_a_server_error(intake_url: str) -> None:
                   suppress_health_check=list(HealthCheck))  # fmt: skip
         @given(case=operation.as_strategy(), extra=headers)
         def call(case: Any, extra: dict[str, str]) -> None:
+            before = digest(engine_db)
             response = case.call(base_url=intake_url, headers=extra, timeout=30)
+            if 400 <= response.status_code < 500 and digest(engine_db) != before:
+                failures.append(f"{case.method} {case.formatted_path}: "
+                                f"{response.status_code} but the database changed")  # fmt: skip
             if response.status_code >= 500:
                 failures.append(f"{case.method} {case.formatted_path}: {response.status_code} "
                                 f"{response.text[:200]} for {case.body!r:.300}")  # fmt: skip
