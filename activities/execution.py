@@ -300,15 +300,15 @@ def _create(session: Session, execution_id: str, params: ExecutionInput) -> Exec
     )  # fmt: skip
     session.add(execution)
     session.flush()
-    codes = store.action_codes(session)
     earlier = _effective_params(session, previous.id) if previous else {}
+    tree = store.step_tree(session, plan.id)
+    codes = _action_codes(session, tree)
 
     def node(step: PlanStep, key: str) -> tuple[NodeSpec, ExecutionNode]:
         return _node(execution.id, step, key, codes, params, earlier)
 
     # Two batched inserts: the top-level nodes, then the sub-plans' steps (they need the
     # ids of their parents).
-    tree = store.step_tree(session, plan.id)
     top = [
         node(step, step.name if children is not None else str(step.execute_order))
         for step, children in tree
@@ -340,6 +340,26 @@ def _create(session: Session, execution_id: str, params: ExecutionInput) -> Exec
         "snapshot": snapshot.model_dump(mode="json"),
     }
     return snapshot
+
+
+# Action code by catalog row id, per database: ids are never reused (retired, not deleted).
+_CODES: dict[str, dict[int, str]] = {}
+
+
+def _action_codes(
+    session: Session, tree: list[tuple[PlanStep, list[PlanStep] | None]]
+) -> dict[int, str]:
+    """The catalog's codes, read again only when a plan uses an action not seen yet."""
+    used = {
+        step.atom_id
+        for top, children in tree
+        for step in (top, *(children or []))
+        if step.type != StepType.PRE_PLAN_TEMPLATE
+    }
+    known = _CODES.setdefault(str(session.get_bind().engine.url), {})
+    if not used <= known.keys():
+        known.update(store.action_codes(session))
+    return known
 
 
 def _effective_params(session: Session, execution_row: int) -> dict[int, dict[str, Any]]:

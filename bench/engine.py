@@ -28,7 +28,8 @@ import psutil
 from sqlalchemy import select
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
-from temporalio.worker import Worker
+from temporalio.worker import UnsandboxedWorkflowRunner, Worker
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 
 from bench.raw import RawSignalWorkflow, RawStepsWorkflow, noop
 from bench.support import fresh_database, postgres_server
@@ -231,6 +232,11 @@ async def main() -> None:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--waiting", type=int, default=2000)
     parser.add_argument("--only", choices=["steps", "throughput", "signal", "memory"])
+    parser.add_argument(
+        "--raw-unsandboxed",
+        action="store_true",
+        help="run the raw baseline outside the SDK sandbox too, as Nightwatch's workflow runs",
+    )
     args = parser.parse_args()
     configure_logging(load_settings(log_level="WARNING"))
     with postgres_server() as server, fresh_database(server) as db:
@@ -251,6 +257,9 @@ async def main() -> None:
             task_queue="raw",
             workflows=[RawStepsWorkflow, RawSignalWorkflow],
             activities=[noop],
+            workflow_runner=UnsandboxedWorkflowRunner()
+            if args.raw_unsandboxed
+            else SandboxedWorkflowRunner(),
         )
         try:
             want = {args.only} if args.only else {"steps", "throughput", "signal", "memory"}
@@ -272,7 +281,9 @@ async def main() -> None:
             await env.shutdown()
     lines = [
         f"engine benchmark, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {platform.node()}, "
-        f"{os.cpu_count()} cores, {args.rounds} rounds, dev server with the stack's profile",
+        f"{os.cpu_count()} cores, {args.rounds} rounds, dev server with the stack's profile; "
+        f"Nightwatch's workflow unsandboxed, raw "
+        f"{'unsandboxed too' if args.raw_unsandboxed else 'with the SDK defaults (sandboxed)'}",
         "",
         "| measure | Nightwatch min / median / max | raw Temporal min / median / max "
         "| ratio (medians) | target |",
@@ -288,7 +299,8 @@ async def main() -> None:
     print(report)
     if not args.only:
         RESULTS.mkdir(exist_ok=True)
-        (RESULTS / "engine.md").write_text(report + "\n")
+        name = "engine-raw-unsandboxed.md" if args.raw_unsandboxed else "engine.md"
+        (RESULTS / name).write_text(report + "\n")
 
 
 if __name__ == "__main__":

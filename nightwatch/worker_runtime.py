@@ -14,7 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from temporalio.client import Client
-from temporalio.worker import Worker
+from temporalio.worker import UnsandboxedWorkflowRunner, Worker
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 
 from activities.diagnostics import DiagnosticsActivities
 from activities.execution import ExecutionActivities
@@ -35,6 +36,11 @@ WORKFLOWS: Sequence[type] = (DiagnosticsWorkflow, PlanExecutionWorkflow)
 # Sync activities (bookkeeping through SQLAlchemy) run on this many threads.
 ACTIVITY_THREADS = 16
 MAX_CACHED_WORKFLOWS = 300
+# Workflows run outside the SDK's sandbox: entering it costs more CPU per workflow task
+# than the rest of an execution's orchestration (profiled: bench/results/profile.md).
+# Determinism is guarded instead by tests/workflows/test_determinism_rules.py (no clock,
+# randomness, I/O or environment in workflow code) and the replay corpus.
+SANDBOXED = False
 
 
 def activities(database_url: str, ring: KeyRing | None = None) -> list[Callable[..., Any]]:
@@ -68,13 +74,19 @@ def precompile_workflows(workflows: Sequence[type] = WORKFLOWS) -> None:
 
 
 def build_worker(
-    client: Client, task_queue: str, database_url: str, ring: KeyRing | None = None
+    client: Client,
+    task_queue: str,
+    database_url: str,
+    ring: KeyRing | None = None,
+    *,
+    sandboxed: bool = SANDBOXED,
 ) -> Worker:
     precompile_workflows()
     return Worker(
         client,
         task_queue=task_queue,
         workflows=list(WORKFLOWS),
+        workflow_runner=SandboxedWorkflowRunner() if sandboxed else UnsandboxedWorkflowRunner(),
         activities=activities(database_url, ring),
         activity_executor=ThreadPoolExecutor(ACTIVITY_THREADS),
         # Executions waiting for people need no memory: evicted ones replay on the next
