@@ -297,10 +297,11 @@ async def main() -> None:
     ]
     report = "\n".join(lines)
     print(report)
-    if not args.only:
-        RESULTS.mkdir(exist_ok=True)
-        name = "engine-raw-unsandboxed.md" if args.raw_unsandboxed else "engine.md"
-        (RESULTS / name).write_text(report + "\n")
+    RESULTS.mkdir(exist_ok=True)
+    name = "engine" + (f"-{args.only}" if args.only else "")
+    name += f"-{args.waiting}" if args.only == "memory" else ""
+    name += "-raw-unsandboxed" if args.raw_unsandboxed else ""
+    (RESULTS / f"{name}.md").write_text(report + "\n")
 
 
 if __name__ == "__main__":

@@ -629,6 +629,10 @@ class PlanExecutionWorkflow:
                 record,
                 start_to_close_timeout=timedelta(seconds=30),
                 retry_policy=FINAL_RECORD,
+                # Past this, retries wait on durable timers between workflow tasks instead
+                # of holding one open: queries (`nightwatch status`) still answer while
+                # the database is down.
+                local_retry_threshold=timedelta(seconds=10),
             )
             return
         try:
