@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from temporalio import activity
 from temporalio.api.operatorservice.v1 import ListSearchAttributesRequest
@@ -76,18 +77,22 @@ class ExecutionActivities:
     def _create(self, execution_id: str, params: ExecutionInput) -> ExecutionSnapshot:
         bind_execution(execution_id)
         with session_factory(self._url)() as session:
-            existing = session.scalar(
-                select(Execution).where(Execution.execution_id == execution_id)
-            )
-            if existing is not None:
-                return ExecutionSnapshot.model_validate(existing.plan_snapshot["snapshot"])
             try:
                 snapshot = _create(session, execution_id, params)
+                session.commit()
             except NightwatchError as exc:
                 raise ApplicationError(
                     str(exc), type=type(exc).__name__, non_retryable=True
                 ) from None
-            session.commit()
+            except IntegrityError:
+                # A retry of a creation that committed (its answer was lost): the row exists.
+                session.rollback()
+                existing = session.scalar(
+                    select(Execution).where(Execution.execution_id == execution_id)
+                )
+                if existing is None:
+                    raise
+                return ExecutionSnapshot.model_validate(existing.plan_snapshot["snapshot"])
         log.info("execution created", plan=snapshot.plan_name, nodes=len(snapshot.nodes))
         return snapshot
 

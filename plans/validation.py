@@ -23,6 +23,10 @@ from storage.enums import Scene
 from storage.models import PlanAction
 
 MAX_SUB_PLANS = 3
+# Atomic steps in one plan: half of the largest plan measured to complete (4,000;
+# bench/results/history.md). Beyond about 8,000 the execution's snapshot passes Temporal's
+# 2 MB payload limit and the execution cannot start.
+MAX_STEPS = 2000
 
 
 class Problem(BaseModel):
@@ -146,6 +150,9 @@ def _structure(document: PlanDocument) -> list[Problem]:
     def add(path: str, reason: str) -> None:
         problems.append(Problem(path=path, reason=reason))
 
+    total = len(document.steps) + sum(len(sub.steps) for sub in document.sub_plans)
+    if total > MAX_STEPS:
+        add("steps", f"{total} steps; a plan holds at most {MAX_STEPS} (split it into plans)")
     if document.scene == Scene.RECOVERY:
         if document.steps:
             add("steps", "a disaster-recovery plan has its steps in sub_plans")

@@ -11,9 +11,9 @@ from catalog.actions import ACTIONS
 from catalog.sync import sync_catalog
 from plans import files, store
 from plans.model import PlanDocument
-from plans.validation import PlanInvalid, parse_document
+from plans.validation import MAX_STEPS, PlanInvalid, code_catalog, parse_document, validate
 from tests.plans.conftest import counts
-from tests.plans.samples import SAMPLE_PARAMS, step
+from tests.plans.samples import SAMPLE_PARAMS, emergency, step
 
 
 def _rejected(session: Session, data: dict[str, Any]) -> dict[str, str]:
@@ -122,3 +122,13 @@ def test_every_action_sample_is_valid() -> None:
     for spec in ACTIONS:
         spec.params.model_validate(SAMPLE_PARAMS[spec.code])
     assert PlanDocument.model_json_schema()["title"] == "Nightwatch plan"
+
+
+def test_a_plan_larger_than_the_engine_runs_is_refused() -> None:
+    document = emergency(steps=[step("CHECKPOINT", f"s{i}") for i in range(MAX_STEPS + 1)])
+    problems = validate(document, code_catalog())
+    assert [(p.path, p.reason) for p in problems] == [
+        ("steps", f"{MAX_STEPS + 1} steps; a plan holds at most {MAX_STEPS} (split it into plans)")
+    ]
+    assert validate(emergency(steps=[step("CHECKPOINT", f"s{i}") for i in range(500)]),
+                    code_catalog()) == []  # fmt: skip
