@@ -64,10 +64,10 @@ def worker_identity() -> str:
 def precompile_workflows(workflows: Sequence[type] = WORKFLOWS) -> None:
     """Byte-compile the workflows' modules once, where Python looks for bytecode.
 
-    The sandbox imports a workflow's module afresh for every execution. With bytecode
-    writing off (PYTHONDONTWRITEBYTECODE, common in container images) each of those imports
-    would compile the source again, the largest single cost of starting an execution. An
-    unwritable install (bytecode is usually compiled there at install time) is left alone.
+    With the sandbox on (`SANDBOXED`), it imports a workflow's module afresh for every
+    execution; with bytecode writing off (PYTHONDONTWRITEBYTECODE, common in container
+    images) each of those imports would compile the source again. An unwritable install
+    (bytecode is usually compiled there at install time) is left alone.
     """
     for path in {Path(str(sys.modules[cls.__module__].__file__)) for cls in workflows}:
         compileall.compile_file(path, quiet=2)
