@@ -16,6 +16,7 @@ from temporalio.service import TLSConfig
 
 from nightwatch.codec import EncryptionCodec, KeyRing
 from nightwatch.config import Settings
+from nightwatch.errors import NightwatchError
 
 # Custom search attributes, registered by the local stack and by `deploy/` for production.
 # Ids and search attributes are not encrypted: never put secrets or personal data in them.
@@ -55,12 +56,23 @@ def _tls(settings: Settings) -> TLSConfig | bool:
     )
 
 
+class TemporalUnavailable(NightwatchError, RuntimeError):
+    """The Temporal frontend cannot be reached (a RuntimeError, as the SDK raises)."""
+
+
 async def connect(settings: Settings, *, identity: str | None = None) -> Client:
     """Connect to the configured Temporal frontend with our converter."""
-    return await Client.connect(
-        settings.effective_temporal_address,
-        namespace=settings.temporal_namespace,
-        data_converter=data_converter(settings.key_ring()),
-        tls=_tls(settings),
-        identity=identity,
-    )
+    address = settings.effective_temporal_address
+    try:
+        return await Client.connect(
+            address,
+            namespace=settings.temporal_namespace,
+            data_converter=data_converter(settings.key_ring()),
+            tls=_tls(settings),
+            identity=identity,
+        )
+    except RuntimeError as exc:
+        reason = "connection refused" if "refused" in str(exc).lower() else str(exc)[:200]
+        raise TemporalUnavailable(
+            "temporal", f"cannot connect to {address}: {reason} (is it running? `nightwatch up`)"
+        ) from None

@@ -43,8 +43,10 @@ def audit(
         _archive(as_json)
         return
     from nightwatch.audit import RENDERERS, build_report
+    from nightwatch.cli.run_cmds import execution_id
     from nightwatch.temporal import connect
 
+    execution_id(target)
     current = settings()
 
     async def build() -> dict[str, object]:

@@ -73,6 +73,8 @@ def replay(
 
     if not executions and not query and folder is None:
         raise NightwatchError("replay", "name executions, --query or --dir")
+    for execution in executions or []:
+        run_cmds.execution_id(execution)
     if folder is not None and not folder.is_dir():
         raise NightwatchError(str(folder), "no such folder")
 
@@ -307,6 +309,7 @@ def temporal_register(as_json: JsonFlag = False) -> None:
 def _invoke() -> int:
     """Run the command; turn every way it can end into an exit code."""
     from sqlalchemy.exc import DataError, OperationalError
+    from temporalio.client import WorkflowQueryFailedError
     from temporalio.service import RPCError
 
     try:
@@ -335,6 +338,8 @@ def _invoke() -> int:
         return report(NightwatchError("input", f"the database refused a value: {reason}"))
     except RPCError as exc:
         return report(NightwatchError("temporal", exc.message))
+    except WorkflowQueryFailedError as exc:
+        return report(NightwatchError("temporal", str(exc)))
     except Exception as exc:
         if os.environ.get("NIGHTWATCH_DEBUG"):
             traceback.print_exc()

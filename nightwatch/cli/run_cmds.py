@@ -90,8 +90,16 @@ async def _client() -> Client:
     return await connect(settings())
 
 
+def execution_id(execution: str) -> str:
+    """An execution id as given on the command line, refused when blank."""
+    if not execution.strip():
+        raise ExecutionError("execution", "an execution id is required (`nightwatch list`)")
+    return execution
+
+
 def _handle(client: Client, execution: str, node: str = "") -> WorkflowHandle[Any, Any]:
     """The workflow holding a node: a sub-plan's steps live in its child workflow."""
+    execution_id(execution)
     prefix, dot, _ = node.partition(".")
     target = child_workflow_id(execution, prefix) if dot else execution
     return client.get_workflow_handle(target)
@@ -99,6 +107,7 @@ def _handle(client: Client, execution: str, node: str = "") -> WorkflowHandle[An
 
 async def live_view(client: Client, execution: str) -> ExecutionView:
     """The execution's state, with the live state of its running sub-plans merged in."""
+    execution_id(execution)
     try:
         view: ExecutionView = await client.get_workflow_handle(execution).query(
             PlanExecutionWorkflow.get_state
@@ -383,6 +392,8 @@ def rerun(
 @app.command()
 def cancel(execution: str) -> None:
     """Cancel the execution: the running step is cancelled, every open node marked cancelled."""
+
+    execution_id(execution)
 
     async def go() -> None:
         await (await _client()).get_workflow_handle(execution).cancel()
