@@ -176,7 +176,10 @@ def worker_process(address: str, db: str, queue: str, log: Path) -> subprocess.P
     env = {k: v for k, v in os.environ.items() if not k.startswith("NIGHTWATCH_")}
     env.update(NIGHTWATCH_DATABASE_URL=db, NIGHTWATCH_TEMPORAL_ADDRESS=address,
                NIGHTWATCH_TASK_QUEUE=queue, NIGHTWATCH_HOME=str(log.parent / "home"),
-               NIGHTWATCH_LOG_LEVEL="INFO")  # fmt: skip
+               NIGHTWATCH_LOG_LEVEL="INFO",
+               # One test's worker archives only its own executions' histories, not every
+               # closed one the shared dev server holds from the rest of the suite.
+               NIGHTWATCH_ARCHIVE_INTERVAL_SECONDS="3600")  # fmt: skip
     with log.open("ab") as out:
         return subprocess.Popen([sys.executable, "-m", "nightwatch", "worker"], env=env,
                                 stdout=out, stderr=subprocess.STDOUT)  # fmt: skip

@@ -5,16 +5,16 @@ is written twice, history and database agree."""
 from __future__ import annotations
 
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
-from nightwatch.worker_runtime import build_worker
 from storage.db import engine, session_factory
 from storage.models import Execution, ExecutionNode
-from tests.faults.conftest import Postgres, Say, consistent, engine_on
+from tests.faults.conftest import Postgres, Say, consistent, engine_on, stop, worker_process
 from tests.support import wait_until_async
 from workflows.execution import PlanExecutionWorkflow
 
@@ -28,12 +28,15 @@ PLAN = {"name": "through an outage", "scene": "EMERGENCY", "steps": [
 
 @pytest.mark.devserver
 async def test_executions_end_consistent_after_a_postgres_restart(
-    dev_env: WorkflowEnvironment, postgres: Postgres, task_queue: str, say: Say
-) -> None:
+    dev_env: WorkflowEnvironment, postgres: Postgres, task_queue: str, tmp_path: Path,
+    say: Say,
+) -> None:  # fmt: skip
     db = postgres.url
     runner = engine_on(dev_env.client, db, task_queue)
     plan = runner.apply(PLAN)
-    async with build_worker(dev_env.client, task_queue, db):
+    address = dev_env.client.service_client.config.target_host
+    worker = worker_process(address, db, task_queue, tmp_path / "worker.log")
+    try:
         running = [await runner.start(plan) for _ in range(5)]
         for handle in running:
             await runner.node_when(handle, "2", lambda n: n.state == "RUNNING")
@@ -58,6 +61,8 @@ async def test_executions_end_consistent_after_a_postgres_restart(
         postgres.start()
         say("PostgreSQL started again after every step of the 5 had finished")
         results = [await handle.result() for handle in [*running, *starting]]
+    finally:
+        stop(worker)
     assert [r.state for r in results] == ["SUCCEEDED"] * 7
     for handle in [*running, *starting]:
         await consistent(dev_env.client, db, handle.id)
