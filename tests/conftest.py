@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from typing import Any
 
 import httpx
 import psycopg
@@ -155,6 +156,12 @@ def simulator_url() -> Iterator[str]:
 def engine_db(catalog_db: str, simulator_url: str) -> str:
     """The catalog database with every platform and the chat webhook at the simulator."""
     httpx.post(f"{simulator_url}/admin/reset", timeout=10)
+    point_at_simulator(catalog_db, simulator_url)
+    return catalog_db
+
+
+def point_at_simulator(db: str, simulator_url: str) -> None:
+    """Every platform and the chat webhook of this database at the simulator (quick polls)."""
     values: dict[str, object] = {
         "notification.webhooks": [{"name": "ops", "url": f"{simulator_url}/chat/ops"}],
         "scale_out.poll_interval_seconds": 0.2,
@@ -162,13 +169,21 @@ def engine_db(catalog_db: str, simulator_url: str) -> str:
     for platform in PLATFORMS:
         values[f"platform.{platform}.base_url"] = simulator_url
         values[f"platform.{platform}.token"] = SIMULATOR_TOKEN
-    with session_factory(catalog_db)() as session:
+    with session_factory(db)() as session:
         for key, value in values.items():
             session.execute(update(SystemConfig).where(SystemConfig.key == key)
                             .values(value={"value": value}))  # fmt: skip
         refresh_visibility(session)
         session.commit()
-    return catalog_db
+
+
+async def sim(url: str, method: str, path: str, **kwargs: Any) -> Any:
+    """A call to the simulator with its token; the JSON answer."""
+    headers = {"Authorization": f"Bearer {SIMULATOR_TOKEN}"}
+    async with httpx.AsyncClient(base_url=url, headers=headers, timeout=10) as http:
+        response = await http.request(method, path, **kwargs)
+    response.raise_for_status()
+    return response.json()
 
 
 # -- Temporal ----------------------------------------------------------------------------

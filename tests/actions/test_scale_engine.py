@@ -12,13 +12,12 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from temporalio.client import WorkflowFailureError
 from temporalio.testing import WorkflowEnvironment
 
 from storage.enums import NodeState
-from tests.conftest import SIMULATOR_TOKEN
+from tests.conftest import SIMULATOR_TOKEN, sim
 from tests.support import wait_until_async
 from tests.workflows.conftest import Engine
 
@@ -36,28 +35,20 @@ def _scale_plan(name: str, **extra: Any) -> dict[str, Any]:
     }  # fmt: skip
 
 
-async def _sim(url: str, method: str, path: str, **kwargs: Any) -> Any:
-    headers = {"Authorization": f"Bearer {SIMULATOR_TOKEN}"}
-    async with httpx.AsyncClient(base_url=url, headers=headers, timeout=10) as http:
-        response = await http.request(method, path, **kwargs)
-    response.raise_for_status()
-    return response.json()
-
-
 async def _orders(url: str) -> list[dict[str, Any]]:
-    body = await _sim(url, "GET", "/dap/v1/release-orders", params={"app": "loan-api"})
+    body = await sim(url, "GET", "/dap/v1/release-orders", params={"app": "loan-api"})
     return list(body["orders"])
 
 
 async def _polls(url: str) -> int:
-    return int((await _sim(url, "GET", "/admin/calls/dap.get_order"))["calls"])
+    return int((await sim(url, "GET", "/admin/calls/dap.get_order"))["calls"])
 
 
 async def _stuck(url: str, stuck: bool) -> None:
     if stuck:
-        await _sim(url, "PUT", "/admin/faults/dap.order_progress", json={"stuck": True})
+        await sim(url, "PUT", "/admin/faults/dap.order_progress", json={"stuck": True})
     else:
-        await _sim(url, "DELETE", "/admin/faults/dap.order_progress")
+        await sim(url, "DELETE", "/admin/faults/dap.order_progress")
 
 
 async def test_scale_out_runs_as_its_own_activity_and_stores_its_result(

@@ -11,17 +11,14 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any, cast
 
-import httpx
 import psycopg
 import pytest
 import pytest_asyncio
-from sqlalchemy import update
 from temporalio.api.workflowservice.v1 import GetSystemInfoRequest
 from temporalio.client import Client
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
-from catalog.sync import refresh_visibility
 from nightwatch.audit import build_report
 from nightwatch.init_tasks import INIT_TASKS
 from nightwatch.initialisation import InitContext, run_tasks
@@ -29,9 +26,8 @@ from nightwatch.stack.postgres import EmbeddedPostgres
 from nightwatch.stack.temporal_server import FAST_PROFILE, search_attribute_args
 from nightwatch.temporal import data_converter
 from storage import migrate
-from storage.db import engine, session_factory
-from storage.models import SystemConfig
-from tests.conftest import PLATFORMS, SIMULATOR_TOKEN
+from storage.db import engine
+from tests.conftest import point_at_simulator
 from tests.support import binary, free_port, libpq_url, wait_until_async
 from tests.workflows.conftest import Engine
 
@@ -151,19 +147,7 @@ def postgres(tmp_path: Path, simulator_url: str) -> Iterator[Postgres]:
             conn.execute("CREATE DATABASE nightwatch")
         migrate.upgrade(pg.url)
         run_tasks(pg.url, INIT_TASKS, InitContext("0.1.0", "test", "test:1"))
-        values: dict[str, object] = {
-            "notification.webhooks": [{"name": "ops", "url": f"{simulator_url}/chat/ops"}],
-            "scale_out.poll_interval_seconds": 0.2,
-        }
-        for platform in PLATFORMS:
-            values[f"platform.{platform}.base_url"] = simulator_url
-            values[f"platform.{platform}.token"] = SIMULATOR_TOKEN
-        with session_factory(pg.url)() as session:
-            for key, value in values.items():
-                session.execute(update(SystemConfig).where(SystemConfig.key == key)
-                                .values(value={"value": value}))  # fmt: skip
-            refresh_visibility(session)
-            session.commit()
+        point_at_simulator(pg.url, simulator_url)
         engine(pg.url).dispose()
         yield pg
     finally:
@@ -202,14 +186,6 @@ async def consistent(client: Client, db: str, execution: str) -> dict[str, Any]:
     states = [node["state"] for node in report["nodes"]]
     assert "RUNNING" not in states and "PENDING" not in states, states
     return report
-
-
-async def sim(url: str, method: str, path: str, **kwargs: Any) -> Any:
-    headers = {"Authorization": f"Bearer {SIMULATOR_TOKEN}"}
-    async with httpx.AsyncClient(base_url=url, headers=headers, timeout=10) as http:
-        response = await http.request(method, path, **kwargs)
-    response.raise_for_status()
-    return response.json()
 
 
 async def retrying(call: Callable[[], Any], *, within: float = 60, what: str = "") -> Any:

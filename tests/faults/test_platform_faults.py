@@ -10,7 +10,8 @@ from temporalio.testing import WorkflowEnvironment
 
 from nightwatch.worker_runtime import build_worker
 from storage.enums import NodeState
-from tests.faults.conftest import Say, consistent, engine_on, sim
+from tests.conftest import sim
+from tests.faults.conftest import Say, consistent, engine_on
 from workflows.execution import PlanExecutionWorkflow
 from workflows.models import Decision
 

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from tests.actions.test_scale_engine import _scale_plan
+from tests.conftest import sim
 from tests.faults.conftest import (
     RestartableTemporal,
     Say,
@@ -15,7 +16,6 @@ from tests.faults.conftest import (
     consistent,
     engine_on,
     retrying,
-    sim,
     stop,
     worker_process,
 )

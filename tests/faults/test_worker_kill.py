@@ -12,7 +12,8 @@ from temporalio.testing import WorkflowEnvironment
 
 from storage.db import session_factory
 from storage.models import Execution, ExecutionNode
-from tests.faults.conftest import Say, consistent, engine_on, sim, stop, worker_process
+from tests.conftest import sim
+from tests.faults.conftest import Say, consistent, engine_on, stop, worker_process
 from tests.support import wait_until_async
 from workflows.execution import PlanExecutionWorkflow
 from workflows.models import Decision
