@@ -13,7 +13,8 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from pydantic_core import to_json
+from sqlalchemy import select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from temporalio import activity
@@ -22,27 +23,24 @@ from temporalio.client import Client
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError
 
+from activities import creation
 from activities.actions import HANDLERS, ActionContext, handler_for
 from activities.node_writer import NodeWriter
 from catalog.actions import ACTIONS
-from catalog.params import check_parameters
-from catalog.registry import ACTIONS_BY_CODE, secret_params
+from catalog.registry import secret_params
 from nightwatch.codec import KeyRing
 from nightwatch.errors import NightwatchError
 from nightwatch.logs import bind_execution, get_logger
-from nightwatch.sealing import SecretError, plaintext_secrets, reveal, reveal_env
+from nightwatch.sealing import SecretError, reveal, reveal_env
 from nightwatch.temporal import SEARCH_ATTRIBUTES
-from plans import store
-from plans.model import StepStrategy
 from platforms.errors import PlatformError
-from storage.db import session_factory
-from storage.enums import ExecutionState, NodeState, StepType
-from storage.models import Execution, ExecutionNode, PlanStep
+from storage.db import transactional, writer_engine
+from storage.enums import NodeState
+from storage.models import Execution
 from workflows.models import (
     ExecutionInput,
     ExecutionRecord,
     ExecutionSnapshot,
-    NodeSpec,
     StepRequest,
     StepResult,
 )
@@ -76,9 +74,9 @@ class ExecutionActivities:
 
     def _create(self, execution_id: str, params: ExecutionInput) -> ExecutionSnapshot:
         bind_execution(execution_id)
-        with session_factory(self._url)() as session:
+        with Session(transactional(writer_engine(self._url))) as session:
             try:
-                snapshot = _create(session, execution_id, params)
+                snapshot = creation.create(session, execution_id, params)
                 session.commit()
             except NightwatchError as exc:
                 raise ApplicationError(
@@ -198,40 +196,39 @@ class ExecutionActivities:
 
     @activity.defn
     def record_execution(self, record: ExecutionRecord) -> None:
-        """Write the workflow's view of the execution and every node (idempotent)."""
-        with session_factory(self._url)() as session:
-            # Locked first, like the node writer does: no node write lands after the end.
-            execution = session.get(Execution, record.execution_row, with_for_update=True)
-            if execution is None:
+        """Write the workflow's view of the execution and every node (idempotent): one
+        statement, which locks the execution first, as the node writer does, so that no
+        node write lands after the end; an ended execution is left as it is."""
+        nodes = [
+            {
+                "id": node.node_id,
+                "state": node.state,
+                "parameters": node.params,
+                "pending_parameters": node.pending,
+                "decisions": node.decisions,
+                "attempts": node.attempts,
+                "error": node.error,
+                "started_at": node.started_at,
+                "ended_at": node.ended_at,
+                # An output only the step's activity knows (where a cancelled step stopped)
+                # is kept: the workflow writes the outputs it has.
+                "output": node.output,
+            }
+            for node in record.nodes
+        ]
+        values = {
+            "row": record.execution_row,
+            "nodes": to_json(nodes).decode(),
+            "state": record.state,
+            "error": record.error,
+            "ended": record.ended,
+        }
+        with writer_engine(self._url).connect() as conn:
+            written = conn.execute(_RECORD, values).first()
+            if written is None and conn.scalar(_EXISTS, {"row": record.execution_row}) is None:
                 raise ApplicationError(
                     f"no execution row {record.execution_row}", non_retryable=True
                 )
-            if execution.ended_at is not None:
-                return  # ended executions are immutable
-            rows = [
-                {
-                    "id": node.node_id,
-                    "state": node.state,
-                    "parameters": node.params,
-                    "pending_parameters": node.pending,
-                    "decisions": [d.model_dump(mode="json") for d in node.decisions],
-                    "attempts": node.attempts,
-                    "error": node.error,
-                    "started_at": node.started_at,
-                    "ended_at": node.ended_at,
-                    # An output only the step's activity knows (where a cancelled step
-                    # stopped) is kept: the workflow writes outputs it has.
-                    **({"output": node.output} if node.output is not None else {}),
-                }
-                for node in record.nodes
-            ]
-            if rows:
-                session.execute(update(ExecutionNode), rows)
-            if record.state is not None:
-                execution.state, execution.error = record.state, record.error
-            if record.ended:
-                execution.ended_at = datetime.now(UTC)
-            session.commit()
 
     @activity.defn
     async def send_reminder(self, message: str) -> bool:
@@ -278,192 +275,36 @@ async def registered_search_attributes(client: Client) -> list[str]:
     return _REGISTERED[key]
 
 
-# -- building the snapshot ---------------------------------------------------------------
-
-
-class OverrideError(NightwatchError):
-    pass
-
-
-def _create(session: Session, execution_id: str, params: ExecutionInput) -> ExecutionSnapshot:
-    previous = None
-    if params.rerun_of:
-        previous = session.scalar(
-            select(Execution).where(Execution.execution_id == params.rerun_of)
-        )
-        if previous is None:
-            raise OverrideError("rerun_of", f"no execution {params.rerun_of}")
-        plan = store.main_plan(session, previous.plan_id)
-    else:
-        plan = store.main_plan(session, params.plan)
-    execution = Execution(
-        execution_id=execution_id, plan_id=plan.id, plan_version=plan.version, plan_snapshot={},
-        state=ExecutionState.RUNNING, trigger_kind=params.trigger_kind,
-        triggered_by=params.triggered_by, overrides=params.overrides,
-        rerun_of_id=previous.id if previous else None, rerun_from_node=params.rerun_from,
-        started_at=datetime.now(UTC),
-    )  # fmt: skip
-    session.add(execution)
-    session.flush()
-    earlier = _effective_params(session, previous.id) if previous else {}
-    tree = store.step_tree(session, plan.id)
-    codes = _action_codes(session, tree)
-
-    def node(step: PlanStep, key: str) -> tuple[NodeSpec, ExecutionNode]:
-        return _node(execution.id, step, key, codes, params, earlier)
-
-    # Two batched inserts: the top-level nodes, then the sub-plans' steps (they need the
-    # ids of their parents).
-    top = [
-        node(step, step.name if children is not None else str(step.execute_order))
-        for step, children in tree
-    ]
-    session.add_all([row for _, row in top])
-    session.flush()
-    nested: list[tuple[NodeSpec, NodeSpec, ExecutionNode]] = []
-    for (spec, row), (template, children) in zip(top, tree, strict=True):
-        spec.node_id = row.id
-        for step in children or []:
-            child, child_row = node(step, f"{template.name}.{step.execute_order}")
-            child_row.parent_node_id = row.id
-            nested.append((spec, child, child_row))
-    session.add_all([row for _, _, row in nested])
-    session.flush()
-    for parent, child, row in nested:
-        child.node_id = row.id
-        parent.children.append(child)
-    nodes = [spec for spec, _ in top]
-    _check_overrides(params, nodes)
-    if params.rerun_from:
-        _skip_before(nodes, params.rerun_from)
-    snapshot = ExecutionSnapshot(
-        execution_id=execution_id, execution_row=execution.id, plan_id=plan.id,
-        plan_name=plan.name, plan_version=plan.version, scene=plan.scene, nodes=nodes,
-    )  # fmt: skip
-    execution.plan_snapshot = {
-        "document": store.document(session, plan, tree, codes).model_dump(mode="json"),
-        "snapshot": snapshot.model_dump(mode="json"),
-    }
-    return snapshot
-
-
-# Action code by catalog row id, per database: ids are never reused (retired, not deleted).
-_CODES: dict[str, dict[int, str]] = {}
-
-
-def _action_codes(
-    session: Session, tree: list[tuple[PlanStep, list[PlanStep] | None]]
-) -> dict[int, str]:
-    """The catalog's codes, read again only when a plan uses an action not seen yet."""
-    used = {
-        step.atom_id
-        for top, children in tree
-        for step in (top, *(children or []))
-        if step.type != StepType.PRE_PLAN_TEMPLATE
-    }
-    known = _CODES.setdefault(str(session.get_bind().engine.url), {})
-    if not used <= known.keys():
-        known.update(store.action_codes(session))
-    return known
-
-
-def _effective_params(session: Session, execution_row: int) -> dict[int, dict[str, Any]]:
-    rows = session.execute(
-        select(ExecutionNode.step_id, ExecutionNode.parameters).where(
-            ExecutionNode.execute_order_id == execution_row
-        )
-    )
-    return {step_id: parameters for step_id, parameters in rows}
-
-
-def _node(
-    execution_row: int,
-    step: PlanStep,
-    key: str,
-    codes: dict[int, str],
-    params: ExecutionInput,
-    earlier: dict[int, dict[str, Any]],
-) -> tuple[NodeSpec, ExecutionNode]:
-    """The node's spec and its row (not yet flushed: the caller batches the inserts)."""
-    strategy = StepStrategy.model_validate(step.execute_strategy)
-    values: dict[str, Any] = {}
-    pending: list[str] = []
-    if step.type == StepType.PRE_PLAN_TEMPLATE:
-        spec = NodeSpec(
-            key=key,
-            node_id=0,
-            name=step.name,
-            kind="SUB_PLAN",
-            strategy=strategy,
-            sub_plan=step.name,
-        )
-    else:
-        code = codes[step.atom_id]
-        action = ACTIONS_BY_CODE.get(code)
-        if action is None:
-            raise OverrideError(key, f"action {code} is not known to this server version")
-        values = {
-            **(step.execute_context or {}),
-            **earlier.get(step.id, {}),
-            **params.overrides.get(key, {}),
-        }
-        pending = [name for name in step.pending_params or [] if name not in values]
-        plain = plaintext_secrets(values, secret_params(code))
-        if plain:
-            reason = "secret: give it sealed (nightwatch run --set seals it) or as env:NAME"
-            raise OverrideError(f"overrides.{key}.{plain[0]}", reason + ", never in plain text")
-        problems = check_parameters(action.params, values, may_be_missing=set(pending))
-        if problems:
-            listed = "; ".join(f"overrides.{key}.{p.field}: {p.reason}" for p in problems)
-            raise OverrideError(f"node {key}", listed)
-        spec = NodeSpec(
-            key=key,
-            node_id=0,
-            name=step.name,
-            kind="ACTION",
-            action=code,
-            activity=action.activity,
-            params=values,
-            pending=pending,
-            secret_params=[i.name for i in action.param_infos if i.secret],
-            strategy=strategy,
-            max_attempts=action.max_attempts,
-            timeout_seconds=action.timeout_minutes * 60,
-        )
-    row = ExecutionNode(
-        execute_order_id=execution_row,
-        step_id=step.id,
-        plan_id=step.plan_id,
-        name=step.name,
-        type=step.type,
-        atom_id=step.atom_id,
-        execute_order=step.execute_order,
-        state=NodeState.PENDING,
-        parameters=values,
-        strategy=step.execute_strategy,
-        pending_parameters=pending,
-        decisions=[],
-    )
-    return spec, row
-
-
-def _all(nodes: list[NodeSpec]) -> list[NodeSpec]:
-    return [n for node in nodes for n in (node, *node.children)]
-
-
-def _check_overrides(params: ExecutionInput, nodes: list[NodeSpec]) -> None:
-    known = {node.key for node in _all(nodes) if node.kind == "ACTION"}
-    unknown = sorted(set(params.overrides) - known)
-    if unknown:
-        raise OverrideError("overrides", f"no step with key {', '.join(unknown)} "
-                            f"(keys: {', '.join(sorted(known))})")  # fmt: skip
-
-
-def _skip_before(nodes: list[NodeSpec], start: str) -> None:
-    ordered = _all(nodes)
-    keys = [node.key for node in ordered]
-    if start not in keys:
-        raise OverrideError("rerun_from", f"no node {start} (nodes: {', '.join(keys)})")
-    for node in ordered[: keys.index(start)]:
-        if node.kind == "ACTION":
-            node.skip_reason = f"before the re-run point {start}"
+# The workflow's view, written in one statement (autocommit). `live` is the execution,
+# locked, unless it has ended: then nothing matches and nothing is written. The nodes are
+# written before the execution (`written` needs them all): once its `ended_at` is set, the
+# immutability trigger (migration 0005) refuses any change to them.
+_RECORD = text("""
+WITH live AS MATERIALIZED (
+    SELECT id FROM pre_plan_execute_order
+    WHERE id = :row AND ended_at IS NULL
+    FOR UPDATE
+), nodes AS (
+    UPDATE pre_plan_execute_node AS n SET
+        state = v.state, parameters = v.parameters,
+        pending_parameters = v.pending_parameters, decisions = v.decisions,
+        attempts = v.attempts, error = v.error, started_at = v.started_at,
+        ended_at = v.ended_at, output = COALESCE(v.output, n.output), updated_at = now()
+    FROM jsonb_to_recordset(CAST(:nodes AS jsonb)) AS v(
+        id bigint, state text, parameters jsonb, pending_parameters jsonb, decisions jsonb,
+        attempts integer, error text, started_at timestamptz, ended_at timestamptz,
+        output jsonb
+    ), live
+    WHERE n.id = v.id AND n.execute_order_id = live.id
+    RETURNING n.id
+)
+UPDATE pre_plan_execute_order AS e SET
+    state = COALESCE(CAST(:state AS text), e.state),
+    error = CASE WHEN CAST(:state AS text) IS NULL THEN e.error ELSE CAST(:error AS text) END,
+    ended_at = CASE WHEN CAST(:ended AS boolean) THEN now() ELSE e.ended_at END,
+    updated_at = now()
+FROM live, (SELECT count(*) AS nodes FROM nodes) AS written
+WHERE e.id = live.id
+RETURNING written.nodes
+""")
+_EXISTS = text("SELECT id FROM pre_plan_execute_order WHERE id = :row")

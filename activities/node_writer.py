@@ -2,7 +2,7 @@
 
 Steps hand their node's new values to the writer and go on. The writer merges what is
 queued per node (later values win, so a node's writes keep their order) and writes each
-batch in one transaction, one statement per shape of update. Under load a batch carries
+batch in one statement. Under load a batch carries
 many executions' nodes, so the database cost per step falls as the load grows.
 
 Best effort by design: the workflow's view is written again, authoritatively, at every
@@ -15,15 +15,14 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from sqlalchemy import bindparam, exists, select, update
+from pydantic_core import to_json
+from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
 from nightwatch.logs import get_logger
 from storage.db import bookkeeping_engine
-from storage.models import Execution, ExecutionNode
 
 log = get_logger("nightwatch.activities.node_writer")
-_COLUMNS = ExecutionNode.__table__.c
 
 
 class NodeWriter:
@@ -58,29 +57,9 @@ class NodeWriter:
                 self._idle.set()
 
     async def _write(self, batch: dict[int, dict[str, Any]]) -> None:
-        shapes: dict[tuple[str, ...], list[dict[str, Any]]] = {}
-        for node_id, values in batch.items():
-            shape = tuple(sorted(values))
-            shapes.setdefault(shape, []).append(
-                {"node": node_id, **{f"v_{k}": v for k, v in values.items()}}
-            )
         try:
-            async with bookkeeping_engine(self._url).begin() as conn:
-                # Lock the executions (shared) first, as the final record locks its execution
-                # (exclusive) first: a write racing with an execution's end either lands
-                # before the final record or sees the execution ended and is dropped.
-                live = set(
-                    (await conn.execute(
-                        select(ExecutionNode.id)
-                        .join(Execution, Execution.id == ExecutionNode.execute_order_id)
-                        .where(ExecutionNode.id.in_(batch), Execution.ended_at.is_(None))
-                        .with_for_update(of=Execution, read=True)
-                    )).scalars()
-                )  # fmt: skip
-                for shape, rows in shapes.items():
-                    rows = [row for row in rows if row["node"] in live]
-                    if rows:
-                        await conn.execute(_statement(shape), rows)
+            async with bookkeeping_engine(self._url).connect() as conn:
+                await conn.execute(_WRITE, {"batch": to_json(batch).decode()})
         except (SQLAlchemyError, OSError) as exc:
             log.warning(
                 "node bookkeeping deferred: database unavailable",
@@ -89,16 +68,33 @@ class NodeWriter:
             )
 
 
-def _statement(shape: tuple[str, ...]) -> Any:
-    """UPDATE of these columns by node id, unless the node's execution has ended."""
-    return (
-        update(ExecutionNode)
-        .where(
-            ExecutionNode.id == bindparam("node"),
-            ~exists().where(
-                Execution.id == ExecutionNode.execute_order_id,
-                Execution.ended_at.is_not(None),
-            ),
-        )
-        .values({name: bindparam(f"v_{name}", type_=_COLUMNS[name].type) for name in shape})
+def _set(column: str, value: str) -> str:
+    """`column` takes the batch's value when the batch has one for it."""
+    return f"{column} = CASE WHEN v.j ? '{column}' THEN {value} ELSE n.{column} END"
+
+
+# One statement per batch (autocommit): {node id: {column: value}} as JSON. The executions
+# are locked (shared) first, as the final record locks its execution (exclusive) first: a
+# write racing with an execution's end either lands before the final record or sees the
+# execution ended and writes nothing for it.
+_WRITE = text(f"""
+WITH v AS MATERIALIZED (
+    SELECT CAST(key AS bigint) AS id, value AS j FROM jsonb_each(CAST(:batch AS jsonb))
+), live AS MATERIALIZED (
+    SELECT e.id FROM pre_plan_execute_order AS e
+    WHERE e.ended_at IS NULL AND e.id IN (
+        SELECT n.execute_order_id FROM pre_plan_execute_node AS n JOIN v ON v.id = n.id
     )
+    FOR SHARE
+)
+UPDATE pre_plan_execute_node AS n SET
+    {_set("state", "v.j->>'state'")},
+    {_set("attempts", "CAST(v.j->>'attempts' AS integer)")},
+    {_set("output", "NULLIF(v.j->'output', 'null')")},
+    {_set("error", "v.j->>'error'")},
+    {_set("started_at", "CAST(v.j->>'started_at' AS timestamptz)")},
+    {_set("ended_at", "CAST(v.j->>'ended_at' AS timestamptz)")},
+    updated_at = now()
+FROM v, live
+WHERE n.id = v.id AND n.execute_order_id = live.id
+""")

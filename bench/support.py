@@ -9,6 +9,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import psutil
+
 from nightwatch.stack.postgres import EmbeddedPostgres
 from tests.support import create_database, drop_database, free_port
 
@@ -47,3 +49,26 @@ def row(name: str, samples: list[float], target: str = "") -> str:
 
 
 HEADER = "| measure | min ms | median ms | max ms | target |\n| --- | ---: | ---: | ---: | --- |"
+
+
+def cpu_seconds() -> dict[str, float]:
+    """CPU time used so far by this process (client and workers), the Temporal server and
+    PostgreSQL (every process of those names on the machine: run nothing else beside)."""
+    groups = {"worker": [psutil.Process()], "temporal": [], "postgres": []}
+    for process in psutil.process_iter(["name"]):
+        name = process.info["name"] or ""
+        if name.startswith("temporal"):
+            groups["temporal"].append(process)
+        elif name.startswith("postgres"):
+            groups["postgres"].append(process)
+    used = {}
+    for group, processes in groups.items():
+        total = 0.0
+        for process in processes:
+            try:
+                times = process.cpu_times()
+            except psutil.Error:
+                continue  # ended meanwhile
+            total += times.user + times.system
+        used[group] = total
+    return used

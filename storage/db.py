@@ -50,15 +50,38 @@ def async_engine(url: str) -> AsyncEngine:
 
 @cache
 def bookkeeping_engine(url: str) -> AsyncEngine:
-    """For the engine's node writes: no ping per checkout (a failed write is tolerated and
-    repaired by the execution's final record), a pool sized for many concurrent steps."""
+    """For the engine's node writes (activities/node_writer.py): one statement per batch in
+    autocommit, one batch at a time per worker, no ping per checkout (a failed write is
+    tolerated and repaired by the execution's final record)."""
     return create_async_engine(
         normalise_url(url),
-        pool_size=20,
+        isolation_level="AUTOCOMMIT",
+        pool_size=2,
+        max_overflow=3,
+        pool_recycle=300,
+        connect_args={"connect_timeout": 5},
+    )
+
+
+@cache
+def writer_engine(url: str) -> Engine:
+    """The execution engine's own bookkeeping. Its writes are single statements, so it
+    runs in autocommit (no BEGIN and COMMIT round trips; `transactional` for the rest),
+    and it does not ping a connection per checkout: a write that fails is retried by its
+    activity, or repaired by the execution's final record."""
+    return create_engine(
+        normalise_url(url),
+        isolation_level="AUTOCOMMIT",
+        pool_size=5,  # creations and records run on at most 6 + 16 threads
         max_overflow=20,
         pool_recycle=300,
         connect_args={"connect_timeout": 5},
     )
+
+
+def transactional(engine: Engine) -> Engine:
+    """The same engine and pool, with transactions (READ COMMITTED)."""
+    return engine.execution_options(isolation_level="READ COMMITTED")
 
 
 def session_factory(url: str) -> sessionmaker[Session]:

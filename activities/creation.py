@@ -1,0 +1,269 @@
+"""Creating an execution: the plan's snapshot, the execution row and one row per node.
+
+Every run starts here, so it is kept cheap: a plan version's step tree and document are
+read once and kept (a plan's version changes with every edit of it or of its sub-plans),
+the snapshot is checked before anything is written, and the rows go in with their ids
+allocated up front: one query for the plan, one for the ids, one insert of the execution
+(with its snapshot) and one of all its nodes.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import insert, select, text
+from sqlalchemy.orm import Session
+
+from catalog.params import check_parameters
+from catalog.registry import ACTIONS_BY_CODE, secret_params
+from nightwatch.errors import NightwatchError
+from nightwatch.sealing import plaintext_secrets
+from plans import store
+from plans.model import StepStrategy
+from storage.enums import ExecutionState, NodeState, StepType
+from storage.models import Execution, ExecutionNode, Plan, PlanStep
+from workflows.models import ExecutionInput, ExecutionSnapshot, NodeSpec
+
+
+class OverrideError(NightwatchError):
+    pass
+
+
+@dataclass(frozen=True)
+class StepRow:
+    """What a node needs of its plan step (read once per plan version)."""
+
+    id: int
+    plan_id: int
+    name: str
+    type: str
+    atom_id: int
+    execute_order: int
+    execute_context: dict[str, Any] | None
+    pending_params: list[str] | None
+    execute_strategy: dict[str, Any]
+    strategy: StepStrategy
+
+    @classmethod
+    def of(cls, row: PlanStep) -> StepRow:
+        return cls(
+            id=row.id, plan_id=row.plan_id, name=row.name, type=row.type, atom_id=row.atom_id,
+            execute_order=row.execute_order, execute_context=row.execute_context,
+            pending_params=row.pending_params, execute_strategy=row.execute_strategy,
+            strategy=StepStrategy.model_validate(row.execute_strategy),
+        )  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Template:
+    """A plan version as executions snapshot it."""
+
+    tree: list[tuple[StepRow, list[StepRow] | None]]
+    codes: dict[int, str]
+    document: dict[str, Any]
+
+    @property
+    def node_count(self) -> int:
+        return sum(1 + len(children or []) for _, children in self.tree)
+
+
+_TEMPLATES: OrderedDict[tuple[str, int, int, datetime], Template] = OrderedDict()
+_TEMPLATES_KEPT = 256
+
+
+def template(session: Session, plan: Plan) -> Template:
+    """The plan's step tree, action codes and document, read once per plan version."""
+    key = (str(session.get_bind().engine.url), plan.id, plan.version, plan.updated_at)
+    found = _TEMPLATES.get(key)
+    if found is not None:
+        _TEMPLATES.move_to_end(key)
+        return found
+    tree = store.step_tree(session, plan.id)
+    codes = store.action_codes(session)
+    made = Template(
+        tree=[
+            (StepRow.of(step), [StepRow.of(c) for c in children] if children is not None else None)
+            for step, children in tree
+        ],
+        codes=codes,
+        document=store.document(session, plan, tree, codes).model_dump(mode="json"),
+    )
+    _TEMPLATES[key] = made
+    while len(_TEMPLATES) > _TEMPLATES_KEPT:
+        _TEMPLATES.popitem(last=False)
+    return made
+
+
+_IDS = text(
+    "SELECT nextval(pg_get_serial_sequence('pre_plan_execute_order', 'id')), "
+    "ARRAY(SELECT nextval(pg_get_serial_sequence('pre_plan_execute_node', 'id')) "
+    "FROM generate_series(1, :n))"
+)
+
+
+def create(session: Session, execution_id: str, params: ExecutionInput) -> ExecutionSnapshot:
+    """Snapshot the plan and insert the execution and its nodes; the caller commits.
+
+    Raises OverrideError (nothing written) when the run's parameters do not fit the plan,
+    and IntegrityError when an execution with this id exists already.
+    """
+    previous = None
+    if params.rerun_of:
+        previous = session.scalar(
+            select(Execution).where(Execution.execution_id == params.rerun_of)
+        )
+        if previous is None:
+            raise OverrideError("rerun_of", f"no execution {params.rerun_of}")
+        plan = store.main_plan(session, previous.plan_id)
+    else:
+        plan = store.main_plan(session, params.plan)
+    plan_template = template(session, plan)
+    earlier = _effective_params(session, previous.id) if previous else {}
+    connection = session.connection()
+    execution_row, node_ids = connection.execute(_IDS, {"n": plan_template.node_count}).one()
+    ids = iter(node_ids)
+
+    rows: list[dict[str, Any]] = []
+
+    def node(step: StepRow, key: str, parent: int | None) -> NodeSpec:
+        spec, row = _node(step, key, plan_template.codes, params, earlier)
+        spec.node_id = row["id"] = next(ids)
+        rows.append({**row, "execute_order_id": execution_row, "parent_node_id": parent})
+        return spec
+
+    # Node ids as before: the top-level nodes, then the sub-plans' steps.
+    nodes = [
+        node(step, step.name if children is not None else str(step.execute_order), None)
+        for step, children in plan_template.tree
+    ]
+    for spec, (step, children) in zip(nodes, plan_template.tree, strict=True):
+        spec.children = [
+            node(child, f"{step.name}.{child.execute_order}", spec.node_id)
+            for child in children or []
+        ]
+    _check_overrides(params, nodes)
+    if params.rerun_from:
+        _skip_before(nodes, params.rerun_from)
+    snapshot = ExecutionSnapshot(
+        execution_id=execution_id, execution_row=execution_row, plan_id=plan.id,
+        plan_name=plan.name, plan_version=plan.version, scene=plan.scene, nodes=nodes,
+    )  # fmt: skip
+    connection.execute(
+        insert(Execution),
+        {
+            "id": execution_row, "execution_id": execution_id, "plan_id": plan.id,
+            "plan_version": plan.version, "state": ExecutionState.RUNNING,
+            "trigger_kind": params.trigger_kind, "triggered_by": params.triggered_by,
+            "overrides": params.overrides, "rerun_of_id": previous.id if previous else None,
+            "rerun_from_node": params.rerun_from, "started_at": datetime.now(UTC),
+            "plan_snapshot": {
+                "document": plan_template.document,
+                "snapshot": snapshot.model_dump(mode="json"),
+            },
+        },
+    )  # fmt: skip
+    if rows:
+        connection.execute(insert(ExecutionNode), rows)
+    return snapshot
+
+
+def _effective_params(session: Session, execution_row: int) -> dict[int, dict[str, Any]]:
+    rows = session.execute(
+        select(ExecutionNode.step_id, ExecutionNode.parameters).where(
+            ExecutionNode.execute_order_id == execution_row
+        )
+    )
+    return {step_id: parameters for step_id, parameters in rows}
+
+
+def _node(
+    step: StepRow,
+    key: str,
+    codes: dict[int, str],
+    params: ExecutionInput,
+    earlier: dict[int, dict[str, Any]],
+) -> tuple[NodeSpec, dict[str, Any]]:
+    """The node's spec and its row's values (id, execution and parent left to the caller)."""
+    values: dict[str, Any] = {}
+    pending: list[str] = []
+    if step.type == StepType.PRE_PLAN_TEMPLATE:
+        spec = NodeSpec(
+            key=key,
+            node_id=0,
+            name=step.name,
+            kind="SUB_PLAN",
+            strategy=step.strategy.model_copy(),
+            sub_plan=step.name,
+        )
+    else:
+        code = codes[step.atom_id]
+        action = ACTIONS_BY_CODE.get(code)
+        if action is None:
+            raise OverrideError(key, f"action {code} is not known to this server version")
+        values = {
+            **(step.execute_context or {}),
+            **earlier.get(step.id, {}),
+            **params.overrides.get(key, {}),
+        }
+        pending = [name for name in step.pending_params or [] if name not in values]
+        plain = plaintext_secrets(values, secret_params(code))
+        if plain:
+            reason = "secret: give it sealed (nightwatch run --set seals it) or as env:NAME"
+            raise OverrideError(f"overrides.{key}.{plain[0]}", reason + ", never in plain text")
+        problems = check_parameters(action.params, values, may_be_missing=set(pending))
+        if problems:
+            listed = "; ".join(f"overrides.{key}.{p.field}: {p.reason}" for p in problems)
+            raise OverrideError(f"node {key}", listed)
+        spec = NodeSpec(
+            key=key,
+            node_id=0,
+            name=step.name,
+            kind="ACTION",
+            action=code,
+            activity=action.activity,
+            params=values,
+            pending=pending,
+            secret_params=[i.name for i in action.param_infos if i.secret],
+            strategy=step.strategy.model_copy(),
+            max_attempts=action.max_attempts,
+            timeout_seconds=action.timeout_minutes * 60,
+        )
+    row = {
+        "step_id": step.id,
+        "plan_id": step.plan_id,
+        "name": step.name,
+        "type": step.type,
+        "atom_id": step.atom_id,
+        "execute_order": step.execute_order,
+        "state": NodeState.PENDING,
+        "parameters": values,
+        "strategy": step.execute_strategy,
+        "pending_parameters": pending,
+        "decisions": [],
+    }
+    return spec, row
+
+
+def _all(nodes: list[NodeSpec]) -> list[NodeSpec]:
+    return [n for node in nodes for n in (node, *node.children)]
+
+
+def _check_overrides(params: ExecutionInput, nodes: list[NodeSpec]) -> None:
+    known = {node.key for node in _all(nodes) if node.kind == "ACTION"}
+    unknown = sorted(set(params.overrides) - known)
+    if unknown:
+        raise OverrideError("overrides", f"no step with key {', '.join(unknown)} "
+                            f"(keys: {', '.join(sorted(known))})")  # fmt: skip
+
+
+def _skip_before(nodes: list[NodeSpec], start: str) -> None:
+    ordered = _all(nodes)
+    keys = [node.key for node in ordered]
+    if start not in keys:
+        raise OverrideError("rerun_from", f"no node {start} (nodes: {', '.join(keys)})")
+    for node in ordered[: keys.index(start)]:
+        if node.kind == "ACTION":
+            node.skip_reason = f"before the re-run point {start}"
