@@ -35,7 +35,7 @@ def _nodes(db: str, execution_row: int) -> list[ExecutionNode]:
 
 
 def test_a_retried_creation_returns_the_same_snapshot(catalog_db: str) -> None:
-    steps = [{"name": "a", "action": "CHECKPOINT"},
+    steps: list[dict[str, Any]] = [{"name": "a", "action": "CHECKPOINT"},
              {"name": "b", "action": "WAIT", "params": {"seconds": 1}}]  # fmt: skip
     _apply(catalog_db, "twice", steps)
     activities = ExecutionActivities(catalog_db)
