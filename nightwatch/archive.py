@@ -124,9 +124,13 @@ async def archive_closed(client: Client, database_url: str) -> list[Archived]:
     closed = [found async for found in client.list_workflows(query)]
 
     def known() -> set[tuple[str, str]]:
+        """What is archived already among what the listing can return (not the whole
+        archive: it only grows)."""
+        query = select(HistoryArchive.workflow_id, HistoryArchive.run_id)
+        if since is not None:
+            query = query.where(HistoryArchive.closed_at >= since - _LOOK_BACK)
         with session_factory(database_url)() as session:
-            rows = session.execute(select(HistoryArchive.workflow_id, HistoryArchive.run_id))
-            return {(w, r) for w, r in rows}
+            return {(w, r) for w, r in session.execute(query)}
 
     done = await asyncio.to_thread(known)
     added: list[Archived] = []

@@ -363,7 +363,7 @@ class HistoryArchive(Base):
     execution_id: Mapped[str] = mapped_column(String(200), index=True)
     workflow_type: Mapped[str] = mapped_column(String(100))
     status: Mapped[str] = mapped_column(String(40))
-    closed_at: Mapped[datetime | None]
+    closed_at: Mapped[datetime | None] = mapped_column(index=True)
     event_count: Mapped[int] = mapped_column(Integer)
     history_gz: Mapped[bytes] = mapped_column(LargeBinary)
     sha256: Mapped[str] = mapped_column(String(64))
