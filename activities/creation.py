@@ -9,6 +9,7 @@ allocated up front: one query for the plan, one for the ids, one insert of the e
 
 from __future__ import annotations
 
+import threading
 from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -72,15 +73,17 @@ class Template:
 
 _TEMPLATES: OrderedDict[tuple[str, int, int, datetime], Template] = OrderedDict()
 _TEMPLATES_KEPT = 256
+_TEMPLATES_LOCK = threading.Lock()
 
 
 def template(session: Session, plan: Plan) -> Template:
     """The plan's step tree, action codes and document, read once per plan version."""
     key = (str(session.get_bind().engine.url), plan.id, plan.version, plan.updated_at)
-    found = _TEMPLATES.get(key)
-    if found is not None:
-        _TEMPLATES.move_to_end(key)
-        return found
+    with _TEMPLATES_LOCK:  # creations run on several threads
+        found = _TEMPLATES.get(key)
+        if found is not None:
+            _TEMPLATES.move_to_end(key)
+            return found
     tree = store.step_tree(session, plan.id)
     codes = store.action_codes(session)
     made = Template(
@@ -91,9 +94,10 @@ def template(session: Session, plan: Plan) -> Template:
         codes=codes,
         document=store.document(session, plan, tree, codes).model_dump(mode="json"),
     )
-    _TEMPLATES[key] = made
-    while len(_TEMPLATES) > _TEMPLATES_KEPT:
-        _TEMPLATES.popitem(last=False)
+    with _TEMPLATES_LOCK:
+        _TEMPLATES[key] = made
+        while len(_TEMPLATES) > _TEMPLATES_KEPT:
+            _TEMPLATES.popitem(last=False)
     return made
 
 
