@@ -29,7 +29,6 @@ class NodeWriter:
     def __init__(self, database_url: str) -> None:
         self._url = database_url
         self._queued: dict[int, dict[str, Any]] = {}
-        self._wake = asyncio.Event()
         self._idle = asyncio.Event()
         self._idle.set()
         self._task: asyncio.Task[None] | None = None
@@ -38,7 +37,6 @@ class NodeWriter:
         """Queue new values for a node (merged with what is queued for it already)."""
         self._queued.setdefault(node_id, {}).update(values)
         self._idle.clear()
-        self._wake.set()
         if self._task is None or self._task.done():
             self._task = asyncio.ensure_future(self._run())
 
@@ -47,19 +45,21 @@ class NodeWriter:
         await self._idle.wait()
 
     async def _run(self) -> None:
-        while True:
-            await self._wake.wait()
-            self._wake.clear()
+        """Write batches until nothing is queued, then end (`put` starts it again): no task
+        is left pending when the worker shuts down."""
+        while self._queued:
             batch, self._queued = self._queued, {}
-            if batch:
+            try:
                 await self._write(batch)
-            if not self._queued:
-                self._idle.set()
+            except Exception:  # best effort: the final record repairs what is lost here
+                log.exception("node bookkeeping dropped", nodes=sorted(batch))
+        self._idle.set()
 
     async def _write(self, batch: dict[int, dict[str, Any]]) -> None:
+        values = {"batch": to_json(batch).decode()}
         try:
             async with bookkeeping_engine(self._url).connect() as conn:
-                await conn.execute(_WRITE, {"batch": to_json(batch).decode()})
+                await conn.execute(_WRITE, values)
         except (SQLAlchemyError, OSError) as exc:
             log.warning(
                 "node bookkeeping deferred: database unavailable",

@@ -24,7 +24,6 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -33,23 +32,20 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from bench.raw import RawFirstActivity, RawStepsWorkflow, noop
-from bench.support import fresh_database, postgres_server
+from bench.support import fresh_database, postgres_server, write_report
 from intake.rules import RuleDoc, save_rule
 from nightwatch.config import load_settings
 from nightwatch.init_tasks import INIT_TASKS
 from nightwatch.initialisation import InitContext, run_tasks
 from nightwatch.logs import configure_logging
-from nightwatch.stack.temporal_server import FAST_PROFILE
-from nightwatch.temporal import SEARCH_ATTRIBUTES, data_converter
 from nightwatch.worker_runtime import build_worker
 from plans import store
 from plans.model import PlanDocument
 from storage import migrate
 from storage.db import session_factory
 from storage.models import Execution, ExecutionNode, RiskEvent, SystemConfig
-from tests.support import binary, free_port, wait_until
+from tests.support import dev_server, free_port, wait_until
 
-RESULTS = Path(__file__).parent / "results"
 TOKEN = "bench-token"
 AUTH = {"authorization": f"Bearer {TOKEN}"}
 
@@ -211,10 +207,7 @@ async def main() -> None:
     configure_logging(load_settings(log_level="WARNING"))
     with postgres_server() as server, fresh_database(server) as db:
         _prepare(db)
-        env = await WorkflowEnvironment.start_local(
-            data_converter=data_converter(), dev_server_existing_path=binary("temporal"),
-            search_attributes=SEARCH_ATTRIBUTES, dev_server_extra_args=list(FAST_PROFILE),
-        )  # fmt: skip
+        env = await dev_server()
         address = env.client.service_client.config.target_host
         raw_worker = Worker(env.client, task_queue="raw", activities=[noop],
                             workflows=[RawStepsWorkflow, RawFirstActivity])  # fmt: skip
@@ -255,9 +248,7 @@ async def main() -> None:
         ],
     ]
     report = "\n".join(lines)
-    print(report)
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "alerts.md").write_text(report + "\n")
+    write_report("alerts", report)
 
 
 if __name__ == "__main__":

@@ -17,8 +17,8 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 
 from activities.execution import ExecutionActivities
-from bench.engine import RESULTS, apply, checkpoints
-from bench.support import fresh_database, postgres_server
+from bench.engine import apply, checkpoints
+from bench.support import fresh_database, postgres_server, write_report
 from nightwatch.config import load_settings
 from nightwatch.init_tasks import INIT_TASKS
 from nightwatch.initialisation import InitContext, run_tasks
@@ -105,9 +105,7 @@ def main() -> None:
             *rows,
         ]
     )
-    print(report)
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "bookkeeping.md").write_text(report + "\n")
+    write_report("bookkeeping", report)
 
 
 if __name__ == "__main__":

@@ -10,12 +10,11 @@ import argparse
 import platform
 import time
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 from pydantic import create_model
 
-from bench.support import HEADER, fresh_database, postgres_server, row
+from bench.support import HEADER, fresh_database, postgres_server, row, write_report
 from catalog.params import ActionParams, param
 from catalog.spec import ActionSpec
 from catalog.sync import sync_catalog
@@ -23,8 +22,6 @@ from storage import migrate
 from storage.db import session_factory
 from storage.enums import ActionCategory
 from tests.support import server_major_version
-
-RESULTS = Path(__file__).parent / "results"
 
 
 def generated_catalog(actions: int = 1000, params: int = 10) -> tuple[ActionSpec, ...]:
@@ -80,9 +77,7 @@ def main() -> None:
         row("re-sync, nothing changed", again, "< 300 ms"),
     ]
     report = "\n".join(lines)
-    print(report)
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / f"catalog_sync_pg{major}.md").write_text(report + "\n")
+    write_report(f"catalog_sync_pg{major}", report)
 
 
 if __name__ == "__main__":

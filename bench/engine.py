@@ -21,35 +21,29 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import psutil
 from sqlalchemy import select
 from temporalio.client import Client
-from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 
 from bench.raw import RawSignalWorkflow, RawStepsWorkflow, noop
-from bench.support import cpu_seconds, fresh_database, postgres_server
+from bench.support import cpu_seconds, fresh_database, postgres_server, write_report
 from nightwatch.config import load_settings
 from nightwatch.init_tasks import INIT_TASKS
 from nightwatch.initialisation import InitContext, run_tasks
 from nightwatch.logs import configure_logging
-from nightwatch.stack.temporal_server import FAST_PROFILE
-from nightwatch.temporal import SEARCH_ATTRIBUTES, data_converter
 from nightwatch.worker_runtime import build_worker
 from plans import store
 from plans.model import PlanDocument
 from storage import migrate
 from storage.db import session_factory
 from storage.models import Execution, ExecutionNode
-from tests.support import binary
+from tests.support import dev_server
 from workflows.execution import PlanExecutionWorkflow
 from workflows.models import Decision, ExecutionInput
-
-RESULTS = Path(__file__).parent / "results"
 
 
 def apply(db: str, name: str, steps: list[dict[str, Any]]) -> str:
@@ -258,12 +252,7 @@ async def main() -> None:
         apply(db, "fifty", checkpoints(50))
         apply(db, "five", checkpoints(5))
         apply(db, "gate", checkpoints(2, gate=True))
-        env = await WorkflowEnvironment.start_local(
-            data_converter=data_converter(),
-            dev_server_existing_path=binary("temporal"),
-            search_attributes=SEARCH_ATTRIBUTES,
-            dev_server_extra_args=list(FAST_PROFILE),
-        )
+        env = await dev_server()
         client = env.client
         raw_worker = Worker(
             client,
@@ -330,12 +319,10 @@ async def main() -> None:
             "(target < 300 MB)",
         ]
     report = "\n".join(lines)
-    print(report)
-    RESULTS.mkdir(exist_ok=True)
     name = "engine" + (f"-{args.only}" if args.only else "")
     name += f"-{args.waiting}" if args.only == "memory" else ""
     name += "-raw-unsandboxed" if args.raw_unsandboxed else ""
-    (RESULTS / f"{name}.md").write_text(report + "\n")
+    write_report(name, report)
 
 
 if __name__ == "__main__":

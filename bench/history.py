@@ -17,25 +17,19 @@ import platform
 import time
 import uuid
 from datetime import UTC, datetime
-from pathlib import Path
-
-from temporalio.testing import WorkflowEnvironment
 
 from bench.engine import apply, checkpoints
-from bench.support import fresh_database, postgres_server
+from bench.support import fresh_database, postgres_server, write_report
 from nightwatch.config import load_settings
 from nightwatch.init_tasks import INIT_TASKS
 from nightwatch.initialisation import InitContext, run_tasks
 from nightwatch.logs import configure_logging
-from nightwatch.stack.temporal_server import FAST_PROFILE
-from nightwatch.temporal import SEARCH_ATTRIBUTES, data_converter
 from nightwatch.worker_runtime import build_worker
 from storage import migrate
-from tests.support import binary
+from tests.support import dev_server
 from workflows.execution import PlanExecutionWorkflow
 from workflows.models import ExecutionInput
 
-RESULTS = Path(__file__).parent / "results"
 HISTORY_EVENT_LIMIT = 51_200
 
 
@@ -49,12 +43,7 @@ async def main() -> None:
     with postgres_server() as server, fresh_database(server) as db:
         migrate.upgrade(db)
         run_tasks(db, INIT_TASKS, InitContext("bench", "bench", "bench:1"))
-        env = await WorkflowEnvironment.start_local(
-            data_converter=data_converter(),
-            dev_server_existing_path=binary("temporal"),
-            search_attributes=SEARCH_ATTRIBUTES,
-            dev_server_extra_args=list(FAST_PROFILE),
-        )
+        env = await dev_server()
         try:
             async with build_worker(env.client, "history", db):
                 steps = 250
@@ -95,9 +84,7 @@ async def main() -> None:
         f"{HISTORY_EVENT_LIMIT} events per history)",
     ]
     report = "\n".join(lines)
-    print(report)
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "history.md").write_text(report + "\n")
+    write_report("history", report)
 
 
 if __name__ == "__main__":

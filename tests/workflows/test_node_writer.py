@@ -63,3 +63,20 @@ async def test_an_unreachable_database_is_logged_and_the_writer_goes_on() -> Non
         writer.put(2, state=NodeState.RUNNING)
         await writer.drain()
     assert logs[0]["nodes"] == [2]
+
+
+async def test_a_write_that_cannot_be_encoded_is_logged_and_the_writer_goes_on() -> None:
+    gone = f"postgresql+psycopg://postgres@127.0.0.1:{free_port()}/nowhere"
+    writer = NodeWriter(gone)
+    with capture_logs() as logs:
+        writer.put(1, output={"not json": object()})
+        await writer.drain()
+    assert [e["event"] for e in logs] == ["node bookkeeping dropped"]
+    assert logs[0]["nodes"] == [1]
+    # Nothing is left running behind the writer once it is idle (a worker's shutdown
+    # finds no pending task), and the next write starts it again.
+    assert writer._task is not None and writer._task.done()
+    with capture_logs() as logs:
+        writer.put(2, state=NodeState.RUNNING)
+        await writer.drain()
+    assert [e["event"] for e in logs] == ["node bookkeeping deferred: database unavailable"]
