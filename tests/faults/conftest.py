@@ -31,20 +31,6 @@ from tests.conftest import point_at_simulator
 from tests.support import binary, free_port, libpq_url, wait_until_async
 from tests.workflows.conftest import Engine
 
-Say = Callable[[str], None]
-
-
-@pytest.fixture
-def say(request: pytest.FixtureRequest) -> Say:
-    """Print what a fault test checked, past pytest's capture (docs/reliability.md)."""
-    capture = request.config.pluginmanager.getplugin("capturemanager")
-
-    def write(line: str) -> None:
-        with capture.global_and_fixture_disabled():
-            print(f"\n    checked: {line}", flush=True)
-
-    return write
-
 
 class RestartableTemporal:
     """A dev server on its own port and state file, which a test may kill and restart."""

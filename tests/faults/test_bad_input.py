@@ -23,10 +23,9 @@ from temporalio.testing import WorkflowEnvironment
 from api.app import create_app
 from nightwatch.cli.main import _invoke
 from nightwatch.config import load_settings
-from tests.faults.conftest import Say
-from tests.support import digest, serve
+from tests.support import Say, digest, serve
 
-API_EXAMPLES = 30
+API_EXAMPLES = 45
 # Random afresh on every local run (to find new cases); the same examples under CI=true,
 # so a green CI stays green for the same code.
 DERANDOMIZE = bool(os.environ.get("CI"))

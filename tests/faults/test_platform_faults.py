@@ -11,7 +11,8 @@ from temporalio.testing import WorkflowEnvironment
 from nightwatch.worker_runtime import build_worker
 from storage.enums import NodeState
 from tests.conftest import sim
-from tests.faults.conftest import Say, consistent, engine_on
+from tests.faults.conftest import consistent, engine_on
+from tests.support import Say
 from workflows.execution import PlanExecutionWorkflow
 from workflows.models import Decision
 

@@ -14,8 +14,8 @@ from temporalio.testing import WorkflowEnvironment
 
 from storage.db import engine, session_factory
 from storage.models import Execution, ExecutionNode
-from tests.faults.conftest import Postgres, Say, consistent, engine_on, stop, worker_process
-from tests.support import wait_until_async
+from tests.faults.conftest import Postgres, consistent, engine_on, stop, worker_process
+from tests.support import Say, wait_until_async
 from workflows.execution import PlanExecutionWorkflow
 
 PLAN = {"name": "through an outage", "scene": "EMERGENCY", "steps": [

@@ -11,7 +11,6 @@ from tests.actions.test_scale_engine import _scale_plan
 from tests.conftest import sim
 from tests.faults.conftest import (
     RestartableTemporal,
-    Say,
     connect,
     consistent,
     engine_on,
@@ -19,7 +18,7 @@ from tests.faults.conftest import (
     stop,
     worker_process,
 )
-from tests.support import wait_until_async
+from tests.support import Say, wait_until_async
 from workflows.execution import PlanExecutionWorkflow
 from workflows.models import Decision, ExecutionView
 

@@ -13,8 +13,8 @@ from temporalio.testing import WorkflowEnvironment
 from storage.db import session_factory
 from storage.models import Execution, ExecutionNode
 from tests.conftest import sim
-from tests.faults.conftest import Say, consistent, engine_on, stop, worker_process
-from tests.support import wait_until_async
+from tests.faults.conftest import consistent, engine_on, stop, worker_process
+from tests.support import Say, wait_until_async
 from workflows.execution import PlanExecutionWorkflow
 from workflows.models import Decision
 
