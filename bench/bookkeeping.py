@@ -13,7 +13,8 @@ import asyncio
 import platform
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 
 from activities.execution import ExecutionActivities
@@ -28,11 +29,13 @@ from storage.enums import NodeState
 from workflows.models import ExecutionInput, ExecutionRecord, ExecutionSnapshot, NodeRecord
 
 
-def measure(name: str, count: int, work: Callable[[], object]) -> str:
+@contextmanager
+def clock(name: str, count: int, rows: list[str]) -> Iterator[None]:
+    """Time the block (CPU of this process and wall clock); add its row, per execution."""
     wall, cpu = time.perf_counter(), time.process_time()
-    work()
+    yield
     wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
-    return f"| {name} | {cpu / count * 1000:.2f} | {wall / count * 1000:.2f} |"
+    rows.append(f"| {name} | {cpu / count * 1000:.2f} | {wall / count * 1000:.2f} |")
 
 
 def final_record(snapshot: ExecutionSnapshot) -> ExecutionRecord:
@@ -77,24 +80,20 @@ def main() -> None:
             return [activities._create(f"bench-{uuid.uuid4().hex[:12]}", plan) for _ in range(n)]
 
         create()  # warm up: connections, the plan's template
-        created: list[ExecutionSnapshot] = []
-        rows = [
-            measure("create the execution and its 5 nodes", n, lambda: created.extend(create()))
-        ]
-        rows.append(
-            measure("final record (5 nodes, execution ended)", n,
-                    lambda: [activities.record_execution(final_record(s)) for s in created])
-        )  # fmt: skip
+        rows: list[str] = []
+        with clock("create the execution and its 5 nodes", n, rows):
+            created = create()
+        with clock("final record (5 nodes, execution ended)", n, rows):
+            for snapshot in created:
+                activities.record_execution(final_record(snapshot))
         fresh = create()
 
-        async def writes() -> str:
+        async def writes() -> None:
             await node_writes(activities, create()[:20])  # warm up the async pool
-            wall, cpu = time.perf_counter(), time.process_time()
-            await node_writes(activities, fresh)
-            wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
-            return f"| node writes behind 5 steps | {cpu / n * 1000:.2f} | {wall / n * 1000:.2f} |"
+            with clock("node writes behind 5 steps", n, rows):
+                await node_writes(activities, fresh)
 
-        rows.append(asyncio.run(writes()))
+        asyncio.run(writes())
     report = "\n".join(
         [
             f"bookkeeping benchmark, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {platform.node()}, "

@@ -222,7 +222,6 @@ def row(
     unit: str,
     scale: float,
     target: str,
-    lower_is_better: bool = True,
 ) -> str:
     o, r = statistics.median(ours), statistics.median(raw)
     ratio = o / r

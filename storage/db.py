@@ -48,35 +48,24 @@ def async_engine(url: str) -> AsyncEngine:
     )
 
 
+# The execution engine's own bookkeeping writes are single statements: autocommit (no
+# BEGIN and COMMIT round trips) and no ping per checkout (a write that fails is retried by
+# its activity, or repaired by the execution's final record).
+_WRITER = {"isolation_level": "AUTOCOMMIT", "pool_recycle": 300,
+           "connect_args": {"connect_timeout": 5}}  # fmt: skip
+
+
 @cache
 def bookkeeping_engine(url: str) -> AsyncEngine:
-    """For the engine's node writes (activities/node_writer.py): one statement per batch in
-    autocommit, one batch at a time per worker, no ping per checkout (a failed write is
-    tolerated and repaired by the execution's final record)."""
-    return create_async_engine(
-        normalise_url(url),
-        isolation_level="AUTOCOMMIT",
-        pool_size=2,
-        max_overflow=3,
-        pool_recycle=300,
-        connect_args={"connect_timeout": 5},
-    )
+    """For the node writer (activities/node_writer.py): one batch at a time per worker."""
+    return create_async_engine(normalise_url(url), pool_size=2, max_overflow=3, **_WRITER)
 
 
 @cache
 def writer_engine(url: str) -> Engine:
-    """The execution engine's own bookkeeping. Its writes are single statements, so it
-    runs in autocommit (no BEGIN and COMMIT round trips; `transactional` for the rest),
-    and it does not ping a connection per checkout: a write that fails is retried by its
-    activity, or repaired by the execution's final record."""
-    return create_engine(
-        normalise_url(url),
-        isolation_level="AUTOCOMMIT",
-        pool_size=5,  # creations and records run on at most 6 + 16 threads
-        max_overflow=20,
-        pool_recycle=300,
-        connect_args={"connect_timeout": 5},
-    )
+    """For creations and records (`transactional` where a write needs a transaction); they
+    run on at most 6 + 16 threads."""
+    return create_engine(normalise_url(url), pool_size=5, max_overflow=20, **_WRITER)
 
 
 def transactional(engine: Engine) -> Engine:
