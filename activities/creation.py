@@ -138,7 +138,7 @@ def create(session: Session, execution_id: str, params: ExecutionInput) -> Execu
         rows.append({**row, "execute_order_id": execution_row, "parent_node_id": parent})
         return spec
 
-    # Node ids as before: the top-level nodes, then the sub-plans' steps.
+    # Node ids in plan order: the top-level nodes first, then the sub-plans' steps.
     nodes = [
         node(step, step.name if children is not None else str(step.execute_order), None)
         for step, children in plan_template.tree
