@@ -8,6 +8,7 @@ long actions to heartbeat what they have done so far (resumed after a worker cra
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -19,6 +20,7 @@ from catalog.options import OptionsError, resolve_instances
 from catalog.params import InstanceFilter
 from catalog.registry import ACTIONS_BY_CODE
 from catalog.system_config import CONFIGS_BY_KEY
+from nightwatch.logs import get_logger
 from platforms.dap import DapClient
 from platforms.errors import PlatformError, raise_for_response, unreachable
 from platforms.gateway import GatewayClient
@@ -26,8 +28,13 @@ from platforms.http import Endpoint, resolve_secret
 from platforms.iam import IamClient
 from platforms.middleware import MiddlewareClient, RuleKind
 from platforms.product import ProductClient
-from storage.db import async_session_factory
+from storage.db import async_session_factory, unavailable
 from storage.models import SystemConfig
+
+log = get_logger("nightwatch.activities.actions")
+# System config as this worker last read it, per database: what a step uses while the
+# database is away.
+_LAST_READ: dict[tuple[str, str], Any] = {}
 
 
 class ActionContext:
@@ -56,22 +63,47 @@ class ActionContext:
         return f"{self.execution_id}/{self.node_key}/{self.round}"
 
     async def configs(self, *keys: str) -> dict[str, Any]:
-        """Values of system-config keys (defaults applied); a missing one is a permanent error."""
-        async with async_session_factory(self.database_url)() as session:
-            rows = {
-                row.key: row
-                for row in await session.scalars(
-                    select(SystemConfig).where(SystemConfig.key.in_(keys))
-                )
-            }
+        """Values of system-config keys (defaults applied); a missing one is a permanent error.
+
+        A database outage does not fail the step: the values this worker read last are
+        used, and without them the step waits for the database (heartbeating, so a
+        cancellation still reaches it) until its own timeout."""
+        pause = 1.0
+        while True:
+            try:
+                rows = await self._config_rows(keys)
+                break
+            except Exception as exc:
+                if not unavailable(exc):
+                    raise
+                known = {k: _LAST_READ[(self.database_url, k)] for k in keys
+                         if (self.database_url, k) in _LAST_READ}  # fmt: skip
+                if len(known) == len(keys):
+                    log.warning("database unavailable: system config as last read", keys=keys)
+                    return known
+                log.warning("database unavailable: the step waits for its system config",
+                            keys=keys, retry_in=pause)  # fmt: skip
+                await asyncio.sleep(pause)
+                pause = min(pause * 2, 30.0)
         values = {}
         for key in keys:
             row = rows.get(key)
             if row is None or row.value is None or row.retired_at is not None:
                 raise PlatformError(key, "system config not set (`nightwatch config set`)",
                                     retryable=False)  # fmt: skip
-            values[key] = CONFIGS_BY_KEY[key].parse(row.value["value"])
+            values[key] = _LAST_READ[(self.database_url, key)] = CONFIGS_BY_KEY[key].parse(
+                row.value["value"]
+            )
         return values
+
+    async def _config_rows(self, keys: tuple[str, ...]) -> dict[str, SystemConfig]:
+        async with async_session_factory(self.database_url)() as session:
+            return {
+                row.key: row
+                for row in await session.scalars(
+                    select(SystemConfig).where(SystemConfig.key.in_(keys))
+                )
+            }
 
     async def config(self, key: str) -> Any:
         return (await self.configs(key))[key]

@@ -20,8 +20,9 @@ from sqlalchemy.orm import Session
 
 from catalog.params import check_parameters
 from catalog.registry import ACTIONS_BY_CODE, secret_params
+from nightwatch.codec import KeyRing
 from nightwatch.errors import NightwatchError
-from nightwatch.sealing import plaintext_secrets
+from nightwatch.sealing import SecretError, is_sealed, plaintext_secrets, reseal
 from plans import store
 from plans.model import StepStrategy
 from storage.enums import ExecutionState, NodeState, StepType
@@ -108,11 +109,20 @@ _IDS = text(
 )
 
 
-def create(session: Session, execution_id: str, params: ExecutionInput) -> ExecutionSnapshot:
+def create(
+    session: Session,
+    execution_id: str,
+    params: ExecutionInput,
+    *,
+    run_id: str | None = None,
+    ring: KeyRing | None = None,
+) -> ExecutionSnapshot:
     """Snapshot the plan and insert the execution and its nodes; the caller commits.
 
     Raises OverrideError (nothing written) when the run's parameters do not fit the plan,
-    and IntegrityError when an execution with this id exists already.
+    and IntegrityError when an execution with this id exists already. `run_id` is the
+    workflow run creating it (an id is never reused: see `reused_id`); `ring` re-seals the
+    secrets a re-run carries over from the execution it re-runs.
     """
     previous = None
     if params.rerun_of:
@@ -126,6 +136,7 @@ def create(session: Session, execution_id: str, params: ExecutionInput) -> Execu
         plan = store.main_plan(session, params.plan)
     plan_template = template(session, plan)
     earlier = _effective_params(session, previous.id) if previous else {}
+    carry = Carry(previous.execution_id, execution_id, ring) if previous else None
     connection = session.connection()
     execution_row, node_ids = connection.execute(_IDS, {"n": plan_template.node_count}).one()
     ids = iter(node_ids)
@@ -133,7 +144,7 @@ def create(session: Session, execution_id: str, params: ExecutionInput) -> Execu
     rows: list[dict[str, Any]] = []
 
     def node(step: StepRow, key: str, parent: int | None) -> NodeSpec:
-        spec, row = _node(step, key, plan_template.codes, params, earlier)
+        spec, row = _node(step, key, plan_template.codes, params, earlier, carry)
         spec.node_id = row["id"] = next(ids)
         rows.append({**row, "execute_order_id": execution_row, "parent_node_id": parent})
         return spec
@@ -158,7 +169,8 @@ def create(session: Session, execution_id: str, params: ExecutionInput) -> Execu
     connection.execute(
         insert(Execution),
         {
-            "id": execution_row, "execution_id": execution_id, "plan_id": plan.id,
+            "id": execution_row, "execution_id": execution_id, "workflow_run_id": run_id,
+            "plan_id": plan.id,
             "plan_version": plan.version, "state": ExecutionState.RUNNING,
             "trigger_kind": params.trigger_kind, "triggered_by": params.triggered_by,
             "overrides": params.overrides, "rerun_of_id": previous.id if previous else None,
@@ -172,6 +184,51 @@ def create(session: Session, execution_id: str, params: ExecutionInput) -> Execu
     if rows:
         connection.execute(insert(ExecutionNode), rows)
     return snapshot
+
+
+def reused_id(existing: Execution, run_id: str | None) -> str | None:
+    """Why a creation that found its execution id taken may not go on, or None when it is
+    this very run's creation retried (its first answer was lost).
+
+    An execution id is never used twice: the secrets sealed for it (nightwatch/sealing.py)
+    must not unseal in another run that takes the id of an ended one."""
+    if run_id is not None and existing.workflow_run_id == run_id:
+        return None
+    return (
+        f"execution id {existing.execution_id} was used already (execution started "
+        f"{existing.started_at:%Y-%m-%d %H:%M:%S} UTC); ids are never reused: start with a new id"
+    )
+
+
+@dataclass(frozen=True)
+class Carry:
+    """A re-run takes the effective parameters of the execution it re-runs; the secrets
+    among them are sealed for that one and are sealed again for the new execution, but
+    only into a step whose other parameters are the same."""
+
+    previous: str
+    execution: str
+    ring: KeyRing | None
+
+    def secrets(self, key: str, earlier: dict[str, Any], values: dict[str, Any]) -> None:
+        carried = [n for n, v in earlier.items() if is_sealed(v) and values.get(n) == v]
+        if not carried:
+            return
+        others = {n: v for n, v in values.items() if n not in carried}
+        before = {n: v for n, v in earlier.items() if n not in carried}
+        if others != before:
+            changed = sorted(n for n in {*others, *before} if others.get(n) != before.get(n))
+            raise OverrideError(
+                f"overrides.{key}.{carried[0]}",
+                f"a secret carried over from {self.previous} goes only to the same step with "
+                f"the same parameters ({', '.join(changed)} changed): give it again with --set",
+            )
+        for name in carried:
+            try:
+                values[name] = reseal(values[name], self.ring, frm=(self.previous, key),
+                                      to=(self.execution, key), param=name)  # fmt: skip
+            except SecretError as exc:
+                raise OverrideError(f"overrides.{key}.{name}", exc.reason) from None
 
 
 def _effective_params(session: Session, execution_row: int) -> dict[int, dict[str, Any]]:
@@ -189,6 +246,7 @@ def _node(
     codes: dict[int, str],
     params: ExecutionInput,
     earlier: dict[int, dict[str, Any]],
+    carry: Carry | None = None,
 ) -> tuple[NodeSpec, dict[str, Any]]:
     """The node's spec and its row's values (id, execution and parent left to the caller)."""
     values: dict[str, Any] = {}
@@ -212,6 +270,8 @@ def _node(
             **earlier.get(step.id, {}),
             **params.overrides.get(key, {}),
         }
+        if carry is not None and step.id in earlier:
+            carry.secrets(key, earlier[step.id], values)
         pending = [name for name in step.pending_params or [] if name not in values]
         plain = plaintext_secrets(values, secret_params(code))
         if plain:

@@ -9,13 +9,14 @@ every wait for a person and when the execution ends (retried until the database 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
 from pydantic_core import to_json
 from sqlalchemy import select, text
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session
 from temporalio import activity
 from temporalio.api.operatorservice.v1 import ListSearchAttributesRequest
@@ -34,7 +35,7 @@ from nightwatch.logs import bind_execution, get_logger
 from nightwatch.sealing import SecretError, reveal, reveal_env
 from nightwatch.temporal import SEARCH_ATTRIBUTES
 from platforms.errors import PlatformError
-from storage.db import transactional, writer_engine
+from storage.db import transactional, unavailable, writer_engine
 from storage.enums import NodeState
 from storage.models import Execution
 from workflows.models import (
@@ -46,6 +47,9 @@ from workflows.models import (
 )
 
 log = get_logger("nightwatch.activities.execution")
+# The error type of bookkeeping that found the database away: the workflow waits and tries
+# again (workflows/execution.py); any other failure of bookkeeping is final.
+DATABASE_UNAVAILABLE = "DatabaseUnavailable"
 # Heartbeats are how a cancellation reaches a running step (timeout 10 s in the workflow).
 HEARTBEAT_SECONDS = 2
 # A step still running after this is recorded RUNNING; a quicker one is recorded once.
@@ -68,15 +72,21 @@ class ExecutionActivities:
     @activity.defn
     async def create_execution(self, params: ExecutionInput) -> ExecutionSnapshot:
         """Snapshot the plan and create the execution and its nodes (idempotent)."""
-        snapshot = await asyncio.to_thread(self._create, _execution_id(), params)
+        info = activity.info()
+        with _database_errors():
+            snapshot = await asyncio.to_thread(self._create, _execution_id(),
+                                               info.workflow_run_id, params)  # fmt: skip
         indexed = await registered_search_attributes(activity.client())
         return snapshot.model_copy(update={"search_attributes": indexed})
 
-    def _create(self, execution_id: str, params: ExecutionInput) -> ExecutionSnapshot:
+    def _create(
+        self, execution_id: str, run_id: str | None, params: ExecutionInput
+    ) -> ExecutionSnapshot:
         bind_execution(execution_id)
         with Session(transactional(writer_engine(self._url))) as session:
             try:
-                snapshot = creation.create(session, execution_id, params)
+                snapshot = creation.create(session, execution_id, params, run_id=run_id,
+                                           ring=self._ring)  # fmt: skip
                 session.commit()
             except NightwatchError as exc:
                 raise ApplicationError(
@@ -90,6 +100,10 @@ class ExecutionActivities:
                 )
                 if existing is None:
                     raise
+                reused = creation.reused_id(existing, run_id)
+                if reused:
+                    raise ApplicationError(reused, type="ExecutionIdReused",
+                                           non_retryable=True) from None  # fmt: skip
                 return ExecutionSnapshot.model_validate(existing.plan_snapshot["snapshot"])
         log.info("execution created", plan=snapshot.plan_name, nodes=len(snapshot.nodes))
         return snapshot
@@ -130,12 +144,13 @@ class ExecutionActivities:
         if context.resumed:
             log.info("step resumed from its last heartbeat", node=request.attempt_note,
                      attempt=info.attempt, progress=context.resumed)  # fmt: skip
+        node = request.attempt_note or ""
         try:
-            params = reveal_env(
-                reveal(request.params, self._ring, path=f"node {request.attempt_note}"),
-                secret_params(request.action),
-                path=f"node {request.attempt_note}",
-            )
+            revealed = reveal(
+                request.params, self._ring, path=f"node {node}",
+                execution=request.execution_id or info.workflow_id or "", node=node,
+            )  # fmt: skip
+            params = reveal_env(revealed, secret_params(request.action), path=f"node {node}")
         except SecretError as exc:
             self._mark_later(request.node_id, error=str(exc), attempts=info.attempt)
             raise ApplicationError(str(exc), type="SecretError", non_retryable=True) from None
@@ -223,7 +238,7 @@ class ExecutionActivities:
             "error": record.error,
             "ended": record.ended,
         }
-        with writer_engine(self._url).connect() as conn:
+        with _database_errors(), writer_engine(self._url).connect() as conn:
             written = conn.execute(_RECORD, values).first()
             if written is None and conn.scalar(_EXISTS, {"row": record.execution_row}) is None:
                 raise ApplicationError(
@@ -246,6 +261,27 @@ class ExecutionActivities:
             except PlatformError as exc:
                 log.warning("reminder not delivered", channel=hook["name"], error=str(exc))
         return True
+
+
+@contextmanager
+def _database_errors() -> Iterator[None]:
+    """Bookkeeping's failures as the workflow needs them: the database being away is
+    DATABASE_UNAVAILABLE (wait and try again), an error about the data is final."""
+    try:
+        yield
+    except ApplicationError:
+        raise
+    except Exception as exc:
+        # The driver's first line only: SQLAlchemy's text carries the statement's values.
+        lines = str(getattr(exc, "orig", None) or type(exc).__name__).strip().splitlines()
+        reason = lines[0] if lines else type(exc).__name__
+        if unavailable(exc):
+            raise ApplicationError(f"database unavailable: {reason}",
+                                   type=DATABASE_UNAVAILABLE) from None  # fmt: skip
+        if isinstance(exc, SQLAlchemyError):
+            raise ApplicationError(f"bookkeeping refused: {reason}", type=type(exc).__name__,
+                                   non_retryable=True) from None  # fmt: skip
+        raise
 
 
 _REGISTERED: dict[tuple[str, str], list[str]] = {}

@@ -77,7 +77,8 @@ def main() -> None:
 
         def create() -> list[ExecutionSnapshot]:
             plan = ExecutionInput(plan="five")
-            return [activities._create(f"bench-{uuid.uuid4().hex[:12]}", plan) for _ in range(n)]
+            ids = [f"bench-{uuid.uuid4().hex[:12]}" for _ in range(n)]
+            return [activities._create(execution, "bench", plan) for execution in ids]
 
         create()  # warm up: connections, the plan's template
         rows: list[str] = []

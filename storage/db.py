@@ -5,6 +5,7 @@ from __future__ import annotations
 from functools import cache
 
 from sqlalchemy import Engine, create_engine, make_url, text
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import URL
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import (
@@ -90,3 +91,12 @@ def check_reachable(url: str) -> str:
     except OperationalError as exc:
         reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
         raise DatabaseError(shown_url(url), f"cannot reach the database: {reason}") from None
+
+
+def unavailable(error: BaseException) -> bool:
+    """The database did not answer (down, restarting, unreachable, out of connections):
+    worth trying again later. Errors about the data itself (integrity, a value PostgreSQL
+    refuses, a bad statement) are not: they can never succeed."""
+    transient = (sa_exc.OperationalError, sa_exc.InterfaceError, sa_exc.DisconnectionError,
+                 sa_exc.TimeoutError, OSError)  # fmt: skip
+    return isinstance(error, transient)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import datetime, timedelta
+from typing import Any
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
@@ -19,7 +20,11 @@ from temporalio.exceptions import (
     ActivityError,
     ApplicationError,
     ChildWorkflowError,
+    FailureError,
     is_cancelled_exception,
+)
+from temporalio.exceptions import (
+    TimeoutError as ActivityTimeout,
 )
 from temporalio.workflow import ActivityCancellationType
 
@@ -27,7 +32,7 @@ with workflow.unsafe.imports_passed_through():
     # `import workflows.people`, not `from workflows import people`: the sandbox would
     # run that module again for every execution.
     import workflows.people as people
-    from activities.execution import ExecutionActivities
+    from activities.execution import DATABASE_UNAVAILABLE, ExecutionActivities
     from nightwatch.sealing import masked
     from nightwatch.temporal import (
         ALERT_FINGERPRINT,
@@ -59,10 +64,12 @@ K = DecisionKind
 # Patch ids (workflow.patched): each marks a change that running executions must not see.
 PLAN_MEMO_PATCH = "plan-memo"
 BOOKKEEPING = RetryPolicy(maximum_attempts=3, initial_interval=timedelta(milliseconds=200))
-# The final record waits for the database however long an outage lasts.
-FINAL_RECORD = RetryPolicy(
-    initial_interval=timedelta(seconds=1), maximum_interval=timedelta(minutes=1)
-)
+# An unreachable database never fails an execution: its bookkeeping (creation, the record
+# at each wait, the final record) waits on durable timers, backing off to one try every
+# few minutes, for as long as an operator could take to bring the database back. Queries
+# answer all the while. Only an error that can never succeed (bad data) is final.
+DATABASE_PATIENCE = timedelta(days=3)
+FIRST_PAUSE, LONGEST_PAUSE = timedelta(seconds=1), timedelta(minutes=5)
 
 
 class Aborted(Exception):
@@ -86,6 +93,9 @@ class PlanExecutionWorkflow:
         self.error: str | None = None
         self.aborted_by: Decision | None = None
         self.alert_resolved_at: datetime | None = None
+        self.catching_up = False  # a record at a wait is retried until the database answers
+        self.finishing = False  # the final record has begun: the catching up stops
+        self._catcher: asyncio.Task[None] | None = None
 
     # -- the run ---------------------------------------------------------------------------
 
@@ -119,15 +129,10 @@ class PlanExecutionWorkflow:
 
     async def _create(self) -> ExecutionSnapshot:
         try:
-            snapshot = await workflow.execute_local_activity_method(
-                ExecutionActivities.create_execution,
-                self.params,
-                start_to_close_timeout=timedelta(seconds=60),
-                retry_policy=RetryPolicy(
-                    maximum_attempts=20, maximum_interval=timedelta(seconds=15)
-                ),
+            snapshot: ExecutionSnapshot = await self._until_written(
+                ExecutionActivities.create_execution, self.params, timedelta(seconds=60)
             )
-        except ActivityError as exc:
+        except FailureError as exc:
             raise ApplicationError(f"cannot start: {_cause(exc)}", non_retryable=True) from None
         values = {
             PLAN_ID: str(snapshot.plan_id),
@@ -240,6 +245,7 @@ class PlanExecutionWorkflow:
                 action=spec.action,
                 params=params,
                 attempt_note=spec.key,
+                execution_id=self.snapshot.execution_id,
                 round=view.attempts,
             ),
             result_type=StepResult,
@@ -612,38 +618,89 @@ class PlanExecutionWorkflow:
             text += f" (its alert resolved at {self.alert_resolved_at:%Y-%m-%d %H:%M:%S} UTC)"
         workflow.set_current_details(text)
 
-    async def _record(self, *, final: bool = False) -> None:
-        """Mirror this workflow's nodes into the database (the final write waits for it)."""
+    def _record_now(self, final: bool) -> ExecutionRecord:
         assert self.snapshot is not None
         top = self.params.sub_plan is None
-        record = ExecutionRecord(
+        return ExecutionRecord(
             execution_row=self.snapshot.execution_row,
             state=(self.state if not self.waits else ExecutionState.WAITING) if top else None,
             error=self.error,
             ended=final and top,
             nodes=[_record_of(self.specs[key], self.views[key]) for key in self._owned_keys()],
         )
+
+    async def _record(self, *, final: bool = False) -> None:
+        """Mirror this workflow's nodes into the database. The final write waits for the
+        database however long it is away; a write at a wait that finds it away is caught
+        up in the background (`_catch_up`) while the execution waits for its person."""
         if final:
-            await workflow.execute_local_activity_method(
-                ExecutionActivities.record_execution,
-                record,
-                start_to_close_timeout=timedelta(seconds=30),
-                retry_policy=FINAL_RECORD,
-                # Past this, retries wait on durable timers between workflow tasks instead
-                # of holding one open: queries (`nightwatch status`) still answer while
-                # the database is down.
-                local_retry_threshold=timedelta(seconds=10),
-            )
+            self.finishing = True
+            # At most one write in flight, so an older view never lands after a newer one.
+            await workflow.wait_condition(lambda: not self.catching_up)
+            await self._until_written(
+                ExecutionActivities.record_execution, self._record_now(True),
+                timedelta(seconds=30),
+            )  # fmt: skip
             return
+        if self.catching_up:
+            return  # the catching up writes the newest view when the database is back
         try:
             await workflow.execute_local_activity_method(
                 ExecutionActivities.record_execution,
-                record,
+                self._record_now(False),
                 start_to_close_timeout=timedelta(seconds=15),
                 retry_policy=BOOKKEEPING,
             )
-        except ActivityError:
-            workflow.logger.warning("database not updated at this wait; the final record will")
+        except FailureError as exc:
+            if not _database_away(exc):
+                workflow.logger.warning("database not updated at this wait; the final record "
+                                        "will be", extra={"error": _cause(exc)})  # fmt: skip
+                return
+            workflow.logger.warning("database unavailable at this wait; catching up later")
+            self.catching_up = True
+            self._catcher = asyncio.create_task(self._catch_up())
+
+    async def _catch_up(self) -> None:
+        """Write the newest view once the database answers (unless the end comes first)."""
+        pause = FIRST_PAUSE
+        try:
+            while True:
+                if await _ended_within(lambda: self.finishing, pause):
+                    return
+                pause = min(pause * 2, LONGEST_PAUSE)
+                try:
+                    await workflow.execute_local_activity_method(
+                        ExecutionActivities.record_execution,
+                        self._record_now(False),
+                        start_to_close_timeout=timedelta(seconds=15),
+                        retry_policy=BOOKKEEPING,
+                    )
+                    workflow.logger.info("database back: the execution's rows caught up")
+                    return
+                except FailureError as exc:
+                    if not _database_away(exc):
+                        return  # the final record writes it, or says why it cannot
+        finally:
+            self.catching_up = False
+
+    async def _until_written(self, method: Any, argument: Any, limit: timedelta) -> Any:
+        """Run a bookkeeping local activity until the database takes it, waiting on
+        durable timers between tries (queries answer meanwhile), for DATABASE_PATIENCE."""
+        deadline, pause = workflow.now() + DATABASE_PATIENCE, FIRST_PAUSE
+        while True:
+            try:
+                return await workflow.execute_local_activity_method(
+                    method, argument, start_to_close_timeout=limit, retry_policy=BOOKKEEPING
+                )
+            except FailureError as exc:
+                if not _database_away(exc) or workflow.now() + pause > deadline:
+                    raise
+                workflow.logger.warning(
+                    "database unavailable; bookkeeping tries again",
+                    extra={"in_seconds": pause.total_seconds()},
+                )
+            await workflow.sleep(pause)
+            pause = min(pause * 2, LONGEST_PAUSE)
 
 
 def child_workflow_id(execution_id: str, sub_plan: str) -> str:
@@ -674,6 +731,25 @@ def _record_of(spec: NodeSpec, view: NodeView) -> NodeRecord:
         started_at=view.started_at,
         ended_at=view.ended_at,
     )
+
+
+async def _ended_within(condition: Any, pause: timedelta) -> bool:
+    """Wait up to `pause` (a durable timer) for `condition`; True if it came."""
+    try:
+        await workflow.wait_condition(condition, timeout=pause)
+    except TimeoutError:
+        return False
+    return True
+
+
+def _database_away(exc: FailureError) -> bool:
+    """A bookkeeping (local) activity failed because the database did not answer, not
+    because of its data. A local activity's failure arrives as its own error, a regular
+    activity's wrapped in an ActivityError."""
+    cause = exc.cause if isinstance(exc, ActivityError) else exc
+    if isinstance(cause, ApplicationError):
+        return cause.type == DATABASE_UNAVAILABLE
+    return isinstance(cause, ActivityTimeout)
 
 
 def _cause(exc: BaseException) -> str:

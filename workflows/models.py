@@ -100,6 +100,7 @@ class Fill(BaseModel):
 
     node: str
     user: str = Field(min_length=1)
+    roles: list[str] = Field(default_factory=list)
     values: dict[str, Any]
     comment: str | None = None
 
@@ -151,6 +152,8 @@ class StepRequest(BaseModel):
     action: str
     params: dict[str, Any]
     attempt_note: str | None = None  # the node's key
+    # The (top-level) execution's id: sealed parameters are bound to it and to the node.
+    execution_id: str | None = None
     round: int = 1  # 1 + how many times a person asked for a retry (part of idempotency keys)
 
 

@@ -37,6 +37,17 @@ def may_act(spec: NodeSpec) -> list[str]:
     return list(spec.strategy.confirmers) or ["anyone"]
 
 
+def _may_not_act(user: str, roles: list[str], spec: NodeSpec, node: str) -> str | None:
+    """The step's "may act" list (users and role:NAME entries) applies to every act on it:
+    decisions and filled-in parameters alike."""
+    confirmers = spec.strategy.confirmers
+    if confirmers and not (
+        user in confirmers or any(f"role:{role}" in confirmers for role in roles)
+    ):
+        return f"{user} may not act on node {node}: only {', '.join(confirmers)}"
+    return None
+
+
 def refusal(decision: Decision, spec: NodeSpec | None, wait: Wait | None) -> str | None:
     """Why this decision cannot be taken now, or None when it can."""
     if decision.action == DecisionKind.ABORT and decision.node in ("", "*"):
@@ -48,11 +59,9 @@ def refusal(decision: Decision, spec: NodeSpec | None, wait: Wait | None) -> str
     if decision.action not in wait.allowed:
         allowed = ", ".join(sorted(kind.lower() for kind in wait.allowed))
         return f"node {decision.node} waits for {wait.reason}; possible: {allowed}"
-    confirmers = spec.strategy.confirmers
-    if confirmers and not (
-        decision.user in confirmers or any(f"role:{role}" in confirmers for role in decision.roles)
-    ):
-        return f"{decision.user} may not act on node {decision.node}: only {', '.join(confirmers)}"
+    not_allowed = _may_not_act(decision.user, decision.roles, spec, decision.node)
+    if not_allowed:
+        return not_allowed
     if decision.action == DecisionKind.CONFIRM and decision.user in wait.approvals:
         return (
             f"{decision.user} already approved node {decision.node} "
@@ -68,6 +77,9 @@ def fill_refusal(
         return f"no node {fill.node!r} in this execution"
     if wait is None or wait.reason != PARAMETERS:
         return f"node {fill.node} is not waiting for parameters"
+    not_allowed = _may_not_act(fill.user, fill.roles, spec, fill.node)
+    if not_allowed:
+        return not_allowed
     unknown = sorted(set(fill.values) - set(view.missing))
     if unknown:
         return f"node {fill.node} does not wait for {', '.join(unknown)} (waits for " \

@@ -56,8 +56,9 @@ def _roles(roles: list[str] | None) -> list[str]:
     return list(roles or []) + configured
 
 
-def parse_sets(sets: list[str] | None) -> dict[str, dict[str, Any]]:
-    """`3.pods=4` -> {"3": {"pods": 4}}; values are JSON when they parse, else text."""
+def parse_sets(sets: list[str] | None, execution: str) -> dict[str, dict[str, Any]]:
+    """`3.pods=4` -> {"3": {"pods": 4}}; values are JSON when they parse, else text.
+    Secret values are sealed for this execution and node."""
     overrides: dict[str, dict[str, Any]] = {}
     for item in sets or []:
         target, sep, raw = item.partition("=")
@@ -65,12 +66,17 @@ def parse_sets(sets: list[str] | None) -> dict[str, dict[str, Any]]:
         if not sep or not dot or not node or not param:
             raise ExecutionError(item, "expected NODE.PARAM=VALUE, e.g. 3.pods=4")
         overrides.setdefault(node, {})[param] = _value(raw)
-    return {node: _sealed(f"--set {node}", values) for node, values in overrides.items()}
+    return {
+        node: _sealed(f"--set {node}", values, execution, node)
+        for node, values in overrides.items()
+    }
 
 
-def _sealed(path: str, values: dict[str, Any]) -> dict[str, Any]:
-    """Secret values sealed here, before they leave this process (nightwatch/sealing.py)."""
-    return seal_values(values, set(SECRET_PARAM_NAMES), settings().key_ring(), path=path)
+def _sealed(path: str, values: dict[str, Any], execution: str, node: str) -> dict[str, Any]:
+    """Secret values sealed here, before they leave this process, for this execution and
+    node only (nightwatch/sealing.py)."""
+    return seal_values(values, set(SECRET_PARAM_NAMES), settings().key_ring(), path=path,
+                       execution=execution, node=node)  # fmt: skip
 
 
 def _value(raw: str) -> Any:
@@ -150,8 +156,8 @@ def run(
     as_json: JsonFlag = False,
 ) -> None:
     """Start an execution of PLAN (exit 0 started or succeeded, 1 failed, 3 waiting, 4 running)."""
-    overrides = parse_sets(sets)
     identifier = execution_id or f"exec-{datetime.now(UTC):%Y%m%d-%H%M%S}-{uuid.uuid4().hex[:6]}"
+    overrides = parse_sets(sets, identifier)
     params = ExecutionInput(plan=plan, overrides=overrides, triggered_by=_user(user))
     view = asyncio.run(_start(identifier, params, wait))
     if as_json:
@@ -343,17 +349,20 @@ def fill(
     values: Annotated[list[str], typer.Argument(help="PARAM=VALUE (JSON or text)")],
     comment: Comment = None,
     user: User = None,
+    role: Roles = None,
     as_json: JsonFlag = False,
 ) -> None:
-    """Fill in the parameters a step waits for; each is checked against the action."""
+    """Fill in the parameters a step waits for; each is checked against the action (and
+    the step's "may act" list, as for confirmations)."""
     parsed = {}
     for item in values:
         key, sep, raw = item.partition("=")
         if not sep or not key:
             raise ExecutionError(item, "expected PARAM=VALUE")
         parsed[key] = _value(raw)
-    parsed = _sealed("values", parsed)
-    argument = Fill(node=node, user=_user(user), values=parsed, comment=comment)
+    parsed = _sealed("values", parsed, execution_id(execution), node)
+    argument = Fill(node=node, user=_user(user), roles=_roles(role), values=parsed,
+                    comment=comment)  # fmt: skip
     result = asyncio.run(_update(execution, node, PlanExecutionWorkflow.fill_parameters, argument))
     if as_json:
         emit_json(result.model_dump(mode="json"))
@@ -378,7 +387,7 @@ def rerun(
         rerun_of=execution,
         rerun_from=from_node,
         trigger_kind="RERUN",
-        overrides=parse_sets(sets),
+        overrides=parse_sets(sets, identifier),
         triggered_by=_user(user),
     )
     view = asyncio.run(_start(identifier, params, wait))

@@ -84,7 +84,8 @@ async def drive(settings: Settings, say: Say) -> ExecutionView:
             if node.state == "WAITING_PARAMETERS":
                 say(f"demo          as the duty manager: fill in pods={DEMO_PODS}")
                 await handle.execute_update(PlanExecutionWorkflow.fill_parameters, Fill(
-                    node=node.key, user=DEMO_USER, values={"pods": DEMO_PODS}))  # fmt: skip
+                    node=node.key, user=DEMO_USER, roles=DEMO_ROLES,
+                    values={"pods": DEMO_PODS}))  # fmt: skip
             elif node.state == "WAITING_CONFIRMATION":
                 say(f"demo          as the duty manager ({', '.join(DEMO_ROLES)}): confirm")
                 await handle.execute_update(PlanExecutionWorkflow.confirm, Decision(

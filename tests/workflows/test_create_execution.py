@@ -39,8 +39,8 @@ def test_a_retried_creation_returns_the_same_snapshot(catalog_db: str) -> None:
              {"name": "b", "action": "WAIT", "params": {"seconds": 1}}]  # fmt: skip
     _apply(catalog_db, "twice", steps)
     activities = ExecutionActivities(catalog_db)
-    first = activities._create("exec-twice", ExecutionInput(plan="twice"))
-    again = activities._create("exec-twice", ExecutionInput(plan="twice"))
+    first = activities._create("exec-twice", "run-1", ExecutionInput(plan="twice"))
+    again = activities._create("exec-twice", "run-1", ExecutionInput(plan="twice"))
     assert again == first and [n.key for n in again.nodes] == ["1", "2"]
     with session_factory(catalog_db)() as session:
         assert session.scalar(select(func.count()).select_from(Execution)) == 1
@@ -50,14 +50,28 @@ def test_a_retried_creation_returns_the_same_snapshot(catalog_db: str) -> None:
     assert [row.parameters for row in rows] == [{}, {"seconds": 1}]
 
 
+def test_an_execution_id_is_never_used_by_a_second_run(catalog_db: str) -> None:
+    # Secrets are sealed for an execution id: another run taking the id of an ended
+    # execution (Temporal allows it) must not run, or it could unseal them.
+    _apply(catalog_db, "once", [{"name": "a", "action": "CHECKPOINT"}])
+    activities = ExecutionActivities(catalog_db)
+    activities._create("exec-once", "run-1", ExecutionInput(plan="once"))
+    with pytest.raises(ApplicationError) as refused:
+        activities._create("exec-once", "run-2", ExecutionInput(plan="once"))
+    assert refused.value.non_retryable and refused.value.type == "ExecutionIdReused"
+    assert "exec-once was used already" in str(refused.value)
+    with session_factory(catalog_db)() as session:
+        assert session.scalar(select(func.count()).select_from(Execution)) == 1
+
+
 def test_an_edited_plan_is_snapshotted_at_its_new_version(catalog_db: str) -> None:
     # A plan version's steps are read once and kept: an edit must not be missed.
     _apply(catalog_db, "edited", [{"name": "a", "action": "WAIT", "params": {"seconds": 1}}])
     activities = ExecutionActivities(catalog_db)
-    before = activities._create("exec-edit-1", ExecutionInput(plan="edited"))
+    before = activities._create("exec-edit-1", "run-1", ExecutionInput(plan="edited"))
     _apply(catalog_db, "edited", [{"name": "a", "action": "WAIT", "params": {"seconds": 9}},
                                   {"name": "b", "action": "CHECKPOINT"}])  # fmt: skip
-    after = activities._create("exec-edit-2", ExecutionInput(plan="edited"))
+    after = activities._create("exec-edit-2", "run-1", ExecutionInput(plan="edited"))
     assert (before.plan_version, [n.params for n in before.nodes]) == (1, [{"seconds": 1}])
     assert (after.plan_version, [n.params for n in after.nodes]) == (2, [{"seconds": 9}, {}])
     with session_factory(catalog_db)() as session:
@@ -78,7 +92,7 @@ def _record(row: int, node_ids: list[int], state: str, *, ended: bool) -> Execut
 def test_the_record_of_an_ended_execution_changes_nothing(catalog_db: str) -> None:
     _apply(catalog_db, "ends", [{"name": "a", "action": "WAIT", "params": {"seconds": 1}}])
     activities = ExecutionActivities(catalog_db)
-    snapshot = activities._create("exec-ends", ExecutionInput(plan="ends"))
+    snapshot = activities._create("exec-ends", "run-1", ExecutionInput(plan="ends"))
     ids = [n.node_id for n in snapshot.nodes]
     activities.record_execution(_record(snapshot.execution_row, ids, "SUCCEEDED", ended=True))
     [node] = _nodes(catalog_db, snapshot.execution_row)
