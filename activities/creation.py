@@ -195,8 +195,8 @@ def reused_id(existing: Execution, run_id: str | None) -> str | None:
     if run_id is not None and existing.workflow_run_id == run_id:
         return None
     return (
-        f"execution id {existing.execution_id} was used already (execution started "
-        f"{existing.started_at:%Y-%m-%d %H:%M:%S} UTC); ids are never reused: start with a new id"
+        f"execution {existing.execution_id}: the id was used already (an execution started "
+        f"{existing.started_at:%Y-%m-%d %H:%M:%S} UTC); ids are never reused, start with a new id"
     )
 
 

@@ -133,7 +133,9 @@ class PlanExecutionWorkflow:
                 ExecutionActivities.create_execution, self.params, timedelta(seconds=60)
             )
         except FailureError as exc:
-            raise ApplicationError(f"cannot start: {_cause(exc)}", non_retryable=True) from None
+            cause = exc.cause if isinstance(exc, ActivityError) and exc.cause else exc
+            reason = cause.message if isinstance(cause, FailureError) else _cause(exc)
+            raise ApplicationError(f"cannot start: {reason}", non_retryable=True) from None
         values = {
             PLAN_ID: str(snapshot.plan_id),
             PLAN_SCENE: snapshot.scene,

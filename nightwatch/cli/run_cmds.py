@@ -14,10 +14,13 @@ from typing import Annotated, Any
 import typer
 from temporalio.client import (
     Client,
+    WorkflowExecutionStatus,
     WorkflowFailureError,
     WorkflowHandle,
     WorkflowUpdateFailedError,
 )
+from temporalio.common import WorkflowIDReusePolicy
+from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError
 
 from catalog.registry import SECRET_PARAM_NAMES
@@ -30,6 +33,7 @@ from workflows.execution import PlanExecutionWorkflow, child_workflow_id
 from workflows.models import Decision, ExecutionInput, ExecutionView, Fill, NodeView
 
 RUNNING = 4
+NOT_STARTED = "cannot start: "  # how the workflow says its execution could not be created
 JsonFlag = Annotated[bool, typer.Option("--json", help="Machine-readable output (docs/cli.md).")]
 Comment = Annotated[str | None, typer.Option("--comment", "-m", help="Why (kept for audit).")]
 User = Annotated[
@@ -169,13 +173,29 @@ def run(
 
 async def _start(identifier: str, params: ExecutionInput, wait: bool) -> ExecutionView:
     client = await _client()
-    handle = await client.start_workflow(
-        PlanExecutionWorkflow.run, params, id=identifier, task_queue=settings().task_queue
-    )
+    try:
+        handle = await client.start_workflow(
+            PlanExecutionWorkflow.run, params, id=identifier, task_queue=settings().task_queue,
+            # An execution id is never used twice (sealed secrets are bound to it).
+            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+        )  # fmt: skip
+    except WorkflowAlreadyStartedError:
+        running = await _runs(client, identifier)
+        reason = (f"runs already (nightwatch status {identifier})" if running else
+                  "was used by an earlier execution; ids are never reused: choose another")
+        raise ExecutionError(f"execution {identifier}", reason) from None
     view = await _until(client, handle, lambda v: v.plan_id != 0, "the execution to start")
     if wait:
         view = await _follow(client, identifier)
     return view
+
+
+async def _runs(client: Client, identifier: str) -> bool:
+    try:
+        status = (await client.get_workflow_handle(identifier).describe()).status
+    except RPCError:
+        return False
+    return status == WorkflowExecutionStatus.RUNNING
 
 
 async def _until(
@@ -188,7 +208,13 @@ async def _until(
             try:
                 await handle.result()
             except WorkflowFailureError as exc:
-                raise ExecutionError(handle.id, str(exc.cause or exc)) from None
+                cause = exc.cause or exc
+                text = getattr(cause, "message", None) or str(cause)
+                if text.startswith(NOT_STARTED):
+                    # Nothing ran and no execution exists: say what was wrong, not an id.
+                    path, _, reason = text.removeprefix(NOT_STARTED).partition(": ")
+                    raise ExecutionError(path if reason else "run", reason or path) from None
+                raise ExecutionError(handle.id, text) from None
         view = await live_view(client, handle.id)
         if done(view):
             return view

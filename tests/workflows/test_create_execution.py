@@ -59,7 +59,7 @@ def test_an_execution_id_is_never_used_by_a_second_run(catalog_db: str) -> None:
     with pytest.raises(ApplicationError) as refused:
         activities._create("exec-once", "run-2", ExecutionInput(plan="once"))
     assert refused.value.non_retryable and refused.value.type == "ExecutionIdReused"
-    assert "exec-once was used already" in str(refused.value)
+    assert "execution exec-once: the id was used already" in str(refused.value)
     with session_factory(catalog_db)() as session:
         assert session.scalar(select(func.count()).select_from(Execution)) == 1
 

@@ -19,7 +19,7 @@ from tests.support import database_refusing_connections
 from tests.workflows.conftest import Engine
 from tests.workflows.test_execution import GATE, _act, _plan
 from workflows.execution import PlanExecutionWorkflow
-from workflows.models import Decision
+from workflows.models import Decision, Fill
 
 
 def _probe(simulator_url: str, name: str, **strategy: Any) -> dict[str, Any]:
@@ -126,6 +126,24 @@ async def test_only_named_confirmers_may_confirm_and_approvals_add_up(engine: En
     await _act(handle, PlanExecutionWorkflow.confirm, "1", user="zhang.min")
     result = await handle.result()
     assert result.nodes[0].approvals == ["li.wei", "zhang.min"]
+
+
+async def test_who_may_act_applies_to_filling_parameters_too(engine: Engine) -> None:
+    waits = {"params": {}, "pending": ["note"], "strategy": {"confirmers": ["role:duty-manager"]}}
+    handle = await engine.start(engine.apply(_plan("fill rule", step("CHECKPOINT", "a") | waits)))
+    await engine.node_when(handle, "1", lambda n: n.state == NodeState.WAITING_PARAMETERS)
+    with pytest.raises(WorkflowUpdateFailedError) as refused:
+        await handle.execute_update(PlanExecutionWorkflow.fill_parameters,
+                                    Fill(node="1", user="intern", values={"note": "x"}))
+    assert "intern may not act on node 1: only role:duty-manager" in str(refused.value.cause)
+    await handle.signal(PlanExecutionWorkflow.fill,
+                        Fill(node="1", user="intern", values={"note": "x"}))  # fmt: skip
+    recorded = await engine.node_when(handle, "1", lambda n: bool(n.decisions))
+    assert recorded.decisions[0].action == "REFUSED FILL" and recorded.missing == ["note"]
+    await handle.execute_update(PlanExecutionWorkflow.fill_parameters, Fill(
+        node="1", user="li.wei", roles=["duty-manager"], values={"note": "ok"}))  # fmt: skip
+    result = await handle.result()
+    assert result.nodes[0].state == "SUCCEEDED" and result.nodes[0].params["note"] == "ok"
 
 
 async def test_signal_path_records_refusals_and_acts_when_allowed(engine: Engine) -> None:
