@@ -8,12 +8,12 @@ from pydantic import SecretStr
 
 from api import codec, errors
 from api.routes import router
-from nightwatch import __version__
+from nightwatch import __version__, web
 from nightwatch.config import Settings
 
 
 def create_app(settings: Settings) -> FastAPI:
-    app = FastAPI(
+    app = web.app(
         title="Nightwatch API",
         version=__version__,
         description="Plans, the action catalog and parameter options. Errors are JSON "
@@ -22,6 +22,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.database_url = settings.effective_database_url
     app.state.settings = settings
     errors.install(app)
+    web.install(app)
     app.include_router(router)
     app.include_router(codec.router)
     origins = settings.entries(SecretStr(settings.codec_cors_origins))

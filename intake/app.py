@@ -31,9 +31,17 @@ from intake.payloads import (
     from_generic,
     from_prom,
 )
-from intake.rules import AlertRejected, RuleDoc, RuleInvalid, delete_rule, list_rules, save_rule
+from intake.rules import (
+    AlertRejected,
+    RuleDoc,
+    RuleInUse,
+    RuleInvalid,
+    delete_rule,
+    list_rules,
+    save_rule,
+)
 from intake.service import Outcome, Routes, handle
-from nightwatch import __version__
+from nightwatch import __version__, web
 from nightwatch.config import Settings
 from nightwatch.logs import get_logger
 from nightwatch.temporal import connect
@@ -110,7 +118,7 @@ def _with_webhook_schemas(app: FastAPI) -> None:
 
 
 def create_app(settings: Settings) -> FastAPI:
-    app = FastAPI(
+    app = web.app(
         title="Nightwatch alert intake",
         version=__version__,
         description="Alert webhooks (Alertmanager v4, Grafana, generic Standard Webhooks) "
@@ -128,17 +136,17 @@ def create_app(settings: Settings) -> FastAPI:
     clients: dict[str, Client] = {}
     routes = Routes()
 
+    web.install(app, max_body_bytes=limit)
+
     @app.exception_handler(IntakeError)
     async def intake_error(_: Request, exc: IntakeError) -> JSONResponse:
-        return JSONResponse({"error": exc.error, "path": exc.path, "reason": exc.reason},
-                            status_code=exc.status)  # fmt: skip
+        return web.error_response(exc.status, exc.error, exc.path, exc.reason)
 
     @app.exception_handler(DataError)
     async def refused_value(_: Request, exc: DataError) -> JSONResponse:
         reason = str(exc.orig).strip().splitlines()[0] if exc.orig else "invalid value"
-        return JSONResponse({"error": "InvalidValue", "path": "(body)",
-                             "reason": f"the database refused a value: {reason}"},
-                            status_code=422)  # fmt: skip
+        return web.error_response(422, "InvalidValue", "(body)",
+                                  f"the database refused a value: {reason}")  # fmt: skip
 
     async def body_of(request: Request) -> bytes:
         declared = request.headers.get("content-length")
@@ -162,6 +170,8 @@ def create_app(settings: Settings) -> FastAPI:
             data = json.loads(body)
         except (ValueError, UnicodeDecodeError) as exc:
             raise IntakeError(400, "InvalidJSON", "(body)", f"not JSON: {exc}") from None
+        except RecursionError:  # the nesting limit (nightwatch/web.py) comes first
+            raise IntakeError(422, "InvalidJSON", "(body)", "JSON nested too deep") from None
         try:
             return model.model_validate(data)
         except ValidationError as exc:
@@ -299,9 +309,13 @@ def create_app(settings: Settings) -> FastAPI:
 
     @api.delete("/alert-rules/{name}")
     def remove_rule(name: str) -> dict[str, Any]:
+        """Delete a rule that never routed an alert (409 otherwise: disable it instead)."""
         with session_factory(url)() as session:
-            if not delete_rule(session, name):
-                raise IntakeError(404, "NotFound", "name", f"no rule {name!r}")
+            try:
+                if not delete_rule(session, name):
+                    raise IntakeError(404, "NotFound", "name", f"no rule {name!r}")
+            except RuleInUse as exc:
+                raise IntakeError(409, "RuleInUse", exc.path, exc.reason) from None
             session.commit()
         return {"deleted": name}
 

@@ -11,9 +11,9 @@ from __future__ import annotations
 import hashlib
 import json
 from datetime import UTC, datetime
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
 Source = Literal["alertmanager", "grafana", "generic"]
 LabelMap = dict[str, str]
@@ -29,6 +29,21 @@ def _printable(values: dict[str, str]) -> dict[str, str]:
 ZERO_TIME = datetime(1, 1, 1, tzinfo=UTC)  # Alertmanager's "not ended"
 
 
+def _representable(value: datetime) -> datetime:
+    """A time every part can store and compare: with an offset (none means UTC), and
+    inside years 1 to 9999 once in UTC (`9999-12-31T23:59:59-23:59` is not)."""
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    try:
+        value.astimezone(UTC)
+    except OverflowError:
+        raise ValueError("out of range: in UTC it must fall within years 1 to 9999") from None
+    return value
+
+
+Instant = Annotated[datetime, AfterValidator(_representable)]
+
+
 class PromAlert(BaseModel):
     """One alert of an Alertmanager (or Grafana) notification."""
 
@@ -36,8 +51,8 @@ class PromAlert(BaseModel):
     status: Literal["firing", "resolved"]
     labels: LabelMap
     annotations: LabelMap = Field(default_factory=dict)
-    startsAt: datetime
-    endsAt: datetime | None = None
+    startsAt: Instant
+    endsAt: Instant | None = None
     generatorURL: str | None = None
     fingerprint: str | None = Field(None, max_length=128)
 
@@ -92,8 +107,8 @@ class GenericAlert(BaseModel):
     severity: str | None = Field(None, max_length=32)
     labels: LabelMap = Field(default_factory=dict)
     annotations: LabelMap = Field(default_factory=dict)
-    starts_at: datetime | None = Field(None, description="when it started (default: now)")
-    ends_at: datetime | None = None
+    starts_at: Instant | None = Field(None, description="when it started (default: now)")
+    ends_at: Instant | None = None
     fingerprint: str | None = Field(
         None, max_length=128, description="stable id of the alert (default: hash of labels)"
     )

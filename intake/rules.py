@@ -21,17 +21,17 @@ from pydantic import (
     ValidationError,
     field_validator,
 )
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from catalog.params import check_parameters
 from catalog.registry import ACTIONS_BY_CODE, secret_params
 from intake.payloads import Alert
-from nightwatch.errors import NightwatchError
+from nightwatch.errors import Conflict, NightwatchError
 from nightwatch.sealing import plaintext_secrets
 from plans import store
 from storage.enums import Scene
-from storage.models import AlertRule
+from storage.models import AlertRule, RiskEvent
 
 PLACEHOLDER = re.compile(r"\{(labels|annotations)\.([A-Za-z_][A-Za-z0-9_]*)\}|\{(\w+)\}")
 SIMPLE = {"fingerprint", "severity", "alertname"}
@@ -39,6 +39,10 @@ SIMPLE = {"fingerprint", "severity", "alertname"}
 
 class RuleInvalid(NightwatchError):
     """A rule that cannot be stored (names the field and why)."""
+
+
+class RuleInUse(Conflict):
+    """A rule that risk events point at cannot be deleted (disable it)."""
 
 
 class AlertRejected(NightwatchError):
@@ -171,9 +175,17 @@ def save_rule(session: Session, rule: RuleDoc) -> tuple[str, int]:
 
 
 def delete_rule(session: Session, name: str) -> bool:
+    """Delete a rule; False if there is none. A rule that routed alerts stays: its risk
+    events point at it (their story names the rule), so RuleInUse says to disable it."""
     row = session.scalar(select(AlertRule).where(AlertRule.name == name))
     if row is None:
         return False
+    routed = session.scalar(
+        select(func.count()).select_from(RiskEvent).where(RiskEvent.rule_id == row.id)
+    )
+    if routed:
+        raise RuleInUse(name, f"the rule routed {routed} risk event(s), which keep pointing "
+                        "at it; disable it instead (enabled: false, then apply)")  # fmt: skip
     session.delete(row)
     return True
 

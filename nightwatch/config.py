@@ -11,7 +11,6 @@ from functools import cached_property
 from pathlib import Path
 from typing import Literal
 
-import structlog
 from pydantic import AliasChoices, Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import (
     BaseSettings,
@@ -131,6 +130,9 @@ class Settings(BaseSettings):
     postgres_port: Port = Field(55432, ge=1, le=65535)
     api_port: Port = Field(8080, ge=1, le=65535)
     simulator_port: Port = Field(8090, ge=1, le=65535)
+    simulator_token: SecretStr = Field(
+        SecretStr(""), description="bearer token the simulator asks of platform calls"
+    )
     intake_port: Port = Field(8085, ge=1, le=65535)
     temporal_bin: Path | None = Field(None, description="the temporal CLI; found beside Python")
 
@@ -269,9 +271,7 @@ def load_settings(**overrides: object) -> Settings:
         settings = Settings(**overrides)  # type: ignore[arg-type]
     except ValidationError as exc:
         raise _settings_error(exc) from None
-    for key in unknown_environment_settings():
-        # A warning, not an error: a rolled-back server must still start with a newer manifest.
-        structlog.get_logger("nightwatch.config").warning("unknown setting ignored", variable=key)
+    # Unknown variables are warned about once logging is set up (to stderr: nightwatch/logs.py).
     return settings
 
 

@@ -15,7 +15,7 @@ from typing import Any
 import structlog
 from structlog.typing import EventDict, Processor
 
-from nightwatch.config import Settings
+from nightwatch.config import Settings, unknown_environment_settings
 
 _configured: tuple[str, str] | None = None
 
@@ -95,6 +95,9 @@ def configure_logging(settings: Settings, *, command_line: bool = False) -> None
     for noisy in ("httpx", "httpcore", "alembic.runtime.migration"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
     _configured = wanted
+    for key in unknown_environment_settings():
+        # A warning, not an error: a rolled-back server must still start with a newer manifest.
+        get_logger("nightwatch.config").warning("unknown setting ignored", variable=key)
 
 
 def bind_execution(execution_id: str) -> None:

@@ -94,7 +94,9 @@ class World:
                 for i, status in enumerate(statuses, 1)
             ]
 
-        apis = ["/loan/apply", "/loan/query", "/pay/transfer", "/account/login"]
+        apis = ["/loan/apply", "/loan/query", "/pay/transfer", "/account/login", "/ebank/"]
+        # The example plans' gateway groups (examples/plans/): every example runs here.
+        groups = ("public-gw", "partner-gw", "dc-a-public", "dc-b-public")
         return cls(
             step_seconds=step_seconds,
             apps={
@@ -106,7 +108,7 @@ class World:
             rules={service: {} for service in
                    ("loan-service", "payment-service", "account-service", "core-banking")},
             gateway={group: {api: {"operation": "ONLINE", "settings": {}} for api in apis}
-                     for group in ("public-gw", "partner-gw")},
+                     for group in groups},
             products={"LOAN-QUICK": "ONLINE", "LOAN-HOUSE": "ONLINE", "DEPOSIT-3M": "ONLINE"},
         )  # fmt: skip
 

@@ -99,7 +99,7 @@ def inbox(
 
 @app.command("list")
 def list_executions(
-    limit: Annotated[int, typer.Option(help="How many, newest first.")] = 20,
+    limit: Annotated[int, typer.Option(min=1, max=10000, help="How many, newest first.")] = 20,
     as_json: JsonFlag = False,
 ) -> None:
     """Recent executions with their state."""

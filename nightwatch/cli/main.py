@@ -248,7 +248,7 @@ def simulator(
     current = settings()
     if current.env == "production":
         raise NightwatchError("NIGHTWATCH_ENV", "the simulator does not run in production")
-    token = os.environ.get("NIGHTWATCH_SIMULATOR_TOKEN") or None
+    token = current.simulator_token.get_secret_value() or None
     uvicorn.run(create_app(token=token, step_seconds=step_seconds), host="127.0.0.1",
                 port=port or current.simulator_port, log_config=None)  # fmt: skip
 

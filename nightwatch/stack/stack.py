@@ -225,7 +225,10 @@ class Stack:
         port = getattr(self.settings, HTTP_PARTS[part])
         log = self.layout.logs / f"{part}.log"
         command = [sys.executable, "-m", "nightwatch", part, "--port", str(port)]
-        process = start_process(command, log=log, env=self._child_env())
+        env = self._child_env()
+        if part == "simulator":  # the one part that knows this token
+            env["NIGHTWATCH_SIMULATOR_TOKEN"] = self.layout.simulator_token()
+        process = start_process(command, log=log, env=env)
         url = http_url(self.settings, part)
         self._remember(Part(part, process.pid, url, str(log)))
         with self._step(f"starting the {part}"):
@@ -237,7 +240,6 @@ class Stack:
         env["NIGHTWATCH_DATABASE_URL"] = self.settings.effective_database_url
         env["NIGHTWATCH_TEMPORAL_ADDRESS"] = self.settings.effective_temporal_address
         env["NIGHTWATCH_HOME"] = str(self.layout.home)
-        env["NIGHTWATCH_SIMULATOR_TOKEN"] = self.layout.simulator_token()
         ui = self.settings.temporal_ui_port
         env.setdefault("NIGHTWATCH_ARCHIVE_INTERVAL_SECONDS", "5")
         env.setdefault(

@@ -19,6 +19,7 @@ from pathlib import Path
 import httpx
 import psycopg
 import pytest
+import yaml
 from temporalio.client import Client
 
 from nightwatch.stack.processes import StackState, port_in_use
@@ -133,6 +134,7 @@ def test_up_twice_keeps_temporal_state_and_the_database(stack: StackEnv) -> None
     assert taken.json()["outcomes"][0]["outcome"] == "STARTED"
 
     _audit_the_demo_run(stack, api)
+    _every_example_plan_succeeds(stack)
 
     health = stack.run("health", "--json")
     report = json.loads(health.stdout)
@@ -158,6 +160,55 @@ def test_up_twice_keeps_temporal_state_and_the_database(stack: StackEnv) -> None
     deep = stack.run("health", "--deep")
     assert deep.returncode == 0, deep.stdout
     assert "ran diagnostics" in deep.stdout
+
+
+EXAMPLES = Path(__file__).parents[2] / "examples" / "plans"
+# What the duty manager fills in when an example plan asks for parameters.
+ANSWERS = {"pods": "2", "instance": "", "bearer_token": "env:NIGHTWATCH_NO_TOKEN"}
+
+
+def _every_example_plan_succeeds(stack: StackEnv) -> None:
+    """Each example plan, run on the stack's simulator as the duty manager would answer
+    it (confirm what waits for a confirmation or manual work, fill in what is pending),
+    ends SUCCEEDED: an example can never drift from the simulator again."""
+    names = [yaml.safe_load(path.read_text())["name"] for path in sorted(EXAMPLES.glob("*.yaml"))]
+    started = {}
+    for name in names:
+        run = stack.run("run", name, "--json")
+        assert run.returncode == 0, (name, run.stdout, run.stderr)
+        started[name] = json.loads(run.stdout)["execution_id"]
+    ended: dict[str, str] = {}
+    acted: list[str] = []
+
+    def all_ended() -> bool:
+        for name, execution in started.items():
+            if name in ended:
+                continue
+            view = json.loads(stack.run("status", execution, "--json").stdout)
+            if view["state"] not in ("RUNNING", "WAITING", "PENDING"):
+                ended[name] = view["state"]
+            for node in view["nodes"]:
+                _answer(stack, execution, node, acted)
+        return len(ended) == len(started)
+
+    wait_until(all_ended, timeout=300, what=f"every example plan to end (ended: {ended})")
+    assert ended == dict.fromkeys(names, "SUCCEEDED"), (ended, acted)
+    assert any(" TRAFFIC_BACK " in act for act in acted), acted  # the DR plan ran to its end
+
+
+def _answer(stack: StackEnv, execution: str, node: dict[str, object], acted: list[str]) -> None:
+    as_duty_manager = ["--user", "duty.manager", "--role", "duty-manager"]
+    key, state = str(node["key"]), node["state"]
+    if state == "WAITING_PARAMETERS":
+        missing = [str(name) for name in node["missing"]]  # type: ignore[attr-defined]
+        values = [f"{name}={ANSWERS[name]}" for name in missing]
+        done = stack.run("fill", execution, key, *values, *as_duty_manager)
+    elif state == "WAITING_CONFIRMATION":
+        done = stack.run("confirm", execution, key, "-m", "example run", *as_duty_manager)
+    else:
+        return
+    assert done.returncode == 0, (execution, key, done.stdout, done.stderr)
+    acted.append(f"{execution} {key} {state}")
 
 
 def _audit_the_demo_run(stack: StackEnv, api: str) -> None:
