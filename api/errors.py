@@ -10,7 +10,7 @@ from sqlalchemy.exc import DataError
 
 from catalog.options import OptionsError
 from catalog.views import CatalogNotSynced
-from nightwatch.errors import Conflict, Forbidden, NightwatchError, NotFound
+from nightwatch.errors import Conflict, Forbidden, NightwatchError, NotFound, PreconditionRequired
 from nightwatch.logs import get_logger
 from plans.validation import PlanInvalid, Problem
 from platforms.errors import PlatformError
@@ -32,6 +32,8 @@ def _status(exc: NightwatchError) -> int:
         return 403
     if isinstance(exc, Conflict):
         return 409
+    if isinstance(exc, PreconditionRequired):
+        return 428
     if isinstance(exc, PlanInvalid | OptionsError):
         return 422
     if isinstance(exc, PlatformError | CatalogNotSynced):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Query, Request, Response
+from fastapi import APIRouter, Header, Path, Query, Request, Response
 from fastapi.responses import PlainTextResponse
 from pydantic import BaseModel
 
@@ -13,7 +13,7 @@ from api.errors import ErrorBody
 from catalog.options import Option, options_for
 from catalog.params import InstanceFilter
 from catalog.views import load_actions
-from nightwatch.errors import Conflict, NightwatchError, NotFound
+from nightwatch.errors import Conflict, NightwatchError, NotFound, PreconditionRequired
 from plans import files, store
 from plans.model import PlanDocument
 from plans.validation import CatalogView, check, parse_document
@@ -61,31 +61,51 @@ def list_plans(session: SessionDep) -> list[store.PlanSummary]:
 
 @router.post("/plans", status_code=201, tags=["plans"])
 def create_plan(document: PlanDocument, session: SessionDep, user: UserDep) -> PlanRef:
-    """Create a plan; a plan with this name already existing is a conflict (use PUT)."""
-    if any(p.name == document.name for p in store.list_plans(session)):
-        raise Conflict(document.name, "a plan with this name exists; PUT /api/v1/plans/{id}")
-    result = store.apply(session, document, by=user)
+    """Create a plan; a plan with this name already existing is a conflict (409: change it
+    with PUT)."""
+    result = store.apply(session, document, by=user, only="create")
     session.commit()
     return PlanRef(id=result.plan_id, name=result.name, version=result.version,
                    outcome=result.outcome)  # fmt: skip
 
 
-@router.put("/plans/{plan_id}", tags=["plans"])
+IfMatch = Annotated[str | None, Header(
+    description='the version you edited, as GET returned it in ETag (e.g. "3")')]  # fmt: skip
+
+
+@router.put("/plans/{plan_id}", tags=["plans"],
+            responses={428: {"model": ErrorBody, "description": "If-Match missing"}})
 def update_plan(
-    plan_id: PlanId, document: PlanDocument, session: SessionDep, user: UserDep
-) -> PlanRef:
+    plan_id: PlanId, document: PlanDocument, session: SessionDep, user: UserDep,
+    if_match: IfMatch = None,
+) -> PlanRef:  # fmt: skip
+    """Change a plan; `If-Match` carries the version the change was made to (409 if the
+    plan changed since: nobody's edit is overwritten unseen)."""
     main = store.main_plan(session, plan_id)
     if main.name != document.name:
         raise Conflict("name", f"plan {plan_id} is named {main.name!r}; names do not change")
-    result = store.apply(session, document, by=user)
+    result = store.apply(session, document, by=user, only="update", plan_id=plan_id,
+                         version=_version(if_match))  # fmt: skip
     session.commit()
     return PlanRef(id=result.plan_id, name=result.name, version=result.version,
                    outcome=result.outcome)  # fmt: skip
 
 
+def _version(if_match: str | None) -> int:
+    if if_match is None:
+        raise PreconditionRequired("If-Match", 'the version you changed is required, as GET '
+                                   'returned it in ETag (If-Match: "3")')  # fmt: skip
+    value = if_match.strip().removeprefix("W/").strip('"')
+    if not value.isdigit() or len(value) > 18:
+        raise NightwatchError("If-Match", f"{if_match!r} is not a plan version (e.g. \"3\")")
+    return int(value)
+
+
 @router.get("/plans/{plan_id}", tags=["plans"])
-def get_plan(plan_id: PlanId, session: SessionDep) -> StoredPlan:
+def get_plan(plan_id: PlanId, session: SessionDep, response: Response) -> StoredPlan:
+    """A plan and its version (also in ETag: send it back in If-Match to change it)."""
     main = store.main_plan(session, plan_id)
+    response.headers["ETag"] = f'"{main.version}"'
     return StoredPlan(id=main.id, version=main.version, document=store.export(session, main.id))
 
 

@@ -234,7 +234,8 @@ def create_app(settings: Settings) -> FastAPI:
         """Grafana alerting webhook, signed with HMAC-SHA256."""
         body = await body_of(request)
         try:
-            auth.check_grafana(request.headers, body, grafana)
+            auth.check_grafana(request.headers, body, grafana,
+                               require_timestamp=settings.alert_grafana_require_timestamp)
         except auth.Unauthorized as exc:
             raise refuse(request, "grafana", exc) from None
         payload: GrafanaPayload = parse(body, GrafanaPayload)

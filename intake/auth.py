@@ -4,7 +4,8 @@
   auth (or a client certificate, checked by the TLS proxy in front). Several tokens may be
   valid at once, for rotation.
 - Grafana signs the body with HMAC-SHA256 (`X-Grafana-Alerting-Signature`), optionally over
-  `timestamp:body` with the timestamp in `X-Grafana-Alerting-Signature-Timestamp`.
+  `timestamp:body` with the timestamp in `X-Grafana-Alerting-Signature-Timestamp`; the
+  intake can require the timestamp (then a captured message cannot be replayed).
 - The generic source uses Standard Webhooks: `webhook-id`, `webhook-timestamp`,
   `webhook-signature` (`v1,<base64 HMAC-SHA256 of id.timestamp.body>`), a secret
   `whsec_<base64>`, and a 5-minute tolerance.
@@ -66,14 +67,24 @@ def _fresh(timestamp: str, now: float, what: str) -> None:
 
 
 def check_grafana(
-    headers: Mapping[str, str], body: bytes, secrets: list[str], now: float | None = None
+    headers: Mapping[str, str],
+    body: bytes,
+    secrets: list[str],
+    now: float | None = None,
+    *,
+    require_timestamp: bool = False,
 ) -> None:
+    """A signature over the body alone proves who sent it but not when: a copy of the
+    message can be sent again forever. `require_timestamp` refuses those."""
     if not secrets:
         raise Unauthorized("grafana: no signing secret is configured for this source")
     signature = headers.get("x-grafana-alerting-signature", "")
     if not signature:
         raise Unauthorized("grafana: missing X-Grafana-Alerting-Signature")
     timestamp = headers.get("x-grafana-alerting-signature-timestamp")
+    if timestamp is None and require_timestamp:
+        raise Unauthorized("grafana: missing X-Grafana-Alerting-Signature-Timestamp (this "
+                           "intake requires messages signed over a timestamp)")  # fmt: skip
     signed = body
     if timestamp is not None:
         _fresh(timestamp, time.time() if now is None else now, "grafana")

@@ -90,6 +90,10 @@ class Settings(BaseSettings):
         SecretStr(""), description="Alertmanager basic auth, user:password entries"
     )
     alert_grafana_secrets: SecretStr = Field(SecretStr(""), description="Grafana HMAC secrets")
+    alert_grafana_require_timestamp: bool = Field(
+        False, description="refuse Grafana messages not signed over a fresh timestamp "
+        "(without it a captured message can be replayed: docs/alerts.md)",
+    )
     alert_webhook_secrets: SecretStr = Field(
         SecretStr(""), description="Standard Webhooks secrets (whsec_...) of the generic source"
     )

@@ -47,3 +47,7 @@ class Forbidden(NightwatchError):
 
 class Conflict(NightwatchError):
     """The request contradicts what exists (HTTP 409)."""
+
+
+class PreconditionRequired(NightwatchError):
+    """A change must say which version it was made to (HTTP 428)."""

@@ -22,7 +22,7 @@ from pydantic import BaseModel
 from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
-from nightwatch.errors import NotFound
+from nightwatch.errors import Conflict, NotFound
 from plans.model import PlanDocument, StepDoc, StepStrategy, SubPlanDoc, sorted_sub_plans
 from plans.validation import CatalogView, PlanInvalid, Problem, check
 from storage.enums import PlanType, Scene, StepType
@@ -73,8 +73,20 @@ def canonical(document: PlanDocument) -> PlanDocument:
 # -- apply ---------------------------------------------------------------------------------
 
 
-def apply(session: Session, document: PlanDocument, *, by: str | None = None) -> ApplyResult:
-    """Create or update the plan named in the document; the caller commits."""
+def apply(
+    session: Session,
+    document: PlanDocument,
+    *,
+    by: str | None = None,
+    only: Literal["create", "update"] | None = None,
+    plan_id: int | None = None,
+    version: int | None = None,
+) -> ApplyResult:
+    """Create or update the plan named in the document; the caller commits.
+
+    `only="create"` refuses a name that exists; `only="update"` changes plan `plan_id`
+    only if it is still at `version` (what the editor read), so two editors never
+    overwrite each other unseen. Both are decided under the plan's lock."""
     catalog = CatalogView.load(session)
     check(document, catalog)
     wanted = canonical(document)
@@ -84,6 +96,15 @@ def apply(session: Session, document: PlanDocument, *, by: str | None = None) ->
             Plan.name == wanted.name, Plan.type == PlanType.MAIN, Plan.deleted_at.is_(None)
         )
     )
+    if only == "create" and main is not None:
+        raise Conflict(wanted.name, f"a plan with this name exists (id {main.id}, version "
+                       f"{main.version}): change it with PUT /api/v1/plans/{main.id}")  # fmt: skip
+    if only == "update":
+        if main is None or main.id != plan_id:
+            raise PlanNotFound(str(plan_id), f"no plan {plan_id} named {wanted.name!r}")
+        if main.version != version:
+            raise Conflict("version", f"plan {plan_id} is at version {main.version}, not "
+                           f"{version}: it changed since you read it; read it again")  # fmt: skip
     if main is None:
         main = _create(session, wanted, catalog, by)
         return ApplyResult(main.id, main.name, main.version, "created")

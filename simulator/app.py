@@ -9,7 +9,8 @@ Platform endpoints (bearer token required when the simulator has one):
 - IAM `/iam/v1/mode`; product platform `/product/v1/products/{code}/status`.
 Development helpers: `/chat/{channel}` (a chat webhook), `/probe/{name}` (for HTTP_CALL),
 `/admin/faults/{endpoint}` (latency, 5xx, permanent errors, a stuck order),
-`/admin/calls/{endpoint}`, `/admin/settings`, `/admin/reset`, `/healthz`.
+`/admin/calls/{endpoint}`, `/admin/settings`, `/admin/reset`, `/healthz`, and `/`: a page
+of what is simulated now and the fault switches.
 """
 
 from __future__ import annotations
@@ -21,9 +22,11 @@ import time
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, FastAPI, Header, Query, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse
 from pydantic import BaseModel, Field
 
+from nightwatch import web
+from simulator.index import render
 from simulator.state import Fault, Order, SimError, World
 
 
@@ -72,7 +75,7 @@ IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key")]
 
 
 def create_app(*, token: str | None = None, step_seconds: float = 2.0) -> FastAPI:
-    app = FastAPI(title="Nightwatch platform simulator", version="2")
+    app = web.app(title="Nightwatch platform simulator", version="2")
     app.state.world = World.seeded(step_seconds)
     numbers = itertools.count(1)
 
@@ -333,6 +336,11 @@ def create_app(*, token: str | None = None, step_seconds: float = 2.0) -> FastAP
     @app.get("/healthz")
     def healthz() -> dict[str, str]:
         return {"status": "ok"}
+
+    @app.get("/", response_class=HTMLResponse, include_in_schema=False)
+    def index() -> str:
+        """What is simulated now, and the fault switches (no token needed to read it)."""
+        return render(world(), token_required=token is not None)
 
     @app.post("/chat/{channel}")
     def receive_chat(channel: str, message: dict[str, object]) -> dict[str, int]:

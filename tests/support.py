@@ -223,3 +223,30 @@ def digest(db: str) -> str:
                               f'ORDER BY t::text), \'\')) FROM "{table}" t').fetchone()
                  for table in tables]  # fmt: skip
     return json.dumps(parts)
+
+
+# Request bodies that once crashed a service (deep nesting: RecursionError in the parser).
+# Every HTTP fuzzer sends them in its fixed set, with any shapes of its own.
+HOSTILE_BODIES = [b"[" * 100_000, b'{"a":' * 50_000, b"[" * 65 + b"]" * 65]
+
+
+def send_fixed_set(
+    base_url: str, requests: list[tuple[str, str, dict[str, str], bytes]], db: str
+) -> tuple[int, list[str]]:
+    """Send each (method, path, headers, body): none may get a 5xx, a refusal must use the
+    error shape and write nothing. Returns how many were sent and what went wrong."""
+    failures: list[str] = []
+    for method, path, headers, body in requests:
+        before = digest(db)
+        sent_headers = {"content-type": "application/json", **headers}
+        response = httpx.request(method, base_url + path, content=body, headers=sent_headers,
+                                 timeout=60)  # fmt: skip
+        where = f"{method} {path} {body[:40]!r}…: {response.status_code}"
+        if response.status_code >= 500:
+            failures.append(f"{where} {response.text[:200]}")
+        elif response.status_code >= 400:
+            if digest(db) != before:
+                failures.append(f"{where} refused but the database changed")
+            if not {"error", "path", "reason"} <= set(response.json()):
+                failures.append(f"{where} error body without error/path/reason")
+    return len(requests), failures

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import re
 from pathlib import Path
 
 import httpx
@@ -27,12 +29,15 @@ def test_plan_crud_round_trip(api: httpx.Client) -> None:
     assert created.status_code == 201, created.text
     plan = created.json()
     assert (plan["outcome"], plan["version"]) == ("created", 1)
-    stored = api.get(f"/api/v1/plans/{plan['id']}").json()
-    assert stored["document"]["name"] == "api plan"
-    again = api.put(f"/api/v1/plans/{plan['id']}", json=stored["document"]).json()
+    read = api.get(f"/api/v1/plans/{plan['id']}")
+    stored = read.json()
+    assert stored["document"]["name"] == "api plan" and read.headers["etag"] == '"1"'
+    at_1 = {"If-Match": read.headers["etag"]}
+    again = api.put(f"/api/v1/plans/{plan['id']}", json=stored["document"], headers=at_1).json()
     assert again["outcome"] == "unchanged"
     changed = {**stored["document"], "steps": [step("WAIT")]}
-    assert api.put(f"/api/v1/plans/{plan['id']}", json=changed).json()["version"] == 2
+    assert api.put(f"/api/v1/plans/{plan['id']}", json=changed,
+                   headers=at_1).json()["version"] == 2  # fmt: skip
     assert [p["name"] for p in api.get("/api/v1/plans").json()] == ["api plan"]
     yaml_text = api.get(f"/api/v1/plans/{plan['id']}/file").text
     assert "action: WAIT" in yaml_text
@@ -62,6 +67,37 @@ def test_malformed_body_names_the_field(api: httpx.Client) -> None:
         "/api/v1/plans", content=b"{nope", headers={"content-type": "application/json"}
     )
     assert not_json.status_code == 422
+
+
+def test_an_update_says_which_version_it_changes(api: httpx.Client) -> None:
+    plan = api.post("/api/v1/plans", json=_doc()).json()
+    url = f"/api/v1/plans/{plan['id']}"
+    first = {**_doc(), "description": "first editor"}
+    second = {**_doc(), "description": "second editor"}
+    missing = api.put(url, json=first)
+    assert (missing.status_code, missing.json()["path"]) == (428, "If-Match")
+    assert api.put(url, json=first, headers={"If-Match": '"1"'}).json()["version"] == 2
+    stale = api.put(url, json=second, headers={"If-Match": '"1"'})  # read before the first
+    assert stale.status_code == 409 and "at version 2, not 1" in stale.json()["reason"]
+    assert api.get(url).json()["document"]["description"] == "first editor"
+    bad = api.put(url, json=second, headers={"If-Match": "latest"})
+    assert (bad.status_code, bad.json()["path"]) == (400, "If-Match")
+
+
+def test_concurrent_creations_of_one_name_create_one_and_conflict_the_rest(
+    api: httpx.Client,
+) -> None:
+    async def create_twenty() -> list[int]:
+        async with httpx.AsyncClient(base_url=api.base_url, timeout=60) as http:
+            answers = await asyncio.gather(*[
+                http.post("/api/v1/plans", json={**_doc(), "description": f"editor {i}"})
+                for i in range(20)
+            ])  # fmt: skip
+        return sorted(a.status_code for a in answers)
+
+    assert asyncio.run(create_twenty()) == [201] + [409] * 19
+    [plan] = api.get("/api/v1/plans").json()
+    assert plan["version"] == 1
 
 
 def test_same_name_twice_is_a_conflict(api: httpx.Client) -> None:
@@ -153,3 +189,27 @@ def test_openapi_document_is_served_and_matches_the_committed_one(api: httpx.Cli
         "the API changed: check it stays backward compatible, then regenerate with "
         "`nightwatch api --openapi > docs/openapi.json`"
     )
+
+
+@pytest.mark.parametrize("body", [b"[" * 100_000, b'{"a":' * 50_000, b"[" * 65 + b"]" * 65])
+def test_json_nested_too_deep_is_refused_in_the_error_shape(api: httpx.Client, body: bytes) -> None:
+    answer = api.post("/api/v1/plans", content=body, headers={"content-type": "application/json"})
+    assert answer.status_code == 422, answer.text
+    assert answer.json() == {"error": "InvalidJSON", "path": "(body)", "problems": [],
+                             "reason": "JSON nested deeper than 64 levels"}  # fmt: skip
+    assert api.get("/api/v1/plans").json() == []
+
+
+def test_errors_fastapi_raises_itself_use_the_error_shape(api: httpx.Client) -> None:
+    for answer, status in [(api.get("/api/v1/nothing-here"), 404),
+                           (api.patch("/api/v1/plans"), 405)]:  # fmt: skip
+        assert answer.status_code == status
+        assert set(answer.json()) == {"error", "path", "reason", "problems"}, answer.text
+
+
+def test_the_docs_page_loads_nothing_from_outside(api: httpx.Client) -> None:
+    page = api.get("/docs").text
+    scripts = re.findall(r'(?:src|href)="([^"]+)"', page)
+    assert scripts and all(url.startswith("/") for url in scripts), scripts
+    for url in scripts:
+        assert api.get(url).status_code == 200, url

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Iterator
 from typing import Any
@@ -17,7 +18,7 @@ from temporalio.testing import WorkflowEnvironment
 from intake.app import create_app
 from nightwatch.config import load_settings
 from tests.intake.conftest import GRAFANA_SECRET, TOKENS, WEBHOOK_SECRET
-from tests.support import Say, digest, serve
+from tests.support import HOSTILE_BODIES, Say, digest, send_fixed_set, serve
 
 EXAMPLES = 50
 # New examples on every local run; the same ones under CI=true (as tests/faults/test_bad_input.py).
@@ -69,15 +70,26 @@ def test_no_request_gets_a_server_error(intake_url: str, engine_db: str, say: Sa
                                 f"{response.text[:200]} for {case.body!r:.300}")  # fmt: skip
 
         call()
-    assert failures == []
+    bearer = {"authorization": "Bearer first-token"}
+    fixed = [("POST", "/alerts/alertmanager", bearer, body) for body in HOSTILE_BODIES]
+    fixed += [("POST", "/alerts/alertmanager", bearer, _alert_starting(at).encode())
+              for at in ("9999-12-31T23:59:59-23:59", "0001-01-01T00:00:00+14:00")]  # fmt: skip
+    fixed += [("PUT", "/api/v1/alert-rules/x", {}, body) for body in HOSTILE_BODIES]
+    sent, wrong = send_fixed_set(intake_url, fixed, engine_db)
+    assert failures + wrong == []
     say(
         f"intake: {tried} random requests over {len(operations)} operations, {refused} "
-        "refused, none a 5xx, none refused after writing anything"
+        f"refused, and {sent} of the fixed set; none a 5xx, none refused after writing anything"
     )
 
 
+def _alert_starting(at: str) -> str:
+    alert = {"status": "firing", "labels": {"alertname": "X"}, "startsAt": at}
+    return json.dumps({"version": "4", "receiver": "r", "status": "firing", "groupKey": "g",
+                       "alerts": [alert]})  # fmt: skip
+
+
 def test_openapi_document_matches_the_committed_one(intake_url: str) -> None:
-    import json
     from pathlib import Path
 
     import httpx

@@ -7,12 +7,13 @@ import asyncio
 import base64
 import time
 
+import httpx
 from sqlalchemy import func, select, update
 
 from storage.db import session_factory
 from storage.models import Execution, SystemConfig
 from tests.intake.conftest import Intake, am_payload, grafana_payload
-from tests.support import database_refusing_connections, wait_until_async
+from tests.support import database_refusing_connections, digest, wait_until_async
 from workflows.execution import PlanExecutionWorkflow
 from workflows.models import ExecutionView
 
@@ -227,3 +228,38 @@ async def test_temporal_unreachable_is_503_and_the_alert_is_taken_once_it_return
     assert accepted.json()["outcomes"][0]["outcome"] == "STARTED"
     events = intake.events()
     assert len(events) == 1 and events[0].deliveries in (1, 2)
+
+
+async def test_inputs_that_crashed_the_intake_are_refused_and_write_nothing(
+    intake: Intake, self_recovery: str
+) -> None:
+    intake.rule(self_recovery)
+    before = digest(intake.db)
+    bearer = {"authorization": "Bearer first-token"}
+    for raw in (b"[" * 60_000, b'{"a":' * 12_000):  # within this intake's 64 KiB limit
+        deep = await intake.post("/alerts/alertmanager", None, bearer, raw=raw)
+        assert deep.status_code == 422, deep.text
+        assert deep.json() == {"error": "InvalidJSON", "path": "(body)", "problems": [],
+                               "reason": "JSON nested deeper than 64 levels"}  # fmt: skip
+    for starts_at in ("9999-12-31T23:59:59-23:59", "0001-01-01T00:00:00+14:00"):
+        answer = await intake.alertmanager(am_payload(starts_at=starts_at))
+        assert answer.status_code == 422, answer.text
+        body = answer.json()
+        assert (body["error"], body["path"]) == ("InvalidAlert", "alerts.0.startsAt")
+        assert "out of range" in body["reason"]
+    naive = await intake.alertmanager(am_payload(starts_at="2026-11-27T08:00:00"))  # no offset
+    assert naive.status_code == 200, naive.text  # read as UTC
+    assert digest(intake.db) != before  # the naive one was taken; the others wrote nothing
+
+
+async def test_a_rule_with_risk_events_is_not_deleted(intake: Intake, self_recovery: str) -> None:
+    intake.rule(self_recovery)
+    assert (await intake.alertmanager(am_payload())).status_code == 200
+    async with httpx.AsyncClient(base_url=intake.url, timeout=30) as http:
+        refused = await http.delete(f"/api/v1/alert-rules/rule {self_recovery}")
+        assert refused.status_code == 409, refused.text
+        assert refused.json()["error"] == "RuleInUse"
+        assert "routed 1 risk event(s)" in refused.json()["reason"]
+        missing = await http.delete("/api/v1/alert-rules/no such rule")
+        assert (missing.status_code, missing.json()["error"]) == (404, "NotFound")
+    assert [e.rule_id for e in intake.events()] != [None]

@@ -121,6 +121,11 @@ def test_up_twice_keeps_temporal_state_and_the_database(stack: StackEnv) -> None
         "payment-gateway instances down",
     ]  # fmt: skip
     assert httpx.get(stack.ui, timeout=10).status_code == 200
+    # The address the README and the `ready` line give for the simulator: its index.
+    simulator = httpx.get(f"http://127.0.0.1:{stack.env['NIGHTWATCH_SIMULATOR_PORT']}/",
+                          timeout=10)  # fmt: skip
+    assert simulator.status_code == 200
+    assert "Fault switches" in simulator.text and "dc-a-public" in simulator.text
     # The README's curl: an Alertmanager notification starts the example self-recovery plan.
     secrets = json.loads((stack.home / "intake-secrets.json").read_text())
     alert = {"version": "4", "receiver": "nightwatch", "status": "firing", "groupKey": "g",
