@@ -65,11 +65,12 @@ K = DecisionKind
 PLAN_MEMO_PATCH = "plan-memo"
 BOOKKEEPING = RetryPolicy(maximum_attempts=3, initial_interval=timedelta(milliseconds=200))
 # An unreachable database never fails an execution: its bookkeeping (creation, the record
-# at each wait, the final record) waits on durable timers, backing off to one try every
-# few minutes, for as long as an operator could take to bring the database back. Queries
-# answer all the while. Only an error that can never succeed (bad data) is final.
-DATABASE_PATIENCE = timedelta(days=3)
-FIRST_PAUSE, LONGEST_PAUSE = timedelta(seconds=1), timedelta(minutes=5)
+# at each wait, the final record) waits on durable timers, backing off to one try a minute
+# (about 6 history events a try), for as long as an operator could take to bring the
+# database back. Queries answer all the while. Only an error that can never succeed (bad
+# data) is final.
+DATABASE_PATIENCE = timedelta(hours=24)
+FIRST_PAUSE, LONGEST_PAUSE = timedelta(seconds=1), timedelta(minutes=1)
 
 
 class Aborted(Exception):

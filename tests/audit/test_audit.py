@@ -248,7 +248,7 @@ async def test_audit_of_an_encrypted_dr_run_with_approvals_fill_and_secrets(
                         "database": database, "logs": captured.out + captured.err,
                         "report": json.dumps(report) + markdown + html}.items():  # fmt: skip
         assert SIMULATOR_TOKEN not in text, f"the secret is readable in the {where}"
-    assert "sealed:v1:audit-1:" in database  # what the database holds instead
+    assert "sealed:v2:audit-1:" in database  # what the database holds instead
 
     # Retention: once Temporal has deleted the histories, replay and audit use the archive.
     for workflow_id in [execution] + [

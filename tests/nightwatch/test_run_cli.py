@@ -121,6 +121,11 @@ async def test_operator_drives_an_execution_from_the_cli(cli: Cli, simulator_url
 async def test_cancel_from_the_cli(cli: Cli) -> None:
     assert (await cli("plan", "apply", "long.yaml"))[0] == 0
     assert (await cli("run", "long wait", "--id", "exec-cli-cancel"))[0] == 0
+    err = _one_line(*(await cli("run", "long wait", "--id", "exec-cli-cancel"))[::2])
+    assert err == "error: execution exec-cli-cancel: runs already (nightwatch status " \
+                  "exec-cli-cancel)\n", err  # fmt: skip
+    err = _one_line(*(await cli("run", "ghost plan"))[::2])
+    assert err == "error: ghost plan: no such plan (`nightwatch plan list`)\n", err
     assert (await cli("cancel", "exec-cli-cancel"))[0] == 0
     for _ in range(100):
         code, out, _ = await cli("status", "exec-cli-cancel", "--json")
@@ -128,6 +133,8 @@ async def test_cancel_from_the_cli(cli: Cli) -> None:
             break
         await asyncio.sleep(0.2)
     assert (code, json.loads(out)["nodes"][0]["state"]) == (1, "CANCELLED")
+    err = _one_line(*(await cli("run", "long wait", "--id", "exec-cli-cancel"))[::2])
+    assert "exec-cli-cancel: was used by an earlier execution; ids are never reused" in err
     err = _one_line(*(await cli("status", "no-such-execution"))[::2])
     assert "no-such-execution" in err
 

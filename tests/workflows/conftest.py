@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from collections.abc import AsyncIterator, Callable
 from typing import Any
@@ -9,6 +10,7 @@ from typing import Any
 import pytest_asyncio
 from sqlalchemy import select
 from temporalio.client import WorkflowHandle
+from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
 from nightwatch.worker_runtime import build_worker
@@ -28,6 +30,14 @@ class Engine:
 
     def __init__(self, env: WorkflowEnvironment, db: str, queue: str) -> None:
         self.env, self.db, self.queue = env, db, queue
+        self.started: list[Handle] = []
+
+    async def end_what_was_started(self) -> None:
+        """Terminate the executions still open, before the worker stops: no workflow task
+        or local activity of theirs is left in flight when it does."""
+        for handle in self.started:
+            with contextlib.suppress(RPCError):  # ended already
+                await handle.terminate("test over")
 
     def apply(self, document: dict[str, Any]) -> str:
         with session_factory(self.db)() as session:
@@ -36,12 +46,14 @@ class Engine:
         return result.name
 
     async def start(self, plan: str, **fields: Any) -> Handle:
-        return await self.env.client.start_workflow(
+        handle = await self.env.client.start_workflow(
             PlanExecutionWorkflow.run,
             ExecutionInput(plan=plan, triggered_by="test", **fields),
             id=f"exec-{uuid.uuid4().hex[:10]}",
             task_queue=self.queue,
         )
+        self.started.append(handle)
+        return handle
 
     async def node_when(
         self, handle: Handle, key: str, condition: Callable[[NodeView], bool], within: float = 30
@@ -78,7 +90,9 @@ async def engine(
     time_skipping_env: WorkflowEnvironment, engine_db: str, task_queue: str
 ) -> AsyncIterator[Engine]:
     async with build_worker(time_skipping_env.client, task_queue, engine_db):
-        yield Engine(time_skipping_env, engine_db, task_queue)
+        engine = Engine(time_skipping_env, engine_db, task_queue)
+        yield engine
+        await engine.end_what_was_started()
 
 
 @pytest_asyncio.fixture
@@ -87,4 +101,6 @@ async def dev_engine(
 ) -> AsyncIterator[Engine]:
     """The same on the real dev server (real time, real heartbeats)."""
     async with build_worker(dev_env.client, task_queue, engine_db):
-        yield Engine(dev_env, engine_db, task_queue)
+        engine = Engine(dev_env, engine_db, task_queue)
+        yield engine
+        await engine.end_what_was_started()
