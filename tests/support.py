@@ -250,3 +250,22 @@ def send_fixed_set(
             if not {"error", "path", "reason"} <= set(response.json()):
                 failures.append(f"{where} error body without error/path/reason")
     return len(requests), failures
+
+
+class Cli:
+    """`nightwatch ARGS…` run as an operator runs it (its own process), asynchronously;
+    keeps everything it printed (for secret scans)."""
+
+    def __init__(self, env: dict[str, str], cwd: Path) -> None:
+        self.env, self.cwd = env, cwd
+        self.printed: list[str] = []
+
+    async def __call__(self, *args: str) -> tuple[int, str, str]:
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "nightwatch", *args, env=self.env, cwd=self.cwd,
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        )  # fmt: skip
+        out, err = await asyncio.wait_for(process.communicate(), 120)
+        self.printed += [out.decode(), err.decode()]
+        assert process.returncode is not None
+        return process.returncode, out.decode(), err.decode()

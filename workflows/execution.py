@@ -648,12 +648,7 @@ class PlanExecutionWorkflow:
         if self.catching_up:
             return  # the catching up writes the newest view when the database is back
         try:
-            await workflow.execute_local_activity_method(
-                ExecutionActivities.record_execution,
-                self._record_now(False),
-                start_to_close_timeout=timedelta(seconds=15),
-                retry_policy=BOOKKEEPING,
-            )
+            await self._write_view()
         except FailureError as exc:
             if not _database_away(exc):
                 workflow.logger.warning("database not updated at this wait; the final record "
@@ -662,6 +657,15 @@ class PlanExecutionWorkflow:
             workflow.logger.warning("database unavailable at this wait; catching up later")
             self.catching_up = True
             self._catcher = asyncio.create_task(self._catch_up())
+
+    async def _write_view(self) -> None:
+        """One try (three quick attempts) at writing the current view, not the end."""
+        await workflow.execute_local_activity_method(
+            ExecutionActivities.record_execution,
+            self._record_now(False),
+            start_to_close_timeout=timedelta(seconds=15),
+            retry_policy=BOOKKEEPING,
+        )
 
     async def _catch_up(self) -> None:
         """Write the newest view once the database answers (unless the end comes first)."""
@@ -672,12 +676,7 @@ class PlanExecutionWorkflow:
                     return
                 pause = min(pause * 2, LONGEST_PAUSE)
                 try:
-                    await workflow.execute_local_activity_method(
-                        ExecutionActivities.record_execution,
-                        self._record_now(False),
-                        start_to_close_timeout=timedelta(seconds=15),
-                        retry_policy=BOOKKEEPING,
-                    )
+                    await self._write_view()
                     workflow.logger.info("database back: the execution's rows caught up")
                     return
                 except FailureError as exc:

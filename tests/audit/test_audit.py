@@ -4,12 +4,10 @@ report, the secret scan, the raw history, the archive and its chain, immutabilit
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import gzip
 import json
 import os
-import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -27,6 +25,7 @@ from nightwatch.archive import archive_closed, verify_chain
 from nightwatch.codec import KeyRing
 from nightwatch.temporal import data_converter
 from nightwatch.worker_runtime import build_worker
+from tests import support
 from tests.conftest import SIMULATOR_TOKEN
 from tests.support import libpq_url, wait_until_async
 
@@ -56,21 +55,7 @@ sub_plans:
 """
 
 
-class Cli:
-    def __init__(self, env: dict[str, str], cwd: Path) -> None:
-        self.env, self.cwd = env, cwd
-        self.printed: list[str] = []  # everything the CLI printed, for the secret scan
-
-    async def __call__(self, *args: str) -> tuple[int, str, str]:
-        process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "nightwatch", *args, env=self.env, cwd=self.cwd,
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-        )  # fmt: skip
-        out, err = await asyncio.wait_for(process.communicate(), 120)
-        self.printed += [out.decode(), err.decode()]
-        assert process.returncode is not None
-        return process.returncode, out.decode(), err.decode()
-
+class Cli(support.Cli):
     async def ok(self, *args: str, codes: tuple[int, ...] = (0,)) -> str:
         code, out, err = await self(*args)
         assert code in codes, (args, out, err)

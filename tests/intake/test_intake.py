@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import time
+from pathlib import Path
 
 import httpx
 from sqlalchemy import func, select, update
@@ -13,7 +14,7 @@ from sqlalchemy import func, select, update
 from storage.db import session_factory
 from storage.models import Execution, SystemConfig
 from tests.intake.conftest import Intake, am_payload, grafana_payload
-from tests.support import database_refusing_connections, digest, wait_until_async
+from tests.support import cli, database_refusing_connections, digest, wait_until_async
 from workflows.execution import PlanExecutionWorkflow
 from workflows.models import ExecutionView
 
@@ -263,3 +264,6 @@ async def test_a_rule_with_risk_events_is_not_deleted(intake: Intake, self_recov
         missing = await http.delete("/api/v1/alert-rules/no such rule")
         assert (missing.status_code, missing.json()["error"]) == (404, "NotFound")
     assert [e.rule_id for e in intake.events()] != [None]
+    deleted = cli(intake.db, Path.cwd(), "alerts")("delete", f"rule {self_recovery}")
+    assert deleted.returncode == 1 and deleted.stderr.count("\n") == 1, deleted.stderr
+    assert deleted.stderr.startswith(f"error: rule {self_recovery}: the rule routed 1 risk")

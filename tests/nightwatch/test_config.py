@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -137,3 +138,26 @@ def test_cli_prints_one_line_and_exits_2_on_a_wrong_setting(tmp_path: Path) -> N
     assert result.stderr.strip().count("\n") == 0
     assert result.stderr.startswith("error: NIGHTWATCH_TEMPORAL_PORT:")
     assert "Traceback" not in result.stderr
+
+
+def _nightwatch(tmp_path: Path, *args: str, **extra: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("NIGHTWATCH_")}
+    env.pop("DATABASE_URL", None)
+    env.update(NIGHTWATCH_POSTGRES_PORT="1", NIGHTWATCH_TEMPORAL_PORT="1", **extra)
+    return subprocess.run([sys.executable, "-m", "nightwatch", *args], env=env,
+                          capture_output=True, text=True, cwd=tmp_path, timeout=60)  # fmt: skip
+
+
+def test_an_unknown_variable_is_warned_about_on_stderr_and_json_output_stays_json(
+    tmp_path: Path,
+) -> None:
+    result = _nightwatch(tmp_path, "health", "--json", NIGHTWATCH_TEMPORL_PORT="1")
+    assert json.loads(result.stdout)["ok"] is False  # nothing runs; the output is still JSON
+    assert "unknown setting ignored" in result.stderr
+    assert "NIGHTWATCH_TEMPORL_PORT" in result.stderr
+
+
+def test_a_negative_list_limit_is_refused_by_the_cli(tmp_path: Path) -> None:
+    result = _nightwatch(tmp_path, "list", "--limit", "-1")
+    assert result.returncode == 2
+    assert "Invalid value for '--limit'" in result.stderr and "Traceback" not in result.stderr

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -15,6 +14,7 @@ from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
 from nightwatch.worker_runtime import build_worker
+from tests.support import Cli
 
 PLAN = """
 name: cli end to end
@@ -30,26 +30,6 @@ scene: EMERGENCY
 steps:
   - {name: w, action: WAIT, params: {seconds: 3600}}
 """
-
-
-class Cli:
-    def __init__(self, env: dict[str, str], cwd: Path) -> None:
-        self.env, self.cwd = env, cwd
-
-    async def __call__(self, *args: str) -> tuple[int, str, str]:
-        process = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "nightwatch",
-            *args,
-            env=self.env,
-            cwd=self.cwd,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-        )
-        out, err = await asyncio.wait_for(process.communicate(), 120)
-        assert process.returncode is not None
-        return process.returncode, out.decode(), err.decode()
 
 
 @pytest_asyncio.fixture

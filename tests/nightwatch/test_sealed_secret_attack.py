@@ -6,10 +6,8 @@ filled into a step that waits for it. The listener must receive nothing."""
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import os
-import sys
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -26,7 +24,7 @@ from nightwatch.codec import KeyRing
 from nightwatch.config import load_settings
 from nightwatch.temporal import data_converter
 from nightwatch.worker_runtime import build_worker
-from tests.support import Say, serve, wait_until_async
+from tests.support import Cli, Say, serve, wait_until_async
 from workflows.execution import PlanExecutionWorkflow
 from workflows.models import ExecutionInput, Fill
 
@@ -35,27 +33,13 @@ RING = KeyRing.parse([f"attack-1:{KEY}"], source="test")
 SECRET = "victim-token-4be1c9"
 
 
-class Cli:
-    def __init__(self, env: dict[str, str], cwd: Path) -> None:
-        self.env, self.cwd = env, cwd
-
-    async def __call__(self, *args: str) -> tuple[int, str, str]:
-        process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "nightwatch", *args, env=self.env, cwd=self.cwd,
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-        )  # fmt: skip
-        out, err = await asyncio.wait_for(process.communicate(), 120)
-        assert process.returncode is not None
-        return process.returncode, out.decode(), err.decode()
-
-
 @pytest.fixture
 def listener() -> Iterator[tuple[str, list[dict[str, str]]]]:
     """The attacker's own HTTP server: it records every request that reaches it."""
     received: list[dict[str, str]] = []
     app = FastAPI()
 
-    @app.api_route("/steal", methods=["GET", "POST"])
+    @app.get("/steal")  # HTTP_CALL steps call GET by default
     async def steal(request: Request) -> dict[str, str]:
         received.append(dict(request.headers))
         return {"thanks": "yes"}

@@ -140,6 +140,10 @@ def test_up_twice_keeps_temporal_state_and_the_database(stack: StackEnv) -> None
 
     _audit_the_demo_run(stack, api)
     _every_example_plan_succeeds(stack)
+    # The stack passes each part only variables it knows: nothing is warned about.
+    logs = {p.name: p.read_text() for p in (stack.home / "logs").glob("*.log")}
+    assert {"worker.log", "api.log", "simulator.log", "intake.log"} <= set(logs)
+    assert [name for name, text in logs.items() if "unknown setting" in text] == []
 
     health = stack.run("health", "--json")
     report = json.loads(health.stdout)
