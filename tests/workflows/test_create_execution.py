@@ -113,3 +113,19 @@ def test_a_record_for_no_execution_is_refused_for_good(catalog_db: str) -> None:
     with pytest.raises(ApplicationError, match="no execution row 987654") as refused:
         activities.record_execution(_record(987654, [], "SUCCEEDED", ended=True))
     assert refused.value.non_retryable
+
+
+def test_bookkeeping_tells_the_database_away_from_bad_data() -> None:
+    from sqlalchemy.exc import DataError, OperationalError
+
+    from activities.execution import DATABASE_UNAVAILABLE, _database_errors
+
+    away = OperationalError("UPDATE …", {"token": "s3cret"}, Exception("connection refused"))
+    with pytest.raises(ApplicationError) as waited, _database_errors():
+        raise away
+    assert (waited.value.type, waited.value.non_retryable) == (DATABASE_UNAVAILABLE, False)
+    bad = DataError("UPDATE …", {"token": "s3cret"}, Exception("value too long\nDETAIL: …"))
+    with pytest.raises(ApplicationError) as final, _database_errors():
+        raise bad
+    assert final.value.non_retryable and str(final.value.message) == (
+        "bookkeeping refused: value too long")  # the statement's values never travel
