@@ -21,6 +21,7 @@ from sqlalchemy.exc import DataError, SQLAlchemyError
 from temporalio.client import Client
 from temporalio.service import RPCError
 
+from executions.service import Executions
 from intake import auth
 from intake.payloads import (
     Alert,
@@ -195,10 +196,9 @@ def create_app(settings: Settings) -> FastAPI:
             async with async_session_factory(url)() as session:
                 await routes.refresh(session)
                 await session.commit()
+                executions = Executions(client, settings.task_queue)
                 for one in routes.route(alerts):
-                    outcomes.append(
-                        await handle(session, client, settings.task_queue, one, routes.limit)
-                    )
+                    outcomes.append(await handle(session, executions, one, routes.limit))
                     await session.commit()
         except AlertRejected as exc:
             raise IntakeError(422, "AlertRejected", exc.path, exc.reason) from None

@@ -25,18 +25,15 @@ from typing import Any
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
-from temporalio.client import Client
-from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
-from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError
 
 from catalog.system_config import CONFIGS_BY_KEY
+from executions.service import ExecutionExists, Executions
 from intake.payloads import Alert
 from intake.rules import RuleDoc, list_rules, mapped_params, plan_steps, route
 from nightwatch.errors import NightwatchError
 from nightwatch.logs import get_logger
 from storage.enums import AlertOutcome, RiskState
-from workflows.execution import PlanExecutionWorkflow
 from workflows.models import AlertResolved, ExecutionInput
 
 log = get_logger("nightwatch.intake")
@@ -153,7 +150,7 @@ def _lock_key(plan: str) -> int:
 
 
 async def handle(
-    session: AsyncSession, client: Client, task_queue: str, routed: Routed, limit: int
+    session: AsyncSession, executions: Executions, routed: Routed, limit: int
 ) -> Outcome:
     """Record one alert and act on it (commits before it talks to Temporal)."""
     alert = routed.alert
@@ -171,7 +168,7 @@ async def handle(
         return Outcome(alert.fingerprint, event, outcome, execution, reason)
 
     if alert.status == "resolved":
-        return await _resolved(session, client, alert, event, execution_id, result)
+        return await _resolved(session, executions, alert, event, execution_id, result)
     if routed.rule is None:
         reason = "no enabled rule matches its labels"
         if execution_id is None:
@@ -203,14 +200,9 @@ async def handle(
                          "alert": alert.name, "rule": rule.name, "risk_event": event},
     )  # fmt: skip
     try:
-        await client.start_workflow(
-            PlanExecutionWorkflow.run, params, id=workflow_id, task_queue=task_queue,
-            id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
-            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-            rpc_timeout=timedelta(seconds=10),
-        )  # fmt: skip
+        await executions.start(params, workflow_id)
         outcome = AlertOutcome.STARTED
-    except WorkflowAlreadyStartedError:
+    except ExecutionExists:
         outcome = AlertOutcome.ALREADY_STARTED
     except RPCError:
         if execution_id is None:  # give the slot back: the sender delivers again
@@ -239,21 +231,14 @@ async def _record(
 
 
 async def _resolved(
-    session: AsyncSession, client: Client, alert: Alert, event: int,
+    session: AsyncSession, executions: Executions, alert: Alert, event: int,
     execution_id: str | None, result: Any,
 ) -> Outcome:  # fmt: skip
     if execution_id:
         rule_signals = (await session.execute(text(
             "select r.signal_resolved from risk_event e join alert_rule r on r.id = e.rule_id "
             "where e.id = :id"), {"id": event})).scalar_one_or_none()  # fmt: skip
-        if rule_signals:
-            try:
-                await client.get_workflow_handle(execution_id).signal(
-                    PlanExecutionWorkflow.alert_resolved,
-                    AlertResolved(fingerprint=alert.fingerprint, ended_at=alert.ends_at),
-                    rpc_timeout=timedelta(seconds=10),
-                )
-            except RPCError as exc:  # an ended execution takes no signal
-                log.info("resolved alert not signalled", execution=execution_id,
-                         error=type(exc).__name__)  # fmt: skip
+        note = AlertResolved(fingerprint=alert.fingerprint, ended_at=alert.ends_at)
+        if rule_signals and not await executions.alert_resolved(execution_id, note):
+            log.info("resolved alert not signalled: the execution ended", execution=execution_id)
     return result(AlertOutcome.RESOLVED, execution_id)  # type: ignore[no-any-return]

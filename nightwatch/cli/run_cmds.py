@@ -6,34 +6,25 @@ import asyncio
 import getpass
 import json
 import sys
-import time
-import uuid
-from datetime import UTC, datetime
 from typing import Annotated, Any
 
 import typer
-from temporalio.client import (
-    Client,
-    WorkflowExecutionStatus,
-    WorkflowFailureError,
-    WorkflowHandle,
-    WorkflowUpdateFailedError,
-)
-from temporalio.common import WorkflowIDReusePolicy
-from temporalio.exceptions import WorkflowAlreadyStartedError
-from temporalio.service import RPCError
 
 from catalog.registry import SECRET_PARAM_NAMES
+from executions.service import (
+    ExecutionError,
+    Executions,
+    check_id,
+    new_execution_id,
+    rerun_id,
+)
 from nightwatch.cli.context import settings
 from nightwatch.cli.output import FAILED, OK, WAITING, emit_json, say
-from nightwatch.errors import NightwatchError
 from nightwatch.sealing import seal_values
 from nightwatch.temporal import connect
-from workflows.execution import PlanExecutionWorkflow, child_workflow_id
-from workflows.models import Decision, ExecutionInput, ExecutionView, Fill, NodeView
+from workflows.models import Decision, DecisionKind, ExecutionInput, ExecutionView, Fill, NodeView
 
 RUNNING = 4
-NOT_STARTED = "cannot start: "  # how the workflow says its execution could not be created
 JsonFlag = Annotated[bool, typer.Option("--json", help="Machine-readable output (docs/cli.md).")]
 Comment = Annotated[str | None, typer.Option("--comment", "-m", help="Why (kept for audit).")]
 User = Annotated[
@@ -45,10 +36,6 @@ Sets = Annotated[
 ]
 
 app = typer.Typer()
-
-
-class ExecutionError(NightwatchError):
-    pass
 
 
 def _user(user: str | None) -> str:
@@ -96,46 +83,13 @@ def exit_code(state: str) -> int:
     )
 
 
-async def _client() -> Client:
-    return await connect(settings())
+async def _executions() -> Executions:
+    return Executions(await connect(settings()), settings().task_queue)
 
 
 def execution_id(execution: str) -> str:
     """An execution id as given on the command line, refused when blank."""
-    if not execution.strip():
-        raise ExecutionError("execution", "an execution id is required (`nightwatch list`)")
-    return execution
-
-
-def _handle(client: Client, execution: str, node: str = "") -> WorkflowHandle[Any, Any]:
-    """The workflow holding a node: a sub-plan's steps live in its child workflow."""
-    execution_id(execution)
-    prefix, dot, _ = node.partition(".")
-    target = child_workflow_id(execution, prefix) if dot else execution
-    return client.get_workflow_handle(target)
-
-
-async def live_view(client: Client, execution: str) -> ExecutionView:
-    """The execution's state, with the live state of its running sub-plans merged in."""
-    execution_id(execution)
-    try:
-        view: ExecutionView = await client.get_workflow_handle(execution).query(
-            PlanExecutionWorkflow.get_state
-        )
-    except RPCError as exc:
-        raise ExecutionError(execution, f"cannot read the execution: {exc.message}") from None
-    running = [n.key for n in view.nodes if n.kind == "SUB_PLAN" and n.state == "RUNNING"]
-    for key in running:
-        child: ExecutionView = await client.get_workflow_handle(
-            child_workflow_id(execution, key)
-        ).query(PlanExecutionWorkflow.get_state)
-        fresh = {node.key: node for node in child.nodes}
-        view.nodes = [fresh.get(node.key, node) for node in view.nodes]
-        if child.waiting_for:
-            view.waiting_for = "; ".join(filter(None, [view.waiting_for, child.waiting_for]))
-    if view.waiting_for and view.state == "RUNNING":
-        view.state = "WAITING"
-    return view
+    return check_id(execution)
 
 
 def _print_view(view: ExecutionView) -> None:
@@ -160,7 +114,7 @@ def run(
     as_json: JsonFlag = False,
 ) -> None:
     """Start an execution of PLAN (exit 0 started or succeeded, 1 failed, 3 waiting, 4 running)."""
-    identifier = execution_id or f"exec-{datetime.now(UTC):%Y%m%d-%H%M%S}-{uuid.uuid4().hex[:6]}"
+    identifier = execution_id or new_execution_id()
     overrides = parse_sets(sets, identifier)
     params = ExecutionInput(plan=plan, overrides=overrides, triggered_by=_user(user))
     view = asyncio.run(_start(identifier, params, wait))
@@ -172,64 +126,22 @@ def run(
 
 
 async def _start(identifier: str, params: ExecutionInput, wait: bool) -> ExecutionView:
-    client = await _client()
-    try:
-        handle = await client.start_workflow(
-            PlanExecutionWorkflow.run, params, id=identifier, task_queue=settings().task_queue,
-            # An execution id is never used twice (sealed secrets are bound to it).
-            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-        )  # fmt: skip
-    except WorkflowAlreadyStartedError:
-        running = await _runs(client, identifier)
-        reason = (f"runs already (nightwatch status {identifier})" if running else
-                  "was used by an earlier execution; ids are never reused: choose another")
-        raise ExecutionError(f"execution {identifier}", reason) from None
-    view = await _until(client, handle, lambda v: v.plan_id != 0, "the execution to start")
+    executions = await _executions()
+    await executions.start(params, identifier)
+    view = await executions.started(identifier)
     if wait:
-        view = await _follow(client, identifier)
+        view = await _follow(executions, identifier)
     return view
 
 
-async def _runs(client: Client, identifier: str) -> bool:
-    try:
-        status = (await client.get_workflow_handle(identifier).describe()).status
-    except RPCError:
-        return False
-    return status == WorkflowExecutionStatus.RUNNING
-
-
-async def _until(
-    client: Client, handle: WorkflowHandle[Any, Any], done: Any, what: str
-) -> ExecutionView:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        description = await handle.describe()
-        if description.status is not None and description.status.name == "FAILED":
-            try:
-                await handle.result()
-            except WorkflowFailureError as exc:
-                cause = exc.cause or exc
-                text = getattr(cause, "message", None) or str(cause)
-                if text.startswith(NOT_STARTED):
-                    # Nothing ran and no execution exists: say what was wrong, not an id.
-                    path, _, reason = text.removeprefix(NOT_STARTED).partition(": ")
-                    raise ExecutionError(path if reason else "run", reason or path) from None
-                raise ExecutionError(handle.id, text) from None
-        view = await live_view(client, handle.id)
-        if done(view):
-            return view
-        await asyncio.sleep(0.3)
-    raise ExecutionError(handle.id, f"timed out waiting for {what}; is a worker running?")
-
-
-async def _follow(client: Client, execution: str) -> ExecutionView:
+async def _follow(executions: Executions, execution: str) -> ExecutionView:
     """Follow the execution until it ends or waits for a person: a live Rich table on a
     terminal, one line per state change otherwise (pipes, logs, CI)."""
     if sys.stdout.isatty():
-        return await _follow_live(client, execution)
+        return await _follow_live(executions, execution)
     seen: dict[str, str] = {}
     while True:
-        view = await live_view(client, execution)
+        view = await executions.view(execution)
         for node in view.nodes:
             if seen.get(node.key) != node.state:
                 seen[node.key] = node.state
@@ -240,12 +152,12 @@ async def _follow(client: Client, execution: str) -> ExecutionView:
         await asyncio.sleep(0.5)
 
 
-async def _follow_live(client: Client, execution: str) -> ExecutionView:
+async def _follow_live(executions: Executions, execution: str) -> ExecutionView:
     from rich.live import Live
 
-    with Live(_table(await live_view(client, execution)), refresh_per_second=4) as live:
+    with Live(_table(await executions.view(execution)), refresh_per_second=4) as live:
         while True:
-            view = await live_view(client, execution)
+            view = await executions.view(execution)
             live.update(_table(view))
             if view.state not in ("RUNNING", "PENDING"):
                 return view
@@ -276,11 +188,11 @@ def status(execution: str, as_json: JsonFlag = False) -> None:
 
 
 async def _status(execution: str) -> ExecutionView:
-    return await live_view(await _client(), execution)
+    return await (await _executions()).view(execution)
 
 
 def _decide(
-    update: Any,
+    kind: DecisionKind,
     execution: str,
     node: str,
     user: str | None,
@@ -289,30 +201,23 @@ def _decide(
     as_json: bool,
 ) -> None:
     decision = Decision(node=node, user=_user(user), roles=_roles(roles), comment=comment)
-    result: NodeView | None = asyncio.run(_update(execution, node, update, decision))
+
+    async def go() -> NodeView | None:
+        return await (await _executions()).decide(execution, kind, decision)
+
+    result = asyncio.run(go())
     if as_json:
         emit_json(result.model_dump(mode="json") if result else {"node": node})
     elif result is not None:
-        kind = update.__name__.replace("mark_done", "done")
+        name = "done" if kind == DecisionKind.DONE else kind.lower()
         approvals = f", {len(result.approvals)} approval(s) so far" if result.approvals else ""
-        say(f"{execution} node {result.key} '{result.name}': {kind} recorded{approvals}")
+        say(f"{execution} node {result.key} '{result.name}': {name} recorded{approvals}")
     else:
         say(f"{execution}: done")
 
 
-async def _update(execution: str, node: str, update: Any, argument: Any) -> Any:
-    client = await _client()
-    try:
-        return await _handle(client, execution, node).execute_update(update, argument)
-    except WorkflowUpdateFailedError as exc:
-        reason = getattr(exc.cause, "message", None) or str(exc.cause or exc)
-        raise ExecutionError(f"{execution} node {node}", reason) from None
-    except RPCError as exc:
-        raise ExecutionError(execution, exc.message) from None
-
-
-def _decision_command(update: Any, summary: str) -> Any:
-    """A command deciding about one node: confirm, skip and retry differ only in the update."""
+def _decision_command(kind: DecisionKind, summary: str) -> Any:
+    """A command deciding about one node: confirm, skip and retry differ only in the kind."""
 
     def command(
         execution: str,
@@ -322,7 +227,7 @@ def _decision_command(update: Any, summary: str) -> Any:
         role: Roles = None,
         as_json: JsonFlag = False,
     ) -> None:
-        _decide(update, execution, node, user, role, comment, as_json)
+        _decide(kind, execution, node, user, role, comment, as_json)
 
     command.__doc__ = summary
     return command
@@ -330,16 +235,14 @@ def _decision_command(update: Any, summary: str) -> Any:
 
 app.command("confirm")(
     _decision_command(
-        PlanExecutionWorkflow.confirm,
+        DecisionKind.CONFIRM,
         "Confirm a step or sub-plan waiting for confirmation (or manual work done).",
     )
 )
 app.command("skip")(
-    _decision_command(
-        PlanExecutionWorkflow.skip, "Skip a waiting or failed step; the execution goes on."
-    )
+    _decision_command(DecisionKind.SKIP, "Skip a waiting or failed step; the execution goes on.")
 )
-app.command("retry")(_decision_command(PlanExecutionWorkflow.retry, "Run a failed step again."))
+app.command("retry")(_decision_command(DecisionKind.RETRY, "Run a failed step again."))
 
 
 @app.command()
@@ -352,7 +255,7 @@ def abort(
     as_json: JsonFlag = False,
 ) -> None:
     """Abort the execution (at NODE, or '*' for wherever it is)."""
-    _decide(PlanExecutionWorkflow.abort, execution, node, user, role, comment, as_json)
+    _decide(DecisionKind.ABORT, execution, node, user, role, comment, as_json)
 
 
 @app.command()
@@ -365,7 +268,7 @@ def done(
     as_json: JsonFlag = False,
 ) -> None:
     """Mark a failed or waiting step as done by hand (the fix was made outside)."""
-    _decide(PlanExecutionWorkflow.mark_done, execution, node, user, role, comment, as_json)
+    _decide(DecisionKind.DONE, execution, node, user, role, comment, as_json)
 
 
 @app.command()
@@ -389,7 +292,11 @@ def fill(
     parsed = _sealed("values", parsed, execution_id(execution), node)
     argument = Fill(node=node, user=_user(user), roles=_roles(role), values=parsed,
                     comment=comment)  # fmt: skip
-    result = asyncio.run(_update(execution, node, PlanExecutionWorkflow.fill_parameters, argument))
+
+    async def go() -> NodeView:
+        return await (await _executions()).fill(execution, argument)
+
+    result = asyncio.run(go())
     if as_json:
         emit_json(result.model_dump(mode="json"))
     else:
@@ -407,7 +314,7 @@ def rerun(
     as_json: JsonFlag = False,
 ) -> None:
     """Start a new execution linked to EXECUTION, from NODE on, with its effective parameters."""
-    identifier = f"{execution}-rerun-{uuid.uuid4().hex[:6]}"
+    identifier = rerun_id(execution_id(execution))
     params = ExecutionInput(
         plan="",
         rerun_of=execution,
@@ -428,15 +335,10 @@ def rerun(
 def cancel(execution: str) -> None:
     """Cancel the execution: the running step is cancelled, every open node marked cancelled."""
 
-    execution_id(execution)
-
     async def go() -> None:
-        await (await _client()).get_workflow_handle(execution).cancel()
+        await (await _executions()).cancel(execution)
 
-    try:
-        asyncio.run(go())
-    except RPCError as exc:
-        raise ExecutionError(execution, exc.message) from None
+    asyncio.run(go())
     say(f"{execution}: cancel requested")
 
 

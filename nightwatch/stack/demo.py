@@ -12,8 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select
-from temporalio.client import WorkflowHandle
 
+from executions.service import Executions
 from intake.rules import read_rule_file, save_rule
 from nightwatch.config import Settings
 from nightwatch.temporal import connect
@@ -21,8 +21,7 @@ from plans import files, store
 from plans.validation import PlanInvalid
 from storage.db import session_factory
 from storage.models import Execution, ExecutionNode
-from workflows.execution import PlanExecutionWorkflow
-from workflows.models import Decision, ExecutionInput, ExecutionView, Fill, NodeView
+from workflows.models import Decision, DecisionKind, ExecutionInput, ExecutionView, Fill, NodeView
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "plans"
 DEMO_PLAN = "loan-api overload"
@@ -61,13 +60,10 @@ def run_demo(settings: Settings, say: Say) -> None:
 
 async def drive(settings: Settings, say: Say) -> ExecutionView:
     """Run the demo plan to its end, doing what the duty manager would."""
-    client = await connect(settings)
-    execution = f"demo-{datetime.now(UTC):%Y%m%d-%H%M%S}"
-    handle: WorkflowHandle[Any, ExecutionView] = await client.start_workflow(
-        PlanExecutionWorkflow.run,
+    executions = Executions(await connect(settings), settings.task_queue)
+    execution = await executions.start(
         ExecutionInput(plan=DEMO_PLAN, triggered_by=DEMO_USER),
-        id=execution,
-        task_queue=settings.task_queue,
+        f"demo-{datetime.now(UTC):%Y%m%d-%H%M%S}",
     )
     ui = f"http://127.0.0.1:{settings.temporal_ui_port}/namespaces/{settings.temporal_namespace}"
     say(f"demo      running {DEMO_PLAN!r} as {execution}")
@@ -75,7 +71,7 @@ async def drive(settings: Settings, say: Say) -> ExecutionView:
     started, progress = time.monotonic(), ""
     seen: dict[str, str] = {}
     while time.monotonic() - started < DEMO_LIMIT_SECONDS:
-        view: ExecutionView = await handle.query(PlanExecutionWorkflow.get_state)
+        view = await executions.view(execution)
         for node in view.nodes:
             line = _line(node)
             if seen.get(node.key) != line:
@@ -83,12 +79,12 @@ async def drive(settings: Settings, say: Say) -> ExecutionView:
                 say(f"demo      {node.key:<3} {node.name:<30} {line}")
             if node.state == "WAITING_PARAMETERS":
                 say(f"demo          as the duty manager: fill in pods={DEMO_PODS}")
-                await handle.execute_update(PlanExecutionWorkflow.fill_parameters, Fill(
+                await executions.fill(execution, Fill(
                     node=node.key, user=DEMO_USER, roles=DEMO_ROLES,
                     values={"pods": DEMO_PODS}))  # fmt: skip
             elif node.state == "WAITING_CONFIRMATION":
                 say(f"demo          as the duty manager ({', '.join(DEMO_ROLES)}): confirm")
-                await handle.execute_update(PlanExecutionWorkflow.confirm, Decision(
+                await executions.decide(execution, DecisionKind.CONFIRM, Decision(
                     node=node.key, user=DEMO_USER, roles=DEMO_ROLES,
                     comment="demo: capacity approved"))  # fmt: skip
             elif node.state == "RUNNING":

@@ -1,0 +1,1 @@
+"""Driving plan executions: the one service every caller uses (executions/service.py)."""

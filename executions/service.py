@@ -1,0 +1,226 @@
+"""The one way to drive executions: start one, look it up, follow it, decide about it.
+
+The CLI, the alert intake and the local stack's demo (and the APIs to come) call this;
+nothing else talks to `PlanExecution` workflow handles. It owns the execution id format,
+the start options (an id is never used twice: sealed secrets are bound to it), the live
+view with running sub-plans merged in, and routing a decision about a sub-plan's node to
+that sub-plan's child workflow.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from temporalio.client import (
+    Client,
+    WorkflowExecutionStatus,
+    WorkflowFailureError,
+    WorkflowHandle,
+    WorkflowUpdateFailedError,
+)
+from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
+from temporalio.exceptions import WorkflowAlreadyStartedError
+from temporalio.service import RPCError
+
+from nightwatch.errors import NightwatchError
+from workflows.execution import PlanExecutionWorkflow, child_workflow_id
+from workflows.models import (
+    AlertResolved,
+    Decision,
+    DecisionKind,
+    ExecutionInput,
+    ExecutionView,
+    Fill,
+    NodeView,
+)
+
+NOT_STARTED = "cannot start: "  # how the workflow says its execution could not be created
+Handle = WorkflowHandle[PlanExecutionWorkflow, ExecutionView]
+# A decision's kind -> the update that takes it (validated: the caller hears a refusal).
+UPDATES: dict[DecisionKind, Any] = {
+    DecisionKind.CONFIRM: PlanExecutionWorkflow.confirm,
+    DecisionKind.SKIP: PlanExecutionWorkflow.skip,
+    DecisionKind.RETRY: PlanExecutionWorkflow.retry,
+    DecisionKind.DONE: PlanExecutionWorkflow.mark_done,
+    DecisionKind.ABORT: PlanExecutionWorkflow.abort,
+}
+
+
+class ExecutionError(NightwatchError):
+    """An execution cannot be started, found or acted on (the reason says why)."""
+
+
+class ExecutionExists(ExecutionError):
+    """The execution id is taken: by a running execution, or by one that ran before."""
+
+
+class Refused(ExecutionError):
+    """The execution refused a decision or a fill (who may act, what it waits for…)."""
+
+
+def new_execution_id(prefix: str = "exec") -> str:
+    """`exec-20261203-093000-1a2b3c`: sortable by start, unique, free of secrets."""
+    return f"{prefix}-{datetime.now(UTC):%Y%m%d-%H%M%S}-{uuid.uuid4().hex[:6]}"
+
+
+def rerun_id(execution: str) -> str:
+    """The id of a re-run of `execution`: `<execution>-rerun-1a2b3c`."""
+    return f"{execution}-rerun-{uuid.uuid4().hex[:6]}"
+
+
+def check_id(execution: str) -> str:
+    """An execution id as a person gave it, refused when blank."""
+    if not execution.strip():
+        raise ExecutionError("execution", "an execution id is required (`nightwatch list`)")
+    return execution
+
+
+class Executions:
+    """Executions on one Temporal namespace and task queue."""
+
+    def __init__(self, client: Client, task_queue: str) -> None:
+        self.client, self.task_queue = client, task_queue
+
+    # -- starting ----------------------------------------------------------------------------
+
+    async def start(self, params: ExecutionInput, execution_id: str | None = None) -> str:
+        """Start an execution; its id (given, or made by `new_execution_id`). Raises
+        ExecutionExists for an id that runs or ran already; RPCError reaches the caller
+        when Temporal is unreachable (the intake answers 503 then)."""
+        identifier = check_id(execution_id) if execution_id else new_execution_id()
+        try:
+            await self.client.start_workflow(
+                PlanExecutionWorkflow.run, params, id=identifier, task_queue=self.task_queue,
+                id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
+                # An execution id is never used twice (sealed secrets are bound to it).
+                id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+                rpc_timeout=timedelta(seconds=10),
+            )  # fmt: skip
+        except WorkflowAlreadyStartedError:
+            running = await self._runs(identifier)
+            reason = (f"runs already (nightwatch status {identifier})" if running else
+                      "was used by an earlier execution; ids are never reused: choose another")
+            raise ExecutionExists(f"execution {identifier}", reason) from None
+        return identifier
+
+    async def _runs(self, execution: str) -> bool:
+        try:
+            status = (await self.client.get_workflow_handle(execution).describe()).status
+        except RPCError:
+            return False
+        return status == WorkflowExecutionStatus.RUNNING
+
+    async def started(self, execution: str, within: float = 60) -> ExecutionView:
+        """The view once the execution has its plan snapshot; ExecutionError with what was
+        wrong (and no execution id: none was created) if it could not start."""
+        return await self.until(execution, lambda v: v.plan_id != 0, "the execution to start",
+                                within=within)  # fmt: skip
+
+    async def until(
+        self, execution: str, done: Callable[[ExecutionView], bool], what: str,
+        within: float = 60,
+    ) -> ExecutionView:  # fmt: skip
+        """Wait (bounded) until the live view satisfies `done`."""
+        handle = self._handle(execution)
+        deadline = time.monotonic() + within
+        while time.monotonic() < deadline:
+            description = await handle.describe()
+            if description.status == WorkflowExecutionStatus.FAILED:
+                raise await self._why_failed(handle)
+            view = await self.view(execution)
+            if done(view):
+                return view
+            await asyncio.sleep(0.3)
+        raise ExecutionError(execution, f"timed out waiting for {what}; is a worker running?")
+
+    @staticmethod
+    async def _why_failed(handle: Handle) -> ExecutionError:
+        try:
+            await handle.result()
+        except WorkflowFailureError as exc:
+            cause = exc.cause or exc
+            text = getattr(cause, "message", None) or str(cause)
+            if text.startswith(NOT_STARTED):
+                # Nothing ran and no execution exists: say what was wrong, not an id.
+                path, _, reason = text.removeprefix(NOT_STARTED).partition(": ")
+                return ExecutionError(path if reason else "run", reason or path)
+            return ExecutionError(handle.id, text)
+        return ExecutionError(handle.id, "failed")
+
+    # -- looking ---------------------------------------------------------------------------
+
+    async def view(self, execution: str) -> ExecutionView:
+        """The execution's live state, with its running sub-plans' nodes merged in."""
+        try:
+            view: ExecutionView = await self._handle(execution).query(
+                PlanExecutionWorkflow.get_state
+            )
+        except RPCError as exc:
+            raise ExecutionError(execution, f"cannot read the execution: {exc.message}") from None
+        running = [n.key for n in view.nodes if n.kind == "SUB_PLAN" and n.state == "RUNNING"]
+        for key in running:
+            child: ExecutionView = await self.client.get_workflow_handle(
+                child_workflow_id(execution, key)
+            ).query(PlanExecutionWorkflow.get_state)
+            fresh = {node.key: node for node in child.nodes}
+            view.nodes = [fresh.get(node.key, node) for node in view.nodes]
+            if child.waiting_for:
+                view.waiting_for = "; ".join(filter(None, [view.waiting_for, child.waiting_for]))
+        if view.waiting_for and view.state == "RUNNING":
+            view.state = "WAITING"
+        return view
+
+    # -- acting ----------------------------------------------------------------------------
+
+    async def decide(
+        self, execution: str, kind: DecisionKind, decision: Decision
+    ) -> NodeView | None:
+        """Confirm, skip, retry, mark done or abort: the node's own workflow takes it (a
+        sub-plan's child for its steps); Refused says why it was not taken."""
+        result: NodeView | None = await self._update(
+            execution, decision.node, UPDATES[kind], decision
+        )
+        return result
+
+    async def fill(self, execution: str, fill: Fill) -> NodeView:
+        """Fill in parameters a node waits for (checked by the workflow before history)."""
+        result: NodeView = await self._update(
+            execution, fill.node, PlanExecutionWorkflow.fill_parameters, fill
+        )
+        return result
+
+    async def cancel(self, execution: str) -> None:
+        try:
+            await self._handle(execution).cancel()
+        except RPCError as exc:
+            raise ExecutionError(execution, exc.message) from None
+
+    async def alert_resolved(self, execution: str, note: AlertResolved) -> bool:
+        """Tell the execution its alert resolved; False if it has ended (no signal taken)."""
+        try:
+            await self._handle(execution).signal(PlanExecutionWorkflow.alert_resolved, note,
+                                                 rpc_timeout=timedelta(seconds=10))  # fmt: skip
+        except RPCError:
+            return False
+        return True
+
+    async def _update(self, execution: str, node: str, update: Any, argument: Any) -> Any:
+        try:
+            return await self._handle(execution, node).execute_update(update, argument)
+        except WorkflowUpdateFailedError as exc:
+            reason = getattr(exc.cause, "message", None) or str(exc.cause or exc)
+            raise Refused(f"{execution} node {node}", reason) from None
+        except RPCError as exc:
+            raise ExecutionError(execution, exc.message) from None
+
+    def _handle(self, execution: str, node: str = "") -> Handle:
+        """The workflow holding a node: a sub-plan's steps live in its child workflow."""
+        check_id(execution)
+        prefix, dot, _ = node.partition(".")
+        target = child_workflow_id(execution, prefix) if dot else execution
+        return self.client.get_workflow_handle(target)
