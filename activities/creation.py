@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import insert, select, text
 from sqlalchemy.orm import Session
 
 from catalog.params import check_parameters
@@ -25,8 +24,9 @@ from nightwatch.errors import NightwatchError
 from nightwatch.sealing import SecretError, is_sealed, plaintext_secrets, reseal
 from plans import store
 from plans.model import StepStrategy
+from storage import executions
 from storage.enums import ExecutionState, NodeState, StepType
-from storage.models import Execution, ExecutionNode, Plan, PlanStep
+from storage.models import Execution, Plan, PlanStep
 from workflows.models import ExecutionInput, ExecutionSnapshot, NodeSpec
 
 
@@ -102,13 +102,6 @@ def template(session: Session, plan: Plan) -> Template:
     return made
 
 
-_IDS = text(
-    "SELECT nextval(pg_get_serial_sequence('pre_plan_execute_order', 'id')), "
-    "ARRAY(SELECT nextval(pg_get_serial_sequence('pre_plan_execute_node', 'id')) "
-    "FROM generate_series(1, :n))"
-)
-
-
 def create(
     session: Session,
     execution_id: str,
@@ -126,19 +119,17 @@ def create(
     """
     previous = None
     if params.rerun_of:
-        previous = session.scalar(
-            select(Execution).where(Execution.execution_id == params.rerun_of)
-        )
+        previous = executions.by_execution_id(session, params.rerun_of)
         if previous is None:
             raise OverrideError("rerun_of", f"no execution {params.rerun_of}")
         plan = store.main_plan(session, previous.plan_id)
     else:
         plan = store.main_plan(session, params.plan)
     plan_template = template(session, plan)
-    earlier = _effective_params(session, previous.id) if previous else {}
+    earlier = executions.effective_params(session, previous.id) if previous else {}
     carry = Carry(previous.execution_id, execution_id, ring) if previous else None
     connection = session.connection()
-    execution_row, node_ids = connection.execute(_IDS, {"n": plan_template.node_count}).one()
+    execution_row, node_ids = executions.allocate_ids(connection, plan_template.node_count)
     ids = iter(node_ids)
 
     rows: list[dict[str, Any]] = []
@@ -166,8 +157,8 @@ def create(
         execution_id=execution_id, execution_row=execution_row, plan_id=plan.id,
         plan_name=plan.name, plan_version=plan.version, scene=plan.scene, nodes=nodes,
     )  # fmt: skip
-    connection.execute(
-        insert(Execution),
+    executions.insert_execution(
+        connection,
         {
             "id": execution_row, "execution_id": execution_id, "workflow_run_id": run_id,
             "plan_id": plan.id,
@@ -180,9 +171,8 @@ def create(
                 "snapshot": snapshot.model_dump(mode="json"),
             },
         },
+        rows,
     )  # fmt: skip
-    if rows:
-        connection.execute(insert(ExecutionNode), rows)
     return snapshot
 
 
@@ -229,15 +219,6 @@ class Carry:
                                       to=(self.execution, key), param=name)  # fmt: skip
             except SecretError as exc:
                 raise OverrideError(f"overrides.{key}.{name}", exc.reason) from None
-
-
-def _effective_params(session: Session, execution_row: int) -> dict[int, dict[str, Any]]:
-    rows = session.execute(
-        select(ExecutionNode.step_id, ExecutionNode.parameters).where(
-            ExecutionNode.execute_order_id == execution_row
-        )
-    )
-    return {step_id: parameters for step_id, parameters in rows}
 
 
 def _node(

@@ -15,7 +15,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 from pydantic_core import to_json
-from sqlalchemy import select, text
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session
 from temporalio import activity
@@ -35,9 +34,9 @@ from nightwatch.logs import bind_execution, get_logger
 from nightwatch.sealing import SecretError, reveal, reveal_env
 from nightwatch.temporal import SEARCH_ATTRIBUTES
 from platforms.errors import PlatformError
+from storage import executions
 from storage.db import transactional, unavailable, writer_engine
 from storage.enums import NodeState
-from storage.models import Execution
 from workflows.models import (
     ExecutionInput,
     ExecutionRecord,
@@ -95,9 +94,7 @@ class ExecutionActivities:
             except IntegrityError:
                 # A retry of a creation that committed (its answer was lost): the row exists.
                 session.rollback()
-                existing = session.scalar(
-                    select(Execution).where(Execution.execution_id == execution_id)
-                )
+                existing = executions.by_execution_id(session, execution_id)
                 if existing is None:
                     raise
                 reused = creation.reused_id(existing, run_id)
@@ -231,19 +228,11 @@ class ExecutionActivities:
             }
             for node in record.nodes
         ]
-        values = {
-            "row": record.execution_row,
-            "nodes": to_json(nodes).decode(),
-            "state": record.state,
-            "error": record.error,
-            "ended": record.ended,
-        }
         with _database_errors(), writer_engine(self._url).connect() as conn:
-            written = conn.execute(_RECORD, values).first()
-            if written is None and conn.scalar(_EXISTS, {"row": record.execution_row}) is None:
-                raise ApplicationError(
-                    f"no execution row {record.execution_row}", non_retryable=True
-                )
+            exists = executions.record(conn, record.execution_row, to_json(nodes).decode(),
+                                       record.state, record.error, ended=record.ended)  # fmt: skip
+        if not exists:
+            raise ApplicationError(f"no execution row {record.execution_row}", non_retryable=True)
 
     @activity.defn
     async def send_reminder(self, message: str) -> bool:
@@ -309,38 +298,3 @@ async def registered_search_attributes(client: Client) -> list[str]:
             log.warning("search attributes missing: run `nightwatch temporal "
                         "register-search-attributes`", missing=missing)  # fmt: skip
     return _REGISTERED[key]
-
-
-# The workflow's view, written in one statement (autocommit). `live` is the execution,
-# locked, unless it has ended: then nothing matches and nothing is written. The nodes are
-# written before the execution (`written` needs them all): once its `ended_at` is set, the
-# immutability trigger (migration 0005) refuses any change to them.
-_RECORD = text("""
-WITH live AS MATERIALIZED (
-    SELECT id FROM pre_plan_execute_order
-    WHERE id = :row AND ended_at IS NULL
-    FOR UPDATE
-), nodes AS (
-    UPDATE pre_plan_execute_node AS n SET
-        state = v.state, parameters = v.parameters,
-        pending_parameters = v.pending_parameters, decisions = v.decisions,
-        attempts = v.attempts, error = v.error, started_at = v.started_at,
-        ended_at = v.ended_at, output = COALESCE(v.output, n.output), updated_at = now()
-    FROM jsonb_to_recordset(CAST(:nodes AS jsonb)) AS v(
-        id bigint, state text, parameters jsonb, pending_parameters jsonb, decisions jsonb,
-        attempts integer, error text, started_at timestamptz, ended_at timestamptz,
-        output jsonb
-    ), live
-    WHERE n.id = v.id AND n.execute_order_id = live.id
-    RETURNING n.id
-)
-UPDATE pre_plan_execute_order AS e SET
-    state = COALESCE(CAST(:state AS text), e.state),
-    error = CASE WHEN CAST(:state AS text) IS NULL THEN e.error ELSE CAST(:error AS text) END,
-    ended_at = CASE WHEN CAST(:ended AS boolean) THEN now() ELSE e.ended_at END,
-    updated_at = now()
-FROM live, (SELECT count(*) AS nodes FROM nodes) AS written
-WHERE e.id = live.id
-RETURNING written.nodes
-""")
-_EXISTS = text("SELECT id FROM pre_plan_execute_order WHERE id = :row")

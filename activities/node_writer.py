@@ -16,10 +16,10 @@ import asyncio
 from typing import Any
 
 from pydantic_core import to_json
-from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
 from nightwatch.logs import get_logger
+from storage import executions
 from storage.db import bookkeeping_engine
 
 log = get_logger("nightwatch.activities.node_writer")
@@ -56,45 +56,13 @@ class NodeWriter:
         self._idle.set()
 
     async def _write(self, batch: dict[int, dict[str, Any]]) -> None:
-        values = {"batch": to_json(batch).decode()}
+        batch_json = to_json(batch).decode()
         try:
             async with bookkeeping_engine(self._url).connect() as conn:
-                await conn.execute(_WRITE, values)
+                await executions.write_nodes(conn, batch_json)
         except (SQLAlchemyError, OSError) as exc:
             log.warning(
                 "node bookkeeping deferred: database unavailable",
                 nodes=sorted(batch),
                 error=type(exc).__name__,
             )
-
-
-def _set(column: str, value: str) -> str:
-    """`column` takes the batch's value when the batch has one for it."""
-    return f"{column} = CASE WHEN v.j ? '{column}' THEN {value} ELSE n.{column} END"
-
-
-# One statement per batch (autocommit): {node id: {column: value}} as JSON. The executions
-# are locked (shared) first, as the final record locks its execution (exclusive) first: a
-# write racing with an execution's end either lands before the final record or sees the
-# execution ended and writes nothing for it.
-_WRITE = text(f"""
-WITH v AS MATERIALIZED (
-    SELECT CAST(key AS bigint) AS id, value AS j FROM jsonb_each(CAST(:batch AS jsonb))
-), live AS MATERIALIZED (
-    SELECT e.id FROM pre_plan_execute_order AS e
-    WHERE e.ended_at IS NULL AND e.id IN (
-        SELECT n.execute_order_id FROM pre_plan_execute_node AS n JOIN v ON v.id = n.id
-    )
-    FOR SHARE
-)
-UPDATE pre_plan_execute_node AS n SET
-    {_set("state", "v.j->>'state'")},
-    {_set("attempts", "CAST(v.j->>'attempts' AS integer)")},
-    {_set("output", "NULLIF(v.j->'output', 'null')")},
-    {_set("error", "v.j->>'error'")},
-    {_set("started_at", "CAST(v.j->>'started_at' AS timestamptz)")},
-    {_set("ended_at", "CAST(v.j->>'ended_at' AS timestamptz)")},
-    updated_at = now()
-FROM v, live
-WHERE n.id = v.id AND n.execute_order_id = live.id
-""")

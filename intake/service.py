@@ -34,6 +34,7 @@ from intake.rules import RuleDoc, list_rules, mapped_params, plan_steps, route
 from nightwatch.errors import NightwatchError
 from nightwatch.logs import get_logger
 from storage.enums import AlertOutcome, RiskState
+from storage.executions import executions_started_by_alerts
 from workflows.models import AlertResolved, ExecutionInput
 
 log = get_logger("nightwatch.intake")
@@ -134,15 +135,6 @@ on conflict (source, fingerprint, episode) do update set
 returning id, execution_id, outcome
 """)
 
-ACTIVE = text("""
-select count(*) from risk_event r
-left join pre_plan_execute_order e on e.execution_id = r.execution_id
-where r.plan_name = :plan and r.outcome = 'STARTED' and r.id <> :me
-  and ((e.id is null and r.last_received_at > now() - :grace) or
-       (e.id is not null and e.ended_at is null))
-""")
-
-
 def _lock_key(plan: str) -> int:
     return int.from_bytes(
         hashlib.sha256(f"alerts:{plan}".encode()).digest()[:8], "big", signed=True
@@ -181,8 +173,7 @@ async def handle(
         # before talking to Temporal (the lock serialises this plan's alerts only briefly).
         await session.execute(text("select pg_advisory_xact_lock(:key)"),
                               {"key": _lock_key(rule.plan)})  # fmt: skip
-        running = int((await session.execute(ACTIVE, {
-            "plan": rule.plan, "me": event, "grace": CREATING_GRACE})).scalar_one())  # fmt: skip
+        running = await executions_started_by_alerts(session, rule.plan, event, CREATING_GRACE)
         if running >= limit:
             reason = (f"storm control: {running} alert-started executions of {rule.plan!r} "
                       f"running (alerts.max_concurrent_per_plan = {limit})")  # fmt: skip

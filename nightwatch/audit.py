@@ -24,8 +24,9 @@ from nightwatch.codec import KeyRing, PayloadKeyError
 from nightwatch.errors import NightwatchError, NotFound
 from nightwatch.sealing import masked
 from nightwatch.temporal import data_converter
+from storage import executions
 from storage.db import session_factory
-from storage.models import Execution, ExecutionNode, HistoryArchive, RiskEvent
+from storage.models import HistoryArchive, RiskEvent
 from workflows.models import (
     AlertResolved,
     Decision,
@@ -303,12 +304,10 @@ def _history_nodes(parsed: list[Parsed]) -> dict[str, dict[str, Any]]:
 
 def _database(database_url: str, execution_id: str) -> dict[str, Any] | None:
     with session_factory(database_url)() as session:
-        execution = session.scalar(select(Execution).where(Execution.execution_id == execution_id))
+        execution = executions.by_execution_id(session, execution_id)
         if execution is None:
             return None
-        rows = session.scalars(
-            select(ExecutionNode).where(ExecutionNode.execute_order_id == execution.id)
-        ).all()
+        rows = executions.nodes_of(session, execution.id)
         snapshot = ExecutionSnapshot.model_validate(execution.plan_snapshot["snapshot"])
         keys = {n.node_id: n.key for top in snapshot.nodes for n in (top, *top.children)}
         secrets = {n.key: n.secret_params for top in snapshot.nodes for n in (top, *top.children)}

@@ -5,20 +5,13 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 import typer
-from sqlalchemy import select
-from sqlalchemy.orm import aliased
 
 from nightwatch.cli.context import sessions
 from nightwatch.cli.output import emit_json, say
+from storage import executions
 from storage.enums import NodeState
-from storage.models import Execution, ExecutionNode, Plan
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Machine-readable output (docs/cli.md).")]
-WAITING_STATES = (
-    NodeState.WAITING_CONFIRMATION,
-    NodeState.WAITING_PARAMETERS,
-    NodeState.FAILED_WAITING,
-)
 WHAT = {
     NodeState.WAITING_CONFIRMATION: "confirmation",
     NodeState.WAITING_PARAMETERS: "parameters",
@@ -37,18 +30,9 @@ def _may_act(strategy: dict[str, Any], user: str | None, roles: list[str]) -> bo
 
 def waiting_nodes(user: str | None = None, roles: list[str] | None = None) -> list[dict[str, Any]]:
     """Every node waiting for a person in an open execution, oldest first."""
-    parent = aliased(ExecutionNode)
-    query = (
-        select(ExecutionNode, Execution.execution_id, Plan.name, parent.name)
-        .join(Execution, Execution.id == ExecutionNode.execute_order_id)
-        .join(Plan, Plan.id == Execution.plan_id)
-        .outerjoin(parent, parent.id == ExecutionNode.parent_node_id)
-        .where(ExecutionNode.state.in_(WAITING_STATES), Execution.ended_at.is_(None))
-        .order_by(ExecutionNode.updated_at, ExecutionNode.id)
-    )
     items = []
     with sessions()() as session:
-        for node, execution_id, plan, parent_name in session.execute(query):
+        for node, execution_id, plan, parent_name in executions.waiting_nodes(session):
             if not _may_act(node.strategy, user, roles or []):
                 continue
             key = (
@@ -103,12 +87,6 @@ def list_executions(
     as_json: JsonFlag = False,
 ) -> None:
     """Recent executions with their state."""
-    query = (
-        select(Execution, Plan.name)
-        .join(Plan, Plan.id == Execution.plan_id)
-        .order_by(Execution.id.desc())
-        .limit(limit)
-    )
     with sessions()() as session:
         rows = [
             {
@@ -121,7 +99,7 @@ def list_executions(
                 "started_at": e.started_at.isoformat() if e.started_at else None,
                 "ended_at": e.ended_at.isoformat() if e.ended_at else None,
             }
-            for e, name in session.execute(query)
+            for e, name in executions.recent(session, limit)
         ]
     if as_json:
         emit_json({"executions": rows})

@@ -11,16 +11,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select
-
 from executions.service import Executions
 from intake.rules import read_rule_file, save_rule
 from nightwatch.config import Settings
 from nightwatch.temporal import connect
 from plans import files, store
 from plans.validation import PlanInvalid
+from storage import executions as execution_rows
 from storage.db import session_factory
-from storage.models import Execution, ExecutionNode
 from workflows.models import Decision, DecisionKind, ExecutionInput, ExecutionView, Fill, NodeView
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "plans"
@@ -126,12 +124,7 @@ def _summary(output: dict[str, Any]) -> str:
 def _progress(settings: Settings, execution: str, key: str) -> str:
     """What a running step has reported so far (on its node), in words."""
     with session_factory(settings.effective_database_url)() as session:
-        output = session.scalar(
-            select(ExecutionNode.output)
-            .join(Execution, Execution.id == ExecutionNode.execute_order_id)
-            .where(Execution.execution_id == execution,
-                   ExecutionNode.execute_order == int(key.rsplit(".", 1)[-1]))
-        )  # fmt: skip
+        output = execution_rows.node_output(session, execution, int(key.rsplit(".", 1)[-1]))
     details = (output or {}).get("progress")
     if not isinstance(details, dict) or "order" not in details:
         return ""

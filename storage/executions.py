@@ -1,0 +1,216 @@
+"""Every SQL statement on the execution and node tables (`pre_plan_execute_order`,
+`pre_plan_execute_node`): creating an execution, the write-behind node writes, the
+workflow's record, and the reads people and reports make.
+
+The lock order between the writers, stated once: **a writer locks the execution row
+before it touches that execution's nodes**. The node writer takes it FOR SHARE (many
+batches may write at once), the workflow's record takes it FOR UPDATE. So a node write
+racing with an execution's end either lands before the final record, or finds the
+execution ended and writes nothing for it; and once `ended_at` is set, the immutability
+trigger (migration 0005) refuses any change to the execution and its nodes.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import Connection, insert, select, text
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+from sqlalchemy.orm import Session, aliased
+
+from storage.enums import NodeState
+from storage.models import Execution, ExecutionNode, Plan
+
+LOCK_EXECUTION_SHARED = "FOR SHARE"  # the node writer's lock (see the module docstring)
+LOCK_EXECUTION_EXCLUSIVE = "FOR UPDATE"  # the record's lock
+WAITING_STATES = (
+    NodeState.WAITING_CONFIRMATION,
+    NodeState.WAITING_PARAMETERS,
+    NodeState.FAILED_WAITING,
+)
+
+# -- creation ------------------------------------------------------------------------------
+
+_IDS = text(
+    "SELECT nextval(pg_get_serial_sequence('pre_plan_execute_order', 'id')), "
+    "ARRAY(SELECT nextval(pg_get_serial_sequence('pre_plan_execute_node', 'id')) "
+    "FROM generate_series(1, :n))"
+)
+
+
+def allocate_ids(connection: Connection, nodes: int) -> tuple[int, list[int]]:
+    """Ids for an execution and its nodes, in one round trip (rows go in with them)."""
+    execution_row, node_ids = connection.execute(_IDS, {"n": nodes}).one()
+    return int(execution_row), list(node_ids)
+
+
+def insert_execution(
+    connection: Connection, execution: dict[str, Any], nodes: list[dict[str, Any]]
+) -> None:
+    """The execution and all its nodes, in two statements (the caller's transaction)."""
+    connection.execute(insert(Execution), execution)
+    if nodes:
+        connection.execute(insert(ExecutionNode), nodes)
+
+
+def by_execution_id(session: Session, execution_id: str) -> Execution | None:
+    return session.scalar(select(Execution).where(Execution.execution_id == execution_id))
+
+
+def nodes_of(session: Session, execution_row: int) -> list[ExecutionNode]:
+    query = select(ExecutionNode).where(ExecutionNode.execute_order_id == execution_row)
+    return list(session.scalars(query.order_by(ExecutionNode.id)))
+
+
+def effective_params(session: Session, execution_row: int) -> dict[int, dict[str, Any]]:
+    """The parameters each node of an execution ran with, by plan step (for re-runs)."""
+    rows = session.execute(
+        select(ExecutionNode.step_id, ExecutionNode.parameters).where(
+            ExecutionNode.execute_order_id == execution_row
+        )
+    )
+    return {step_id: parameters for step_id, parameters in rows}
+
+
+# -- the workflow's record -------------------------------------------------------------------
+
+# One statement (autocommit). `live` is the execution, locked, unless it has ended: then
+# nothing matches and nothing is written. The nodes are written before the execution
+# (`written` needs them all): once its `ended_at` is set, the trigger refuses node changes.
+_RECORD = text(f"""
+WITH live AS MATERIALIZED (
+    SELECT id FROM pre_plan_execute_order
+    WHERE id = :row AND ended_at IS NULL
+    {LOCK_EXECUTION_EXCLUSIVE}
+), nodes AS (
+    UPDATE pre_plan_execute_node AS n SET
+        state = v.state, parameters = v.parameters,
+        pending_parameters = v.pending_parameters, decisions = v.decisions,
+        attempts = v.attempts, error = v.error, started_at = v.started_at,
+        ended_at = v.ended_at, output = COALESCE(v.output, n.output), updated_at = now()
+    FROM jsonb_to_recordset(CAST(:nodes AS jsonb)) AS v(
+        id bigint, state text, parameters jsonb, pending_parameters jsonb, decisions jsonb,
+        attempts integer, error text, started_at timestamptz, ended_at timestamptz,
+        output jsonb
+    ), live
+    WHERE n.id = v.id AND n.execute_order_id = live.id
+    RETURNING n.id
+)
+UPDATE pre_plan_execute_order AS e SET
+    state = COALESCE(CAST(:state AS text), e.state),
+    error = CASE WHEN CAST(:state AS text) IS NULL THEN e.error ELSE CAST(:error AS text) END,
+    ended_at = CASE WHEN CAST(:ended AS boolean) THEN now() ELSE e.ended_at END,
+    updated_at = now()
+FROM live, (SELECT count(*) AS nodes FROM nodes) AS written
+WHERE e.id = live.id
+RETURNING written.nodes
+""")
+_EXISTS = text("SELECT id FROM pre_plan_execute_order WHERE id = :row")
+
+
+def record(
+    connection: Connection, row: int, nodes_json: str, state: str | None, error: str | None,
+    *, ended: bool,
+) -> bool:  # fmt: skip
+    """Write the workflow's view of an execution and its nodes; an ended execution is left
+    as it is. False when there is no such execution at all."""
+    values = {"row": row, "nodes": nodes_json, "state": state, "error": error, "ended": ended}
+    written = connection.execute(_RECORD, values).first()
+    return written is not None or connection.scalar(_EXISTS, {"row": row}) is not None
+
+
+# -- the node writer -----------------------------------------------------------------------
+
+
+def _set(column: str, value: str) -> str:
+    """`column` takes the batch's value when the batch has one for it."""
+    return f"{column} = CASE WHEN v.j ? '{column}' THEN {value} ELSE n.{column} END"
+
+
+# One statement per batch (autocommit): {node id: {column: value}} as JSON; the executions
+# are locked (shared) first.
+_WRITE_NODES = text(f"""
+WITH v AS MATERIALIZED (
+    SELECT CAST(key AS bigint) AS id, value AS j FROM jsonb_each(CAST(:batch AS jsonb))
+), live AS MATERIALIZED (
+    SELECT e.id FROM pre_plan_execute_order AS e
+    WHERE e.ended_at IS NULL AND e.id IN (
+        SELECT n.execute_order_id FROM pre_plan_execute_node AS n JOIN v ON v.id = n.id
+    )
+    {LOCK_EXECUTION_SHARED}
+)
+UPDATE pre_plan_execute_node AS n SET
+    {_set("state", "v.j->>'state'")},
+    {_set("attempts", "CAST(v.j->>'attempts' AS integer)")},
+    {_set("output", "NULLIF(v.j->'output', 'null')")},
+    {_set("error", "v.j->>'error'")},
+    {_set("started_at", "CAST(v.j->>'started_at' AS timestamptz)")},
+    {_set("ended_at", "CAST(v.j->>'ended_at' AS timestamptz)")},
+    updated_at = now()
+FROM v, live
+WHERE n.id = v.id AND n.execute_order_id = live.id
+""")
+
+
+async def write_nodes(connection: AsyncConnection, batch_json: str) -> None:
+    """One batch of write-behind node values; nodes of ended executions are not touched."""
+    await connection.execute(_WRITE_NODES, {"batch": batch_json})
+
+
+# -- reads ---------------------------------------------------------------------------------
+
+
+def waiting_nodes(session: Session) -> list[tuple[ExecutionNode, str, str, str | None]]:
+    """Every node waiting for a person in an open execution, oldest first: the node, its
+    execution id, its plan's name and its sub-plan's name (None at the top)."""
+    parent = aliased(ExecutionNode)
+    query = (
+        select(ExecutionNode, Execution.execution_id, Plan.name, parent.name)
+        .join(Execution, Execution.id == ExecutionNode.execute_order_id)
+        .join(Plan, Plan.id == Execution.plan_id)
+        .outerjoin(parent, parent.id == ExecutionNode.parent_node_id)
+        .where(ExecutionNode.state.in_(WAITING_STATES), Execution.ended_at.is_(None))
+        .order_by(ExecutionNode.updated_at, ExecutionNode.id)
+    )
+    return [(node, e, plan, sub) for node, e, plan, sub in session.execute(query)]
+
+
+def recent(session: Session, limit: int) -> list[tuple[Execution, str]]:
+    """The newest executions with their plan's name."""
+    query = (
+        select(Execution, Plan.name)
+        .join(Plan, Plan.id == Execution.plan_id)
+        .order_by(Execution.id.desc())
+        .limit(limit)
+    )
+    return [(execution, name) for execution, name in session.execute(query)]
+
+
+def node_output(session: Session, execution_id: str, order: int) -> dict[str, Any] | None:
+    """The output a node holds now (a running step's progress)."""
+    output: dict[str, Any] | None = session.scalar(
+        select(ExecutionNode.output)
+        .join(Execution, Execution.id == ExecutionNode.execute_order_id)
+        .where(Execution.execution_id == execution_id, ExecutionNode.execute_order == order)
+    )
+    return output
+
+
+_STARTED_BY_ALERTS = text("""
+select count(*) from risk_event r
+left join pre_plan_execute_order e on e.execution_id = r.execution_id
+where r.plan_name = :plan and r.outcome = 'STARTED' and r.id <> :me
+  and ((e.id is null and r.last_received_at > now() - :grace) or
+       (e.id is not null and e.ended_at is null))
+""")
+
+
+async def executions_started_by_alerts(
+    session: AsyncSession, plan: str, besides: int, grace: timedelta
+) -> int:
+    """How many alert-started executions of `plan` run (storm control): started ones not
+    ended, and those whose row is not made yet if their alert came within `grace`."""
+    count = await session.execute(_STARTED_BY_ALERTS, {"plan": plan, "me": besides,
+                                                       "grace": grace})  # fmt: skip
+    return int(count.scalar_one())
