@@ -76,21 +76,28 @@ class ActionContext:
             except Exception as exc:
                 if not unavailable(exc):
                     raise
-                known = {k: _LAST_READ[(self.database_url, k)] for k in keys
-                         if (self.database_url, k) in _LAST_READ}  # fmt: skip
+                known = {
+                    k: _LAST_READ[(self.database_url, k)]
+                    for k in keys
+                    if (self.database_url, k) in _LAST_READ
+                }
                 if len(known) == len(keys):
                     log.warning("database unavailable: system config as last read", keys=keys)
                     return known
-                log.warning("database unavailable: the step waits for its system config",
-                            keys=keys, retry_in=pause)  # fmt: skip
+                log.warning(
+                    "database unavailable: the step waits for its system config",
+                    keys=keys,
+                    retry_in=pause,
+                )
                 await asyncio.sleep(pause)
                 pause = min(pause * 2, 30.0)
         values = {}
         for key in keys:
             row = rows.get(key)
             if row is None or row.value is None or row.retired_at is not None:
-                raise PlatformError(key, "system config not set (`nightwatch config set`)",
-                                    retryable=False)  # fmt: skip
+                raise PlatformError(
+                    key, "system config not set (`nightwatch config set`)", retryable=False
+                )
             values[key] = _LAST_READ[(self.database_url, key)] = CONFIGS_BY_KEY[key].parse(
                 row.value["value"]
             )
@@ -109,8 +116,11 @@ class ActionContext:
         return (await self.configs(key))[key]
 
     async def endpoint(self, platform: str) -> Endpoint:
-        base, token, timeout = (f"platform.{platform}.base_url", f"platform.{platform}.token",
-                                "platform.http_timeout_seconds")  # fmt: skip
+        base, token, timeout = (
+            f"platform.{platform}.base_url",
+            f"platform.{platform}.token",
+            "platform.http_timeout_seconds",
+        )
         values = await self.configs(base, token, timeout)
         return Endpoint(
             base_url=str(values[base]),
@@ -146,16 +156,21 @@ async def http_call(params: dict[str, Any], ctx: ActionContext) -> dict[str, Any
     try:
         async with httpx.AsyncClient(timeout=params.get("timeout_seconds", 10)) as http:
             response = await http.request(
-                params.get("method", "GET"), params["url"], headers=headers,
+                params.get("method", "GET"),
+                params["url"],
+                headers=headers,
                 content=params.get("body"),
-            )  # fmt: skip
+            )
     except httpx.HTTPError as exc:
         raise unreachable(params["url"], exc) from None
     expected = params.get("expected_status") or [200]
     if response.status_code not in expected:
         retryable = response.status_code >= 500 or response.status_code == 429
-        raise PlatformError(params["url"], f"HTTP {response.status_code} (expected "
-                            f"{expected}): {response.text[:500]}", retryable=retryable)  # fmt: skip
+        raise PlatformError(
+            params["url"],
+            f"HTTP {response.status_code} (expected {expected}): {response.text[:500]}",
+            retryable=retryable,
+        )
     return {"status": response.status_code, "body": response.text[:2000]}
 
 
@@ -163,10 +178,15 @@ async def notify(params: dict[str, Any], ctx: ActionContext) -> dict[str, Any]:
     hooks = {hook["name"]: hook for hook in await ctx.config("notification.webhooks")}
     hook = hooks.get(params["channel"])
     if hook is None:
-        raise PlatformError("notification.webhooks", f"no channel {params['channel']!r}",
-                            retryable=False)  # fmt: skip
-    body = {"text": params["message"], "mention": params.get("mention", []),
-            "execution": ctx.execution_id, "node": ctx.node_key}  # fmt: skip
+        raise PlatformError(
+            "notification.webhooks", f"no channel {params['channel']!r}", retryable=False
+        )
+    body = {
+        "text": params["message"],
+        "mention": params.get("mention", []),
+        "execution": ctx.execution_id,
+        "node": ctx.node_key,
+    }
     try:
         async with httpx.AsyncClient(timeout=10) as http:
             response = await http.post(
@@ -185,8 +205,11 @@ def _product(status: str) -> Handler:
     async def handler(params: dict[str, Any], ctx: ActionContext) -> dict[str, Any]:
         async with ProductClient(await ctx.endpoint("product")) as product:
             answer = await product.set_status(params["product_code"], status, params["reason"])  # type: ignore[arg-type]
-        return {"product": params["product_code"], "status": answer.get("status", status),
-                "previous": answer.get("previous")}  # fmt: skip
+        return {
+            "product": params["product_code"],
+            "status": answer.get("status", status),
+            "previous": answer.get("previous"),
+        }
 
     return handler
 
@@ -197,16 +220,23 @@ async def gateway_op_config(params: dict[str, Any], ctx: ActionContext) -> dict[
         answer = await gateway.set_operation(
             params["gateway_group"], params["api_path"], params["operation"], settings
         )
-    return {"gateway_group": params["gateway_group"], "api_path": params["api_path"],
-            "operation": answer.get("operation"), "previous": answer.get("previous"),
-            "settings": answer.get("settings", settings)}  # fmt: skip
+    return {
+        "gateway_group": params["gateway_group"],
+        "api_path": params["api_path"],
+        "operation": answer.get("operation"),
+        "previous": answer.get("previous"),
+        "settings": answer.get("settings", settings),
+    }
 
 
 async def iam_degrade(params: dict[str, Any], ctx: ActionContext) -> dict[str, Any]:
     async with IamClient(await ctx.endpoint("iam")) as iam:
         answer = await iam.set_mode(params["mode"], params["reason"], params.get("max_minutes", 60))
-    return {"mode": answer.get("mode"), "previous": answer.get("previous"),
-            "until": answer.get("until")}  # fmt: skip
+    return {
+        "mode": answer.get("mode"),
+        "previous": answer.get("previous"),
+        "until": answer.get("until"),
+    }
 
 
 async def iam_restore(params: dict[str, Any], ctx: ActionContext) -> dict[str, Any]:
@@ -233,8 +263,12 @@ def _lift_rule(kind: RuleKind) -> Handler:
     async def handler(params: dict[str, Any], ctx: ActionContext) -> dict[str, Any]:
         async with MiddlewareClient(await ctx.endpoint("middleware")) as console:
             removed = await console.delete_rule(kind, params["service"], params["resource"])
-        result: dict[str, Any] = {"service": params["service"], "resource": params["resource"],
-                                  "kind": kind, "removed": removed}  # fmt: skip
+        result: dict[str, Any] = {
+            "service": params["service"],
+            "resource": params["resource"],
+            "kind": kind,
+            "removed": removed,
+        }
         if not removed:
             result["note"] = "no such rule: nothing to remove"
         return result

@@ -52,11 +52,17 @@ class StepRow:
     @classmethod
     def of(cls, row: PlanStep) -> StepRow:
         return cls(
-            id=row.id, plan_id=row.plan_id, name=row.name, type=row.type, atom_id=row.atom_id,
-            execute_order=row.execute_order, execute_context=row.execute_context,
-            pending_params=row.pending_params, execute_strategy=row.execute_strategy,
+            id=row.id,
+            plan_id=row.plan_id,
+            name=row.name,
+            type=row.type,
+            atom_id=row.atom_id,
+            execute_order=row.execute_order,
+            execute_context=row.execute_context,
+            pending_params=row.pending_params,
+            execute_strategy=row.execute_strategy,
             strategy=StepStrategy.model_validate(row.execute_strategy),
-        )  # fmt: skip
+        )
 
 
 @dataclass(frozen=True)
@@ -154,25 +160,36 @@ def create(
     if params.rerun_from:
         _skip_before(nodes, params.rerun_from)
     snapshot = ExecutionSnapshot(
-        execution_id=execution_id, execution_row=execution_row, plan_id=plan.id,
-        plan_name=plan.name, plan_version=plan.version, scene=plan.scene, nodes=nodes,
-    )  # fmt: skip
+        execution_id=execution_id,
+        execution_row=execution_row,
+        plan_id=plan.id,
+        plan_name=plan.name,
+        plan_version=plan.version,
+        scene=plan.scene,
+        nodes=nodes,
+    )
     executions.insert_execution(
         connection,
         {
-            "id": execution_row, "execution_id": execution_id, "workflow_run_id": run_id,
+            "id": execution_row,
+            "execution_id": execution_id,
+            "workflow_run_id": run_id,
             "plan_id": plan.id,
-            "plan_version": plan.version, "state": ExecutionState.RUNNING,
-            "trigger_kind": params.trigger_kind, "triggered_by": params.triggered_by,
-            "overrides": params.overrides, "rerun_of_id": previous.id if previous else None,
-            "rerun_from_node": params.rerun_from, "started_at": datetime.now(UTC),
+            "plan_version": plan.version,
+            "state": ExecutionState.RUNNING,
+            "trigger_kind": params.trigger_kind,
+            "triggered_by": params.triggered_by,
+            "overrides": params.overrides,
+            "rerun_of_id": previous.id if previous else None,
+            "rerun_from_node": params.rerun_from,
+            "started_at": datetime.now(UTC),
             "plan_snapshot": {
                 "document": plan_template.document,
                 "snapshot": snapshot.model_dump(mode="json"),
             },
         },
         rows,
-    )  # fmt: skip
+    )
     return snapshot
 
 
@@ -215,8 +232,13 @@ class Carry:
             )
         for name in carried:
             try:
-                values[name] = reseal(values[name], self.ring, frm=(self.previous, key),
-                                      to=(self.execution, key), param=name)  # fmt: skip
+                values[name] = reseal(
+                    values[name],
+                    self.ring,
+                    frm=(self.previous, key),
+                    to=(self.execution, key),
+                    param=name,
+                )
             except SecretError as exc:
                 raise OverrideError(f"overrides.{key}.{name}", exc.reason) from None
 
@@ -300,8 +322,9 @@ def _check_overrides(params: ExecutionInput, nodes: list[NodeSpec]) -> None:
     known = {node.key for node in _all(nodes) if node.kind == "ACTION"}
     unknown = sorted(set(params.overrides) - known)
     if unknown:
-        raise OverrideError("overrides", f"no step with key {', '.join(unknown)} "
-                            f"(keys: {', '.join(sorted(known))})")  # fmt: skip
+        raise OverrideError(
+            "overrides", f"no step with key {', '.join(unknown)} (keys: {', '.join(sorted(known))})"
+        )
 
 
 def _skip_before(nodes: list[NodeSpec], start: str) -> None:

@@ -73,8 +73,9 @@ class ExecutionActivities:
         """Snapshot the plan and create the execution and its nodes (idempotent)."""
         info = activity.info()
         with _database_errors():
-            snapshot = await asyncio.to_thread(self._create, _execution_id(),
-                                               info.workflow_run_id, params)  # fmt: skip
+            snapshot = await asyncio.to_thread(
+                self._create, _execution_id(), info.workflow_run_id, params
+            )
         indexed = await registered_search_attributes(activity.client())
         return snapshot.model_copy(update={"search_attributes": indexed})
 
@@ -84,8 +85,9 @@ class ExecutionActivities:
         bind_execution(execution_id)
         with Session(transactional(writer_engine(self._url))) as session:
             try:
-                snapshot = creation.create(session, execution_id, params, run_id=run_id,
-                                           ring=self._ring)  # fmt: skip
+                snapshot = creation.create(
+                    session, execution_id, params, run_id=run_id, ring=self._ring
+                )
                 session.commit()
             except NightwatchError as exc:
                 raise ApplicationError(
@@ -99,8 +101,9 @@ class ExecutionActivities:
                     raise
                 reused = creation.reused_id(existing, run_id)
                 if reused:
-                    raise ApplicationError(reused, type="ExecutionIdReused",
-                                           non_retryable=True) from None  # fmt: skip
+                    raise ApplicationError(
+                        reused, type="ExecutionIdReused", non_retryable=True
+                    ) from None
                 return ExecutionSnapshot.model_validate(existing.plan_snapshot["snapshot"])
         log.info("execution created", plan=snapshot.plan_name, nodes=len(snapshot.nodes))
         return snapshot
@@ -139,14 +142,21 @@ class ExecutionActivities:
             ),
         )
         if context.resumed:
-            log.info("step resumed from its last heartbeat", node=request.attempt_note,
-                     attempt=info.attempt, progress=context.resumed)  # fmt: skip
+            log.info(
+                "step resumed from its last heartbeat",
+                node=request.attempt_note,
+                attempt=info.attempt,
+                progress=context.resumed,
+            )
         node = request.attempt_note or ""
         try:
             revealed = reveal(
-                request.params, self._ring, path=f"node {node}",
-                execution=request.execution_id or info.workflow_id or "", node=node,
-            )  # fmt: skip
+                request.params,
+                self._ring,
+                path=f"node {node}",
+                execution=request.execution_id or info.workflow_id or "",
+                node=node,
+            )
             params = reveal_env(revealed, secret_params(request.action), path=f"node {node}")
         except SecretError as exc:
             self._mark_later(request.node_id, error=str(exc), attempts=info.attempt)
@@ -193,8 +203,9 @@ class ExecutionActivities:
         if not context.details:
             return
         note = "cancelled during this step: the platform was left as `progress` says"
-        self._nodes.put(node_id, output={"cancelled": True, "note": note,
-                                         "progress": context.details})  # fmt: skip
+        self._nodes.put(
+            node_id, output={"cancelled": True, "note": note, "progress": context.details}
+        )
         try:
             await asyncio.wait_for(self._nodes.drain(), timeout=5)
         except TimeoutError:
@@ -229,8 +240,14 @@ class ExecutionActivities:
             for node in record.nodes
         ]
         with _database_errors(), writer_engine(self._url).connect() as conn:
-            exists = executions.record(conn, record.execution_row, to_json(nodes).decode(),
-                                       record.state, record.error, ended=record.ended)  # fmt: skip
+            exists = executions.record(
+                conn,
+                record.execution_row,
+                to_json(nodes).decode(),
+                record.state,
+                record.error,
+                ended=record.ended,
+            )
         if not exists:
             raise ApplicationError(f"no execution row {record.execution_row}", non_retryable=True)
 
@@ -265,11 +282,13 @@ def _database_errors() -> Iterator[None]:
         lines = str(getattr(exc, "orig", None) or type(exc).__name__).strip().splitlines()
         reason = lines[0] if lines else type(exc).__name__
         if unavailable(exc):
-            raise ApplicationError(f"database unavailable: {reason}",
-                                   type=DATABASE_UNAVAILABLE) from None  # fmt: skip
+            raise ApplicationError(
+                f"database unavailable: {reason}", type=DATABASE_UNAVAILABLE
+            ) from None
         if isinstance(exc, SQLAlchemyError):
-            raise ApplicationError(f"bookkeeping refused: {reason}", type=type(exc).__name__,
-                                   non_retryable=True) from None  # fmt: skip
+            raise ApplicationError(
+                f"bookkeeping refused: {reason}", type=type(exc).__name__, non_retryable=True
+            ) from None
         raise
 
 
@@ -295,6 +314,8 @@ async def registered_search_attributes(client: Client) -> list[str]:
         _REGISTERED[key] = [sa.name for sa in SEARCH_ATTRIBUTES if sa.name in found]
         missing = [sa.name for sa in SEARCH_ATTRIBUTES if sa.name not in found]
         if missing:
-            log.warning("search attributes missing: run `nightwatch temporal "
-                        "register-search-attributes`", missing=missing)  # fmt: skip
+            log.warning(
+                "search attributes missing: run `nightwatch temporal register-search-attributes`",
+                missing=missing,
+            )
     return _REGISTERED[key]

@@ -46,18 +46,24 @@ async def run_release_order(
             order = await dap.order(resumed["order"])
         else:
             order = await dap.create_order(
-                params["app"], kind, params["pods"], params.get("batch_size", 1),
+                params["app"],
+                kind,
+                params["pods"],
+                params.get("batch_size", 1),
                 ctx.idempotency_key,
-            )  # fmt: skip
+            )
         started = float(resumed.get("started") or time.time())
         polls = int(resumed.get("polls") or 0)
         ctx.progress(_progress(order, started, polls))
         while not order.ended:
             if time.time() - started > max_wait:
-                raise PlatformError(dap.title, f"release order {order.id} still {order.state} "
-                                    f"(batch {order.batch}/{order.batches}) after "
-                                    f"{max_wait // 60} min; left as it is on the platform",
-                                    retryable=False)  # fmt: skip
+                raise PlatformError(
+                    dap.title,
+                    f"release order {order.id} still {order.state} "
+                    f"(batch {order.batch}/{order.batches}) after "
+                    f"{max_wait // 60} min; left as it is on the platform",
+                    retryable=False,
+                )
             if order.state == "CREATED":
                 order = await dap.execute_order(order.id)
             elif order.state == "WAITING_CONFIRMATION":
@@ -68,8 +74,11 @@ async def run_release_order(
                 polls += 1
             ctx.progress(_progress(order, started, polls))
     if order.state != "SUCCEEDED":
-        raise PlatformError(dap.title, f"release order {order.id} {order.state}: "
-                            f"{order.message or 'no message'}", retryable=False)  # fmt: skip
+        raise PlatformError(
+            dap.title,
+            f"release order {order.id} {order.state}: {order.message or 'no message'}",
+            retryable=False,
+        )
     return {
         "order": order.id,
         "app": order.app,

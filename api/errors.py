@@ -63,19 +63,26 @@ def install(app: FastAPI) -> None:
         reason = str(exc.orig).strip().splitlines()[0] if exc.orig else "invalid value"
         return JSONResponse(
             status_code=422,
-            content={"error": "InvalidValue", "path": "(body)", "problems": [],
-                     "reason": f"the database refused a value: {reason}"},
-        )  # fmt: skip
+            content={
+                "error": "InvalidValue",
+                "path": "(body)",
+                "problems": [],
+                "reason": f"the database refused a value: {reason}",
+            },
+        )
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unexpected error in the API", path=request.url.path)
         return JSONResponse(
             status_code=500,
-            content={"error": "InternalError", "path": request.url.path,
-                     "reason": "unexpected error; the server log has the details",
-                     "problems": []},
-        )  # fmt: skip
+            content={
+                "error": "InternalError",
+                "path": request.url.path,
+                "reason": "unexpected error; the server log has the details",
+                "problems": [],
+            },
+        )
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:

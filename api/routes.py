@@ -21,11 +21,13 @@ from plans.validation import CatalogView, check, parse_document
 ERRORS: dict[int | str, dict[str, Any]] = {
     status: {"model": ErrorBody, "description": meaning}
     for status, meaning in [
-        (404, "not found"), (409, "conflicts with what exists"),
+        (404, "not found"),
+        (409, "conflicts with what exists"),
         (422, "invalid input: every problem with its path"),
-        (502, "the platform refused"), (503, "the platform or database is unavailable"),
+        (502, "the platform refused"),
+        (503, "the platform or database is unavailable"),
     ]
-}  # fmt: skip
+}
 PlanId = Annotated[int, Path(ge=1, le=2**63 - 1, description="plan id")]
 router = APIRouter(prefix="/api/v1", responses=ERRORS)
 
@@ -65,39 +67,51 @@ def create_plan(document: PlanDocument, session: SessionDep, user: UserDep) -> P
     with PUT)."""
     result = store.apply(session, document, by=user, only="create")
     session.commit()
-    return PlanRef(id=result.plan_id, name=result.name, version=result.version,
-                   outcome=result.outcome)  # fmt: skip
+    return PlanRef(
+        id=result.plan_id, name=result.name, version=result.version, outcome=result.outcome
+    )
 
 
-IfMatch = Annotated[str | None, Header(
-    description='the version you edited, as GET returned it in ETag (e.g. "3")')]  # fmt: skip
+IfMatch = Annotated[
+    str | None, Header(description='the version you edited, as GET returned it in ETag (e.g. "3")')
+]
 
 
-@router.put("/plans/{plan_id}", tags=["plans"],
-            responses={428: {"model": ErrorBody, "description": "If-Match missing"}})
+@router.put(
+    "/plans/{plan_id}",
+    tags=["plans"],
+    responses={428: {"model": ErrorBody, "description": "If-Match missing"}},
+)
 def update_plan(
-    plan_id: PlanId, document: PlanDocument, session: SessionDep, user: UserDep,
+    plan_id: PlanId,
+    document: PlanDocument,
+    session: SessionDep,
+    user: UserDep,
     if_match: IfMatch = None,
-) -> PlanRef:  # fmt: skip
+) -> PlanRef:
     """Change a plan; `If-Match` carries the version the change was made to (409 if the
     plan changed since: nobody's edit is overwritten unseen)."""
     main = store.main_plan(session, plan_id)
     if main.name != document.name:
         raise Conflict("name", f"plan {plan_id} is named {main.name!r}; names do not change")
-    result = store.apply(session, document, by=user, only="update", plan_id=plan_id,
-                         version=_version(if_match))  # fmt: skip
+    result = store.apply(
+        session, document, by=user, only="update", plan_id=plan_id, version=_version(if_match)
+    )
     session.commit()
-    return PlanRef(id=result.plan_id, name=result.name, version=result.version,
-                   outcome=result.outcome)  # fmt: skip
+    return PlanRef(
+        id=result.plan_id, name=result.name, version=result.version, outcome=result.outcome
+    )
 
 
 def _version(if_match: str | None) -> int:
     if if_match is None:
-        raise PreconditionRequired("If-Match", 'the version you changed is required, as GET '
-                                   'returned it in ETag (If-Match: "3")')  # fmt: skip
+        raise PreconditionRequired(
+            "If-Match",
+            'the version you changed is required, as GET returned it in ETag (If-Match: "3")',
+        )
     value = if_match.strip().removeprefix("W/").strip('"')
     if not value.isdigit() or len(value) > 18:
-        raise NightwatchError("If-Match", f"{if_match!r} is not a plan version (e.g. \"3\")")
+        raise NightwatchError("If-Match", f'{if_match!r} is not a plan version (e.g. "3")')
     return int(value)
 
 

@@ -51,17 +51,29 @@ AUTH = {"authorization": f"Bearer {TOKEN}"}
 
 
 def _alert(fingerprint: str) -> dict[str, Any]:
-    return {"version": "4", "receiver": "bench", "status": "firing", "groupKey": "bench",
-            "alerts": [{"status": "firing", "startsAt": "2026-11-27T08:00:00Z",
-                        "fingerprint": fingerprint,
-                        "labels": {"alertname": "BenchDown", "app": "loan-api"}}]}  # fmt: skip
+    return {
+        "version": "4",
+        "receiver": "bench",
+        "status": "firing",
+        "groupKey": "bench",
+        "alerts": [
+            {
+                "status": "firing",
+                "startsAt": "2026-11-27T08:00:00Z",
+                "fingerprint": fingerprint,
+                "labels": {"alertname": "BenchDown", "app": "loan-api"},
+            }
+        ],
+    }
 
 
 def _storm_limit(db: str, limit: int) -> None:
     with session_factory(db)() as session:
-        session.execute(update(SystemConfig)
-                        .where(SystemConfig.key == "alerts.max_concurrent_per_plan")
-                        .values(value={"value": limit}))  # fmt: skip
+        session.execute(
+            update(SystemConfig)
+            .where(SystemConfig.key == "alerts.max_concurrent_per_plan")
+            .values(value={"value": limit})
+        )
         session.commit()
 
 
@@ -70,14 +82,27 @@ def _prepare(db: str) -> None:
     run_tasks(db, INIT_TASKS, InitContext("bench", "bench", "bench:1"))
     _storm_limit(db, 1_000_000)
     with session_factory(db)() as session:
-        store.apply(session, PlanDocument.model_validate({
-            "name": "bench self recovery", "scene": "SELF_RECOVERY",
-            "steps": [{"name": "s0", "action": "CHECKPOINT",
-                       "params": {"note": "x"}}]}))  # fmt: skip
-        save_rule(session, RuleDoc.model_validate({
-            "name": "bench", "plan": "bench self recovery",
-            "match": [{"label": "alertname", "value": "BenchDown"}],
-            "params": {"1": {"note": "{labels.app}"}}}))  # fmt: skip
+        store.apply(
+            session,
+            PlanDocument.model_validate(
+                {
+                    "name": "bench self recovery",
+                    "scene": "SELF_RECOVERY",
+                    "steps": [{"name": "s0", "action": "CHECKPOINT", "params": {"note": "x"}}],
+                }
+            ),
+        )
+        save_rule(
+            session,
+            RuleDoc.model_validate(
+                {
+                    "name": "bench",
+                    "plan": "bench self recovery",
+                    "match": [{"label": "alertname", "value": "BenchDown"}],
+                    "params": {"1": {"note": "{labels.app}"}},
+                }
+            ),
+        )
         session.commit()
 
 
@@ -99,8 +124,9 @@ async def latency(
     async with httpx.AsyncClient(timeout=60) as http:
         for _ in range(count):
             sent = time.time()
-            response = await http.post(f"{intake}/alerts/alertmanager",
-                                       json=_alert(uuid.uuid4().hex), headers=headers)  # fmt: skip
+            response = await http.post(
+                f"{intake}/alerts/alertmanager", json=_alert(uuid.uuid4().hex), headers=headers
+            )
             ours[response.json()["outcomes"][0]["execution_id"]] = sent
             await asyncio.sleep(gap)
     raw_latencies = await _raw_latencies(env, count, gap)
@@ -136,9 +162,9 @@ async def sustained(intake: str, db: str, rate: int, seconds: int, tag: str) -> 
         async def one(index: int) -> None:
             started = time.perf_counter()
             try:
-                response = await http.post(f"{intake}/alerts/alertmanager",
-                                            json=_alert(f"{tag}-{index}"),
-                                            headers=AUTH)  # fmt: skip
+                response = await http.post(
+                    f"{intake}/alerts/alertmanager", json=_alert(f"{tag}-{index}"), headers=AUTH
+                )
                 statuses.append(response.status_code)
             except httpx.HTTPError:
                 statuses.append(0)
@@ -155,27 +181,47 @@ async def sustained(intake: str, db: str, rate: int, seconds: int, tag: str) -> 
         await asyncio.gather(*tasks)
         answered = time.perf_counter() - t0
     with session_factory(db)() as session:
-        events = session.scalar(select(func.count()).select_from(RiskEvent)
-                                .where(RiskEvent.fingerprint.like(f"{tag}-%")))  # fmt: skip
-        by_outcome = dict(session.execute(
-            select(RiskEvent.outcome, func.count()).where(RiskEvent.fingerprint.like(f"{tag}-%"))
-            .group_by(RiskEvent.outcome)).all())  # fmt: skip
+        events = session.scalar(
+            select(func.count())
+            .select_from(RiskEvent)
+            .where(RiskEvent.fingerprint.like(f"{tag}-%"))
+        )
+        by_outcome = dict(
+            session.execute(
+                select(RiskEvent.outcome, func.count())
+                .where(RiskEvent.fingerprint.like(f"{tag}-%"))
+                .group_by(RiskEvent.outcome)
+            ).all()
+        )
     took.sort()
-    return {"sent": total, "ok": statuses.count(200), "other": len(statuses) - statuses.count(200),
-            "sending_s": sending, "answered_s": answered, "events": events,
-            "by_outcome": by_outcome, "p50_ms": took[len(took) // 2] * 1000,
-            "p99_ms": took[int(len(took) * 0.99)] * 1000}  # fmt: skip
+    return {
+        "sent": total,
+        "ok": statuses.count(200),
+        "other": len(statuses) - statuses.count(200),
+        "sending_s": sending,
+        "answered_s": answered,
+        "events": events,
+        "by_outcome": by_outcome,
+        "p50_ms": took[len(took) // 2] * 1000,
+        "p99_ms": took[int(len(took) * 0.99)] * 1000,
+    }
 
 
 @contextmanager
 def intake_process(db: str, address: str) -> Iterator[str]:
     """The intake in a process of its own, as the stack runs it."""
     port = free_port()
-    env = {**os.environ, "DATABASE_URL": db, "NIGHTWATCH_TEMPORAL_ADDRESS": address,
-           "NIGHTWATCH_TASK_QUEUE": "ours", "NIGHTWATCH_ALERT_TOKENS": TOKEN,
-           "NIGHTWATCH_LOG_LEVEL": "WARNING"}  # fmt: skip
-    process = subprocess.Popen([sys.executable, "-m", "nightwatch", "intake", "--port", str(port)],
-                               env=env)  # fmt: skip
+    env = {
+        **os.environ,
+        "DATABASE_URL": db,
+        "NIGHTWATCH_TEMPORAL_ADDRESS": address,
+        "NIGHTWATCH_TASK_QUEUE": "ours",
+        "NIGHTWATCH_ALERT_TOKENS": TOKEN,
+        "NIGHTWATCH_LOG_LEVEL": "WARNING",
+    }
+    process = subprocess.Popen(
+        [sys.executable, "-m", "nightwatch", "intake", "--port", str(port)], env=env
+    )
     url = f"http://127.0.0.1:{port}"
 
     def answers() -> bool:
@@ -209,8 +255,12 @@ async def main() -> None:
         _prepare(db)
         env = await dev_server()
         address = env.client.service_client.config.target_host
-        raw_worker = Worker(env.client, task_queue="raw", activities=[noop],
-                            workflows=[RawStepsWorkflow, RawFirstActivity])  # fmt: skip
+        raw_worker = Worker(
+            env.client,
+            task_queue="raw",
+            activities=[noop],
+            workflows=[RawStepsWorkflow, RawFirstActivity],
+        )
         try:
             with intake_process(db, address) as intake:
                 async with raw_worker, build_worker(env.client, "ours", db):

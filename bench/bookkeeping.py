@@ -41,10 +41,17 @@ def clock(name: str, count: int, rows: list[str]) -> Iterator[None]:
 def final_record(snapshot: ExecutionSnapshot) -> ExecutionRecord:
     now = datetime.now(UTC)
     nodes = [
-        NodeRecord(node_id=node.node_id, state=NodeState.SUCCEEDED, params={}, attempts=1,
-                   output={"ok": True}, started_at=now, ended_at=now)
+        NodeRecord(
+            node_id=node.node_id,
+            state=NodeState.SUCCEEDED,
+            params={},
+            attempts=1,
+            output={"ok": True},
+            started_at=now,
+            ended_at=now,
+        )
         for node in snapshot.nodes
-    ]  # fmt: skip
+    ]
     return ExecutionRecord(
         execution_row=snapshot.execution_row, state="SUCCEEDED", ended=True, nodes=nodes
     )
@@ -55,9 +62,15 @@ async def node_writes(activities: ExecutionActivities, snapshots: list[Execution
     for number, snapshot in enumerate(snapshots, 1):
         for node in snapshot.nodes:
             now = datetime.now(UTC)
-            activities._mark_later(node.node_id, state=NodeState.SUCCEEDED, attempts=1,
-                                   output={"ok": True}, error=None, started_at=now,
-                                   ended_at=now)  # fmt: skip
+            activities._mark_later(
+                node.node_id,
+                state=NodeState.SUCCEEDED,
+                attempts=1,
+                output={"ok": True},
+                error=None,
+                started_at=now,
+                ended_at=now,
+            )
         if number % 10 == 0:
             await activities._nodes.drain()
     await activities._nodes.drain()

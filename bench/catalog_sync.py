@@ -37,10 +37,17 @@ def generated_catalog(actions: int = 1000, params: int = 10) -> tuple[ActionSpec
         }
         model = create_model(f"Gen{a}Params", __base__=ActionParams, **fields)
         specs.append(
-            ActionSpec(f"GEN_{a:04d}", f"Generated {a}", "benchmark action",
-                       ActionCategory.GENERAL, model, f"gen_{a}", display_order=a,
-                       depends_on_configs=("platform.dap.base_url",) if a % 3 == 0 else ())
-        )  # fmt: skip
+            ActionSpec(
+                f"GEN_{a:04d}",
+                f"Generated {a}",
+                "benchmark action",
+                ActionCategory.GENERAL,
+                model,
+                f"gen_{a}",
+                display_order=a,
+                depends_on_configs=("platform.dap.base_url",) if a % 3 == 0 else (),
+            )
+        )
     return tuple(specs)
 
 

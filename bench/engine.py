@@ -274,15 +274,26 @@ async def main() -> None:
                 if "throughput" in want:
                     ours, raw, *cpu = await throughput(client, "ours", "raw", args.rounds)
                     rows.append(
-                        row("throughput, 200 x 5-step executions", ours, raw, "executions/s", 1,
-                            ">= 0.7x")
-                    )  # fmt: skip
+                        row(
+                            "throughput, 200 x 5-step executions",
+                            ours,
+                            raw,
+                            "executions/s",
+                            1,
+                            ">= 0.7x",
+                        )
+                    )
                 if "signal" in want:
                     signal = await signal_latency(client, db, "ours", "raw", args.rounds)
                     rows.append(
-                        row("confirmation signal -> next step started", *signal, "ms", 1000,
-                            "<= 1.5x")
-                    )  # fmt: skip
+                        row(
+                            "confirmation signal -> next step started",
+                            *signal,
+                            "ms",
+                            1000,
+                            "<= 1.5x",
+                        )
+                    )
             rss, parked = 0.0, 0
             if "memory" in want:
                 address = client.service_client.config.target_host
@@ -304,12 +315,15 @@ async def main() -> None:
             *rows,
         ]
     if cpu[0]:
-        lines += ["", "CPU seconds per batch of 200 executions (medians): " + "; ".join(
-            f"{side}: " + ", ".join(
-                f"{part} {statistics.median(used):.1f}" for part, used in split.items()
-            )
-            for side, split in (("Nightwatch", cpu[0]), ("raw", cpu[1]))
-        )]  # fmt: skip
+        lines += [
+            "",
+            "CPU seconds per batch of 200 executions (medians): "
+            + "; ".join(
+                f"{side}: "
+                + ", ".join(f"{part} {statistics.median(used):.1f}" for part, used in split.items())
+                for side, split in (("Nightwatch", cpu[0]), ("raw", cpu[1]))
+            ),
+        ]
     if "memory" in want:
         lines += [
             "",

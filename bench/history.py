@@ -51,9 +51,11 @@ async def main() -> None:
                     name = apply(db, f"plan of {steps}", checkpoints(steps))
                     started = time.perf_counter()
                     handle = await env.client.start_workflow(
-                        PlanExecutionWorkflow.run, ExecutionInput(plan=name),
-                        id=f"history-{steps}-{uuid.uuid4().hex[:6]}", task_queue="history",
-                    )  # fmt: skip
+                        PlanExecutionWorkflow.run,
+                        ExecutionInput(plan=name),
+                        id=f"history-{steps}-{uuid.uuid4().hex[:6]}",
+                        task_queue="history",
+                    )
                     try:
                         result = await asyncio.wait_for(handle.result(), 1800)
                         outcome = result.state
@@ -63,8 +65,10 @@ async def main() -> None:
                     history = await handle.fetch_history()
                     size = len(history.to_json())
                     events = len(history.events)
-                    rows.append(f"| {steps} | {outcome} | {events} | {events / steps:.2f} | "
-                                f"{size / 1e6:.1f} | {seconds:.1f} |")  # fmt: skip
+                    rows.append(
+                        f"| {steps} | {outcome} | {events} | {events / steps:.2f} | "
+                        f"{size / 1e6:.1f} | {seconds:.1f} |"
+                    )
                     print(rows[-1], flush=True)
                     if outcome != "SUCCEEDED":
                         break

@@ -18,13 +18,18 @@ class SwitchSpec:
 
 
 FEATURE_SWITCHES: tuple[SwitchSpec, ...] = (
-    SwitchSpec("alerts.auto_start_self_recovery", True,
-               "Alerts matching a routing rule start their self-recovery plan automatically"),
-    SwitchSpec("execution.allow_done_by_hand", True,
-               "People may mark a failed or waiting step as done outside Nightwatch"),
-    SwitchSpec("execution.require_comment_on_skip", False,
-               "Skipping a step needs a comment"),
-)  # fmt: skip
+    SwitchSpec(
+        "alerts.auto_start_self_recovery",
+        True,
+        "Alerts matching a routing rule start their self-recovery plan automatically",
+    ),
+    SwitchSpec(
+        "execution.allow_done_by_hand",
+        True,
+        "People may mark a failed or waiting step as done outside Nightwatch",
+    ),
+    SwitchSpec("execution.require_comment_on_skip", False, "Skipping a step needs a comment"),
+)
 
 
 def switches_fingerprint() -> str:

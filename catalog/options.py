@@ -57,8 +57,9 @@ async def resolve_instances(
     if found is None:
         raise OptionsError("instance", f"{instance} is not an instance of {app}")
     if not matches(found.status, filter_):
-        raise OptionsError("instance", f"{instance} is {found.status}; this action takes "
-                           f"{filter_} instances")  # fmt: skip
+        raise OptionsError(
+            "instance", f"{instance} is {found.status}; this action takes {filter_} instances"
+        )
     return [instance]
 
 

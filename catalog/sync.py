@@ -110,9 +110,18 @@ def _param_values(action_id: int, info: ParamInfo) -> dict[str, Any]:
 
 
 _PARAM_COMPARED = (
-    "display_name", "description", "type", "required", "default", "secret", "display_order",
-    "validation", "option_source", "option_filter", "retired_at",
-)  # fmt: skip
+    "display_name",
+    "description",
+    "type",
+    "required",
+    "default",
+    "secret",
+    "display_order",
+    "validation",
+    "option_source",
+    "option_filter",
+    "retired_at",
+)
 
 
 def sync_catalog(session: Session, actions: Sequence[ActionSpec], version: str) -> SyncReport:
@@ -149,8 +158,11 @@ def sync_catalog(session: Session, actions: Sequence[ActionSpec], version: str) 
         elif is_newer(row.synced_by_version, version):
             report.left_to_newer.append(spec.code)
         elif (row.definition_hash, row.user_visible, row.invisible_reason, row.retired_at) == (
-            spec.definition_hash, visible, reason, None
-        ):  # fmt: skip
+            spec.definition_hash,
+            visible,
+            reason,
+            None,
+        ):
             report.unchanged += 1
         else:
             changed.append((row.id, spec, values))
@@ -178,10 +190,12 @@ def sync_catalog(session: Session, actions: Sequence[ActionSpec], version: str) 
 
     declared = {spec.code for spec in actions}
     to_retire = [
-        row for code, row in rows.items()
-        if code not in declared and row.retired_at is None
+        row
+        for code, row in rows.items()
+        if code not in declared
+        and row.retired_at is None
         and not is_newer(row.synced_by_version, version)
-    ]  # fmt: skip
+    ]
     if to_retire:
         session.execute(
             update(PlanAction),

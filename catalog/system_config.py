@@ -82,9 +82,14 @@ def defaulted(key: str, type_: Any, description: str, default: Any) -> ConfigSpe
 def credential(platform: str, title: str) -> ConfigSpec:
     """A platform's bearer token: optional, masked, or `env:NAME` to keep it out of the
     database (read from the worker's environment when a step calls the platform)."""
-    return ConfigSpec(f"platform.{platform}.token", str | None,
-                      f"Bearer token for the {title} (or env:VARIABLE)", default=None,
-                      has_default=True, secret=True)  # fmt: skip
+    return ConfigSpec(
+        f"platform.{platform}.token",
+        str | None,
+        f"Bearer token for the {title} (or env:VARIABLE)",
+        default=None,
+        has_default=True,
+        secret=True,
+    )
 
 
 def shown(spec: ConfigSpec | None, value: Any) -> Any:
@@ -95,12 +100,19 @@ def shown(spec: ConfigSpec | None, value: Any) -> Any:
 
 
 SYSTEM_CONFIGS: tuple[ConfigSpec, ...] = (
-    ConfigSpec("installation.id", str, "Permanent id of this installation (set once)",
-               read_only=True),
-    required("platform.dap.base_url", HttpUrl,
-             "Distributed-architecture platform API (applications, instances, release orders)"),
-    required("platform.middleware.base_url", HttpUrl,
-             "Middleware console API (circuit breaking, rate limiting, degradation)"),
+    ConfigSpec(
+        "installation.id", str, "Permanent id of this installation (set once)", read_only=True
+    ),
+    required(
+        "platform.dap.base_url",
+        HttpUrl,
+        "Distributed-architecture platform API (applications, instances, release orders)",
+    ),
+    required(
+        "platform.middleware.base_url",
+        HttpUrl,
+        "Middleware console API (circuit breaking, rate limiting, degradation)",
+    ),
     required("platform.gateway.base_url", HttpUrl, "API gateway console (GW_OP_CONFIG)"),
     required("platform.iam.base_url", HttpUrl, "IAM administration API"),
     required("platform.product.base_url", HttpUrl, "Product management API"),
@@ -111,14 +123,26 @@ SYSTEM_CONFIGS: tuple[ConfigSpec, ...] = (
     credential("product", "product management API"),
     required("notification.webhooks", list[Webhook], "Chat webhooks NOTIFY steps can post to"),
     defaulted("platform.http_timeout_seconds", int, "Timeout of one platform call", 10),
-    defaulted("scale_out.poll_interval_seconds", float,
-              "Seconds between polls of a release order (the old system used 10)", 10.0),
+    defaulted(
+        "scale_out.poll_interval_seconds",
+        float,
+        "Seconds between polls of a release order (the old system used 10)",
+        10.0,
+    ),
     defaulted("scale_out.max_wait_minutes", int, "A release order taking longer fails", 60),
-    defaulted("execution.confirmation_reminder_seconds", int,
-              "Remind people this long before a confirmation times out", 300),
-    defaulted("alerts.max_concurrent_per_plan", int,
-              "Alert-started executions of one plan running at once; more are suppressed", 3),
-)  # fmt: skip
+    defaulted(
+        "execution.confirmation_reminder_seconds",
+        int,
+        "Remind people this long before a confirmation times out",
+        300,
+    ),
+    defaulted(
+        "alerts.max_concurrent_per_plan",
+        int,
+        "Alert-started executions of one plan running at once; more are suppressed",
+        3,
+    ),
+)
 
 CONFIGS_BY_KEY = {spec.key: spec for spec in SYSTEM_CONFIGS}
 

@@ -57,9 +57,9 @@ def load_actions(session: Session, *, include_retired: bool) -> list[dict[str, A
     actions = list(session.scalars(query))
     if not actions and not include_retired:
         raise CatalogNotSynced(
-            "catalog", "the database holds no actions yet: start a worker or run "
-            "`nightwatch init run`"
-        )  # fmt: skip
+            "catalog",
+            "the database holds no actions yet: start a worker or run `nightwatch init run`",
+        )
     params: dict[int, list[PlanActionParam]] = {}
     rows = session.scalars(select(PlanActionParam).order_by(PlanActionParam.display_order))
     for param in rows:

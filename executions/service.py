@@ -95,16 +95,22 @@ class Executions:
         identifier = check_id(execution_id) if execution_id else new_execution_id()
         try:
             await self.client.start_workflow(
-                PlanExecutionWorkflow.run, params, id=identifier, task_queue=self.task_queue,
+                PlanExecutionWorkflow.run,
+                params,
+                id=identifier,
+                task_queue=self.task_queue,
                 id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
                 # An execution id is never used twice (sealed secrets are bound to it).
                 id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
                 rpc_timeout=timedelta(seconds=10),
-            )  # fmt: skip
+            )
         except WorkflowAlreadyStartedError:
             running = await self._runs(identifier)
-            reason = (f"runs already (nightwatch status {identifier})" if running else
-                      "was used by an earlier execution; ids are never reused: choose another")
+            reason = (
+                f"runs already (nightwatch status {identifier})"
+                if running
+                else "was used by an earlier execution; ids are never reused: choose another"
+            )
             raise ExecutionExists(f"execution {identifier}", reason) from None
         return identifier
 
@@ -118,13 +124,17 @@ class Executions:
     async def started(self, execution: str, within: float = 60) -> ExecutionView:
         """The view once the execution has its plan snapshot; ExecutionError with what was
         wrong (and no execution id: none was created) if it could not start."""
-        return await self.until(execution, lambda v: v.plan_id != 0, "the execution to start",
-                                within=within)  # fmt: skip
+        return await self.until(
+            execution, lambda v: v.plan_id != 0, "the execution to start", within=within
+        )
 
     async def until(
-        self, execution: str, done: Callable[[ExecutionView], bool], what: str,
+        self,
+        execution: str,
+        done: Callable[[ExecutionView], bool],
+        what: str,
         within: float = 60,
-    ) -> ExecutionView:  # fmt: skip
+    ) -> ExecutionView:
         """Wait (bounded) until the live view satisfies `done`."""
         handle = self._handle(execution)
         deadline = time.monotonic() + within
@@ -203,8 +213,9 @@ class Executions:
     async def alert_resolved(self, execution: str, note: AlertResolved) -> bool:
         """Tell the execution its alert resolved; False if it has ended (no signal taken)."""
         try:
-            await self._handle(execution).signal(PlanExecutionWorkflow.alert_resolved, note,
-                                                 rpc_timeout=timedelta(seconds=10))  # fmt: skip
+            await self._handle(execution).signal(
+                PlanExecutionWorkflow.alert_resolved, note, rpc_timeout=timedelta(seconds=10)
+            )
         except RPCError:
             return False
         return True

@@ -146,8 +146,9 @@ def create_app(settings: Settings) -> FastAPI:
     @app.exception_handler(DataError)
     async def refused_value(_: Request, exc: DataError) -> JSONResponse:
         reason = str(exc.orig).strip().splitlines()[0] if exc.orig else "invalid value"
-        return web.error_response(422, "InvalidValue", "(body)",
-                                  f"the database refused a value: {reason}")  # fmt: skip
+        return web.error_response(
+            422, "InvalidValue", "(body)", f"the database refused a value: {reason}"
+        )
 
     async def body_of(request: Request) -> bytes:
         declared = request.headers.get("content-length")
@@ -208,8 +209,9 @@ def create_app(settings: Settings) -> FastAPI:
             raise IntakeError(422, "InvalidAlert", "alerts", reason) from None
         except (SQLAlchemyError, OSError) as exc:
             log.warning("alert not taken: database unavailable", error=type(exc).__name__)
-            raise IntakeError(503, "DatabaseUnavailable", "database",
-                              "the database is unreachable; deliver again") from None  # fmt: skip
+            raise IntakeError(
+                503, "DatabaseUnavailable", "database", "the database is unreachable; deliver again"
+            ) from None
         except RPCError as exc:
             log.warning("alert not taken: Temporal unavailable", error=exc.message)
             clients.pop("client", None)
@@ -234,8 +236,12 @@ def create_app(settings: Settings) -> FastAPI:
         """Grafana alerting webhook, signed with HMAC-SHA256."""
         body = await body_of(request)
         try:
-            auth.check_grafana(request.headers, body, grafana,
-                               require_timestamp=settings.alert_grafana_require_timestamp)
+            auth.check_grafana(
+                request.headers,
+                body,
+                grafana,
+                require_timestamp=settings.alert_grafana_require_timestamp,
+            )
         except auth.Unauthorized as exc:
             raise refuse(request, "grafana", exc) from None
         payload: GrafanaPayload = parse(body, GrafanaPayload)
@@ -298,8 +304,9 @@ def create_app(settings: Settings) -> FastAPI:
     def put_rule(name: str, rule: RuleDoc) -> dict[str, Any]:
         """Create or replace a rule (the plan must be a SELF_RECOVERY plan)."""
         if rule.name != name:
-            raise IntakeError(422, "RuleInvalid", "name", f"the body names {rule.name!r}, "
-                              f"the path {name!r}")  # fmt: skip
+            raise IntakeError(
+                422, "RuleInvalid", "name", f"the body names {rule.name!r}, the path {name!r}"
+            )
         with session_factory(url)() as session:
             try:
                 outcome, rule_id = save_rule(session, rule)

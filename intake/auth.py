@@ -83,8 +83,10 @@ def check_grafana(
         raise Unauthorized("grafana: missing X-Grafana-Alerting-Signature")
     timestamp = headers.get("x-grafana-alerting-signature-timestamp")
     if timestamp is None and require_timestamp:
-        raise Unauthorized("grafana: missing X-Grafana-Alerting-Signature-Timestamp (this "
-                           "intake requires messages signed over a timestamp)")  # fmt: skip
+        raise Unauthorized(
+            "grafana: missing X-Grafana-Alerting-Signature-Timestamp (this "
+            "intake requires messages signed over a timestamp)"
+        )
     signed = body
     if timestamp is not None:
         _fresh(timestamp, time.time() if now is None else now, "grafana")

@@ -103,10 +103,16 @@ class RuleFile(BaseModel):
 
 
 def _doc(row: AlertRule) -> RuleDoc:
-    return RuleDoc(name=row.name, description=row.description, priority=row.priority,
-                   enabled=row.enabled, match=[Matcher(**m) for m in row.matchers],
-                   plan=row.plan_name, params=row.params,
-                   signal_resolved=row.signal_resolved)  # fmt: skip
+    return RuleDoc(
+        name=row.name,
+        description=row.description,
+        priority=row.priority,
+        enabled=row.enabled,
+        match=[Matcher(**m) for m in row.matchers],
+        plan=row.plan_name,
+        params=row.params,
+        signal_resolved=row.signal_resolved,
+    )
 
 
 def list_rules(session: Session) -> list[tuple[int, RuleDoc]]:
@@ -121,26 +127,33 @@ def check_rule(session: Session, rule: RuleDoc) -> None:
     except NightwatchError:
         raise RuleInvalid("plan", f"no plan named {rule.plan!r}") from None
     if plan.scene != Scene.SELF_RECOVERY:
-        raise RuleInvalid("plan", f"{rule.plan!r} is a {plan.scene} plan; alerts start "
-                          "SELF_RECOVERY plans only")  # fmt: skip
+        raise RuleInvalid(
+            "plan", f"{rule.plan!r} is a {plan.scene} plan; alerts start SELF_RECOVERY plans only"
+        )
     steps = _steps(session, plan.id)
     for key, values in rule.params.items():
         if key not in steps:
-            raise RuleInvalid(f"params.{key}", f"no step {key} in {rule.plan!r} "
-                              f"(steps: {', '.join(steps)})")  # fmt: skip
+            raise RuleInvalid(
+                f"params.{key}", f"no step {key} in {rule.plan!r} (steps: {', '.join(steps)})"
+            )
         known = set(ACTIONS_BY_CODE[steps[key]].params.model_fields)
         for name, value in values.items():
             if name not in known:
                 raise RuleInvalid(f"params.{key}.{name}", f"{steps[key]} has no such parameter")
             if plaintext_secrets({name: value}, secret_params(steps[key])):
-                raise RuleInvalid(f"params.{key}.{name}", "a secret: a rule holds only "
-                                  "env:NAME (read on the worker), never the value")  # fmt: skip
+                raise RuleInvalid(
+                    f"params.{key}.{name}",
+                    "a secret: a rule holds only env:NAME (read on the worker), never the value",
+                )
             for match in PLACEHOLDER.finditer(str(value)):
                 if match.group(3) and match.group(3) not in SIMPLE:
                     simple = ", ".join("{" + s + "}" for s in sorted(SIMPLE))
-                    raise RuleInvalid(f"params.{key}.{name}", f"unknown placeholder "
-                                      f"{match.group(0)} (use {{labels.X}}, {{annotations.X}}, "
-                                      f"{simple})")  # fmt: skip
+                    raise RuleInvalid(
+                        f"params.{key}.{name}",
+                        f"unknown placeholder "
+                        f"{match.group(0)} (use {{labels.X}}, {{annotations.X}}, "
+                        f"{simple})",
+                    )
 
 
 def plan_steps(session: Session, plan: str) -> dict[str, str]:
@@ -150,17 +163,24 @@ def plan_steps(session: Session, plan: str) -> dict[str, str]:
 
 def _steps(session: Session, plan_id: int) -> dict[str, str]:
     codes = store.action_codes(session)
-    return {str(step.execute_order): codes[step.atom_id]
-            for step, _ in store.step_tree(session, plan_id)}  # fmt: skip
+    return {
+        str(step.execute_order): codes[step.atom_id]
+        for step, _ in store.step_tree(session, plan_id)
+    }
 
 
 def save_rule(session: Session, rule: RuleDoc) -> tuple[str, int]:
     """Create or replace a rule by name; returns (created|updated|unchanged, id)."""
     check_rule(session, rule)
-    values = {"description": rule.description, "priority": rule.priority,
-              "enabled": rule.enabled, "matchers": [m.model_dump() for m in rule.match],
-              "plan_name": rule.plan, "params": rule.params,
-              "signal_resolved": rule.signal_resolved}  # fmt: skip
+    values = {
+        "description": rule.description,
+        "priority": rule.priority,
+        "enabled": rule.enabled,
+        "matchers": [m.model_dump() for m in rule.match],
+        "plan_name": rule.plan,
+        "params": rule.params,
+        "signal_resolved": rule.signal_resolved,
+    }
     row = session.scalar(select(AlertRule).where(AlertRule.name == rule.name))
     if row is None:
         row = AlertRule(name=rule.name, **values)
@@ -184,8 +204,11 @@ def delete_rule(session: Session, name: str) -> bool:
         select(func.count()).select_from(RiskEvent).where(RiskEvent.rule_id == row.id)
     )
     if routed:
-        raise RuleInUse(name, f"the rule routed {routed} risk event(s), which keep pointing "
-                        "at it; disable it instead (enabled: false, then apply)")  # fmt: skip
+        raise RuleInUse(
+            name,
+            f"the rule routed {routed} risk event(s), which keep pointing "
+            "at it; disable it instead (enabled: false, then apply)",
+        )
     session.delete(row)
     return True
 
@@ -217,16 +240,20 @@ def _fill(template: Any, alert: Alert, where: str) -> Any:
     def value(match: re.Match[str]) -> str:
         kind, name, simple = match.groups()
         if simple:
-            found = {"fingerprint": alert.fingerprint, "severity": alert.severity,
-                     "alertname": alert.name}.get(simple)  # fmt: skip
+            found = {
+                "fingerprint": alert.fingerprint,
+                "severity": alert.severity,
+                "alertname": alert.name,
+            }.get(simple)
             if found is None:
                 raise AlertRejected(where, f"{{{simple}}}: the alert has no {simple}")
             return found
         source = alert.labels if kind == "labels" else alert.annotations
         if name not in source:
             has = ", ".join(sorted(source)) or "none"
-            raise AlertRejected(where, f"{{{kind}.{name}}}: the alert has no {kind[:-1]} "
-                                f"{name!r} (it has: {has})")  # fmt: skip
+            raise AlertRejected(
+                where, f"{{{kind}.{name}}}: the alert has no {kind[:-1]} {name!r} (it has: {has})"
+            )
         return source[name]
 
     return PLACEHOLDER.sub(value, template)
@@ -237,14 +264,23 @@ def mapped_params(steps: dict[str, str], rule: RuleDoc, alert: Alert) -> dict[st
     (`steps`: the rule's plan's node key -> action code)."""
     result: dict[str, dict[str, Any]] = {}
     for key, values in rule.params.items():
-        filled = {name: _fill(v, alert, f"rule {rule.name}: params.{key}.{name}")
-                  for name, v in values.items()}  # fmt: skip
+        filled = {
+            name: _fill(v, alert, f"rule {rule.name}: params.{key}.{name}")
+            for name, v in values.items()
+        }
         if key not in steps:
-            raise AlertRejected(f"rule {rule.name}: params.{key}", f"the plan {rule.plan!r} "
-                                "has no such step any more")  # fmt: skip
+            raise AlertRejected(
+                f"rule {rule.name}: params.{key}",
+                f"the plan {rule.plan!r} has no such step any more",
+            )
         action = ACTIONS_BY_CODE[steps[key]]
-        problems = [p for p in check_parameters(action.params, filled, may_be_missing=set(
-            action.params.model_fields)) if p.field in filled]  # fmt: skip
+        problems = [
+            p
+            for p in check_parameters(
+                action.params, filled, may_be_missing=set(action.params.model_fields)
+            )
+            if p.field in filled
+        ]
         if problems:
             listed = "; ".join(f"{p.field}: {p.reason}" for p in problems)
             raise AlertRejected(f"rule {rule.name}: params.{key}", listed)

@@ -59,9 +59,13 @@ class Outcome:
     reason: str | None
 
     def as_dict(self) -> dict[str, Any]:
-        return {"fingerprint": self.fingerprint, "risk_event": self.risk_event,
-                "outcome": self.outcome, "execution_id": self.execution_id,
-                "reason": self.reason}  # fmt: skip
+        return {
+            "fingerprint": self.fingerprint,
+            "risk_event": self.risk_event,
+            "outcome": self.outcome,
+            "execution_id": self.execution_id,
+            "reason": self.reason,
+        }
 
 
 STAMP = text("""
@@ -135,6 +139,7 @@ on conflict (source, fingerprint, episode) do update set
 returning id, execution_id, outcome
 """)
 
+
 def _lock_key(plan: str) -> int:
     return int.from_bytes(
         hashlib.sha256(f"alerts:{plan}".encode()).digest()[:8], "big", signed=True
@@ -146,14 +151,26 @@ async def handle(
 ) -> Outcome:
     """Record one alert and act on it (commits before it talks to Temporal)."""
     alert = routed.alert
-    row = (await session.execute(UPSERT, {
-        "source": alert.source, "fingerprint": alert.fingerprint, "episode": alert.episode,
-        "name": alert.name, "severity": alert.severity,
-        "state": RiskState.RESOLVED if alert.status == "resolved" else RiskState.OPEN,
-        "labels": json.dumps(alert.labels), "annotations": json.dumps(alert.annotations),
-        "starts_at": alert.starts_at, "ends_at": alert.ends_at,
-        "outcome": AlertOutcome.RESOLVED if alert.status == "resolved" else AlertOutcome.UNROUTED,
-    })).one()  # fmt: skip
+    row = (
+        await session.execute(
+            UPSERT,
+            {
+                "source": alert.source,
+                "fingerprint": alert.fingerprint,
+                "episode": alert.episode,
+                "name": alert.name,
+                "severity": alert.severity,
+                "state": RiskState.RESOLVED if alert.status == "resolved" else RiskState.OPEN,
+                "labels": json.dumps(alert.labels),
+                "annotations": json.dumps(alert.annotations),
+                "starts_at": alert.starts_at,
+                "ends_at": alert.ends_at,
+                "outcome": AlertOutcome.RESOLVED
+                if alert.status == "resolved"
+                else AlertOutcome.UNROUTED,
+            },
+        )
+    ).one()
     event, execution_id = int(row.id), row.execution_id
 
     def result(outcome: str, execution: str | None = None, reason: str | None = None) -> Outcome:
@@ -171,25 +188,40 @@ async def handle(
     if execution_id is None:
         # Storm control: count and reserve a slot under the plan's lock, then let go of it
         # before talking to Temporal (the lock serialises this plan's alerts only briefly).
-        await session.execute(text("select pg_advisory_xact_lock(:key)"),
-                              {"key": _lock_key(rule.plan)})  # fmt: skip
+        await session.execute(
+            text("select pg_advisory_xact_lock(:key)"), {"key": _lock_key(rule.plan)}
+        )
         running = await executions_started_by_alerts(session, rule.plan, event, CREATING_GRACE)
         if running >= limit:
-            reason = (f"storm control: {running} alert-started executions of {rule.plan!r} "
-                      f"running (alerts.max_concurrent_per_plan = {limit})")  # fmt: skip
+            reason = (
+                f"storm control: {running} alert-started executions of {rule.plan!r} "
+                f"running (alerts.max_concurrent_per_plan = {limit})"
+            )
             await _record(session, event, routed, None, AlertOutcome.SUPPRESSED, reason)
             await session.commit()
-            log.warning("alert suppressed", fingerprint=alert.fingerprint, plan=rule.plan,
-                        running=running, limit=limit)  # fmt: skip
+            log.warning(
+                "alert suppressed",
+                fingerprint=alert.fingerprint,
+                plan=rule.plan,
+                running=running,
+                limit=limit,
+            )
             return result(AlertOutcome.SUPPRESSED, reason=reason)
         await _record(session, event, routed, workflow_id, AlertOutcome.STARTED, None)
     await session.commit()
     params = ExecutionInput(
-        plan=rule.plan, overrides=routed.params, triggered_by=f"alert:{alert.source}",
+        plan=rule.plan,
+        overrides=routed.params,
+        triggered_by=f"alert:{alert.source}",
         trigger_kind="ALERT",
-        trigger_details={"source": alert.source, "fingerprint": alert.fingerprint,
-                         "alert": alert.name, "rule": rule.name, "risk_event": event},
-    )  # fmt: skip
+        trigger_details={
+            "source": alert.source,
+            "fingerprint": alert.fingerprint,
+            "alert": alert.name,
+            "rule": rule.name,
+            "risk_event": event,
+        },
+    )
     try:
         await executions.start(params, workflow_id)
         outcome = AlertOutcome.STARTED
@@ -197,38 +229,70 @@ async def handle(
         outcome = AlertOutcome.ALREADY_STARTED
     except RPCError:
         if execution_id is None:  # give the slot back: the sender delivers again
-            await session.execute(text(
-                "update risk_event set execution_id = null, outcome = 'UNROUTED', reason = "
-                "'not started: Temporal unreachable; waiting for the sender to deliver again' "
-                "where id = :id and execution_id = :execution"),
-                {"id": event, "execution": workflow_id})  # fmt: skip
+            await session.execute(
+                text(
+                    "update risk_event set execution_id = null, outcome = 'UNROUTED', reason = "
+                    "'not started: Temporal unreachable; waiting for the sender to deliver again' "
+                    "where id = :id and execution_id = :execution"
+                ),
+                {"id": event, "execution": workflow_id},
+            )
             await session.commit()
         raise
-    log.info("alert routed", fingerprint=alert.fingerprint, rule=rule.name, plan=rule.plan,
-             execution=workflow_id, outcome=outcome)  # fmt: skip
+    log.info(
+        "alert routed",
+        fingerprint=alert.fingerprint,
+        rule=rule.name,
+        plan=rule.plan,
+        execution=workflow_id,
+        outcome=outcome,
+    )
     return result(outcome, workflow_id)
 
 
 async def _record(
-    session: AsyncSession, event: int, routed: Routed, execution: str | None, outcome: str,
+    session: AsyncSession,
+    event: int,
+    routed: Routed,
+    execution: str | None,
+    outcome: str,
     reason: str | None,
-) -> None:  # fmt: skip
-    await session.execute(text(
-        "update risk_event set rule_id = :rule, plan_name = :plan, execution_id = "
-        "coalesce(execution_id, :execution), outcome = :outcome, reason = :reason "
-        "where id = :id"), {"rule": routed.rule_id, "plan": routed.rule.plan if routed.rule
-                            else None, "execution": execution, "outcome": outcome,
-                            "reason": reason, "id": event})  # fmt: skip
+) -> None:
+    await session.execute(
+        text(
+            "update risk_event set rule_id = :rule, plan_name = :plan, execution_id = "
+            "coalesce(execution_id, :execution), outcome = :outcome, reason = :reason "
+            "where id = :id"
+        ),
+        {
+            "rule": routed.rule_id,
+            "plan": routed.rule.plan if routed.rule else None,
+            "execution": execution,
+            "outcome": outcome,
+            "reason": reason,
+            "id": event,
+        },
+    )
 
 
 async def _resolved(
-    session: AsyncSession, executions: Executions, alert: Alert, event: int,
-    execution_id: str | None, result: Any,
-) -> Outcome:  # fmt: skip
+    session: AsyncSession,
+    executions: Executions,
+    alert: Alert,
+    event: int,
+    execution_id: str | None,
+    result: Any,
+) -> Outcome:
     if execution_id:
-        rule_signals = (await session.execute(text(
-            "select r.signal_resolved from risk_event e join alert_rule r on r.id = e.rule_id "
-            "where e.id = :id"), {"id": event})).scalar_one_or_none()  # fmt: skip
+        rule_signals = (
+            await session.execute(
+                text(
+                    "select r.signal_resolved from risk_event e "
+                    "join alert_rule r on r.id = e.rule_id where e.id = :id"
+                ),
+                {"id": event},
+            )
+        ).scalar_one_or_none()
         note = AlertResolved(fingerprint=alert.fingerprint, ended_at=alert.ends_at)
         if rule_signals and not await executions.alert_resolved(execution_id, note):
             log.info("resolved alert not signalled: the execution ended", execution=execution_id)

@@ -154,8 +154,12 @@ async def archive_closed(client: Client, database_url: str) -> list[Archived]:
         archived = await asyncio.to_thread(write)
         if archived is not None:
             added.append(archived)
-            log.info("history archived", workflow_id=archived.workflow_id,
-                     events=archived.events, sha256=archived.sha256[:12])  # fmt: skip
+            log.info(
+                "history archived",
+                workflow_id=archived.workflow_id,
+                events=archived.events,
+                sha256=archived.sha256[:12],
+            )
     return added
 
 
@@ -183,8 +187,10 @@ def archived_histories(database_url: str, execution_id: str) -> list[WorkflowHis
         for row in rows:
             raw = gzip.decompress(row.history_gz)
             if hashlib.sha256(raw).hexdigest() != row.sha256:
-                raise ArchiveTampered(row.workflow_id, "archived history does not match its "
-                                      "SHA-256 (run nightwatch audit verify)")  # fmt: skip
+                raise ArchiveTampered(
+                    row.workflow_id,
+                    "archived history does not match its SHA-256 (run nightwatch audit verify)",
+                )
             histories.append(WorkflowHistory.from_json(row.workflow_id, raw.decode()))
         return sorted(histories, key=lambda h: (h.workflow_id != execution_id, h.workflow_id))
 

@@ -37,8 +37,13 @@ from workflows.models import (
     StepRequest,
 )
 
-DECISION_UPDATES = {"confirm": "CONFIRM", "skip": "SKIP", "retry": "RETRY",
-                    "mark_done": "DONE", "abort": "ABORT"}  # fmt: skip
+DECISION_UPDATES = {
+    "confirm": "CONFIRM",
+    "skip": "SKIP",
+    "retry": "RETRY",
+    "mark_done": "DONE",
+    "abort": "ABORT",
+}
 STEP_BOOKKEEPING = {"create_execution", "record_execution", "send_reminder", "check_database"}
 
 
@@ -59,10 +64,17 @@ class PersonEvent:
     outcome: str = "accepted"
 
     def as_dict(self) -> dict[str, Any]:
-        return {"at": _iso(self.at), "workflow_id": self.workflow_id, "via": self.via,
-                "node": self.node, "action": self.action, "user": self.user,
-                "comment": self.comment, "values": self.values,
-                "outcome": self.outcome}  # fmt: skip
+        return {
+            "at": _iso(self.at),
+            "workflow_id": self.workflow_id,
+            "via": self.via,
+            "node": self.node,
+            "action": self.action,
+            "user": self.user,
+            "comment": self.comment,
+            "values": self.values,
+            "outcome": self.outcome,
+        }
 
 
 @dataclass
@@ -77,10 +89,16 @@ class StepRun:
     ended_at: datetime | None = None
 
     def as_dict(self) -> dict[str, Any]:
-        return {"node": self.node, "action": self.action, "params": self.params,
-                "scheduled_at": _iso(self.scheduled_at), "attempts": self.attempts,
-                "outcome": self.outcome, "error": self.error,
-                "ended_at": _iso(self.ended_at)}  # fmt: skip
+        return {
+            "node": self.node,
+            "action": self.action,
+            "params": self.params,
+            "scheduled_at": _iso(self.scheduled_at),
+            "attempts": self.attempts,
+            "outcome": self.outcome,
+            "error": self.error,
+            "ended_at": _iso(self.ended_at),
+        }
 
 
 @dataclass
@@ -140,8 +158,9 @@ class _Reader:
             elif kind == "workflow_execution_update_accepted_event_attributes":
                 request = event.workflow_execution_update_accepted_event_attributes.accepted_request
                 name = request.input.name
-                person = await self._person(at, parsed.workflow_id, f"update {name}", name,
-                                            request.input.args)  # fmt: skip
+                person = await self._person(
+                    at, parsed.workflow_id, f"update {name}", name, request.input.args
+                )
                 if person is not None:
                     updates[request.meta.update_id] = person
                     parsed.people.append(person)
@@ -156,8 +175,13 @@ class _Reader:
                     note = await self.one(attrs.input, AlertResolved)
                     parsed.alert_resolved_at = getattr(note, "ended_at", None) or at
                     continue
-                person = await self._person(at, parsed.workflow_id, f"signal {attrs.signal_name}",
-                                            attrs.signal_name, attrs.input)  # fmt: skip
+                person = await self._person(
+                    at,
+                    parsed.workflow_id,
+                    f"signal {attrs.signal_name}",
+                    attrs.signal_name,
+                    attrs.input,
+                )
                 if person is not None:
                     parsed.people.append(person)
             elif kind == "activity_task_scheduled_event_attributes":
@@ -168,9 +192,11 @@ class _Reader:
                 if isinstance(request, StepRequest):
                     secret = secret_params(request.action)
                     scheduled[event.event_id] = StepRun(
-                        node=request.attempt_note or "", action=request.action,
-                        params=masked(request.params, secret), scheduled_at=at,
-                    )  # fmt: skip
+                        node=request.attempt_note or "",
+                        action=request.action,
+                        params=masked(request.params, secret),
+                        scheduled_at=at,
+                    )
                     parsed.steps.append(scheduled[event.event_id])
             elif kind == "activity_task_started_event_attributes":
                 attrs = event.activity_task_started_event_attributes
@@ -192,8 +218,10 @@ class _Reader:
                 if run is not None:
                     run.outcome, run.ended_at = "failed", at
                     run.error = _failure_text(attrs.failure)
-            elif kind in ("activity_task_timed_out_event_attributes",
-                          "activity_task_canceled_event_attributes"):  # fmt: skip
+            elif kind in (
+                "activity_task_timed_out_event_attributes",
+                "activity_task_canceled_event_attributes",
+            ):
                 attrs = getattr(event, kind)
                 run = scheduled.get(attrs.scheduled_event_id)
                 if run is not None:
@@ -226,15 +254,17 @@ class _Reader:
             if not isinstance(decision, Decision):
                 return None
             action = DECISION_UPDATES.get(name, decision.action.value)
-            return PersonEvent(at, workflow_id, via, decision.node, action, decision.user,
-                               decision.comment)  # fmt: skip
+            return PersonEvent(
+                at, workflow_id, via, decision.node, action, decision.user, decision.comment
+            )
         if name in ("fill_parameters", "fill"):
             fill = await self.one(args, Fill)
             if not isinstance(fill, Fill):
                 return None
             values = masked(fill.values, set(SECRET_PARAM_NAMES))
-            return PersonEvent(at, workflow_id, via, fill.node, "FILL", fill.user, fill.comment,
-                               values)  # fmt: skip
+            return PersonEvent(
+                at, workflow_id, via, fill.node, "FILL", fill.user, fill.comment, values
+            )
         return None
 
 
@@ -369,12 +399,21 @@ def _plan(top: Parsed | None, database: dict[str, Any] | None) -> dict[str, Any]
     plan: dict[str, Any] = {}
     if database:
         snapshot: ExecutionSnapshot = database["snapshot"]
-        plan = {"name": snapshot.plan_name, "id": snapshot.plan_id,
-                "version": snapshot.plan_version, "scene": snapshot.scene,
-                "snapshot": database["document"]}  # fmt: skip
+        plan = {
+            "name": snapshot.plan_name,
+            "id": snapshot.plan_id,
+            "version": snapshot.plan_version,
+            "scene": snapshot.scene,
+            "snapshot": database["document"],
+        }
     elif view:
-        plan = {"name": view.plan, "id": view.plan_id, "version": view.plan_version,
-                "scene": view.scene, "snapshot": None}  # fmt: skip
+        plan = {
+            "name": view.plan,
+            "id": view.plan_id,
+            "version": view.plan_version,
+            "scene": view.scene,
+            "snapshot": None,
+        }
     return plan
 
 
@@ -393,8 +432,11 @@ def _trigger(top: Parsed | None, database: dict[str, Any] | None) -> dict[str, A
             "rerun_from": start.rerun_from,
         }
     elif database:
-        trigger = {"kind": database["trigger_kind"], "by": database["triggered_by"],
-                   "overrides": database["overrides"]}  # fmt: skip
+        trigger = {
+            "kind": database["trigger_kind"],
+            "by": database["triggered_by"],
+            "overrides": database["overrides"],
+        }
     if database and database["alert"]:
         trigger["alert"] = database["alert"]
     if top and top.alert_resolved_at:
@@ -427,19 +469,21 @@ def _nodes(history: dict[str, dict[str, Any]], database: dict[str, Any] | None) 
     for key in keys:
         seen = history.get(key) or {}
         row = rows.get(key) or {}
-        nodes.append({
-            "key": key,
-            "name": seen.get("name") or row.get("name"),
-            "action": seen.get("action"),
-            "state": seen.get("state") or row.get("state"),
-            "params": seen.get("params") if seen else row.get("params"),
-            "attempts": seen.get("attempts", row.get("attempts")),
-            "decisions": seen.get("decisions") if seen else row.get("decisions"),
-            "error": seen.get("error") or row.get("error"),
-            "output": seen.get("output") if seen else row.get("output"),
-            "started_at": seen.get("started_at") or row.get("started_at"),
-            "ended_at": seen.get("ended_at") or row.get("ended_at"),
-        })  # fmt: skip
+        nodes.append(
+            {
+                "key": key,
+                "name": seen.get("name") or row.get("name"),
+                "action": seen.get("action"),
+                "state": seen.get("state") or row.get("state"),
+                "params": seen.get("params") if seen else row.get("params"),
+                "attempts": seen.get("attempts", row.get("attempts")),
+                "decisions": seen.get("decisions") if seen else row.get("decisions"),
+                "error": seen.get("error") or row.get("error"),
+                "output": seen.get("output") if seen else row.get("output"),
+                "started_at": seen.get("started_at") or row.get("started_at"),
+                "ended_at": seen.get("ended_at") or row.get("ended_at"),
+            }
+        )
     return nodes
 
 
@@ -479,8 +523,11 @@ def _differences(
             if seen.get(name) != row.get(name):
                 differ(f"nodes.{key}.{name}", seen.get(name), row.get(name))
         if _decision_keys(seen.get("decisions") or []) != _decision_keys(row["decisions"]):
-            differ(f"nodes.{key}.decisions", _decision_keys(seen.get("decisions") or []),
-                   _decision_keys(row["decisions"]))  # fmt: skip
+            differ(
+                f"nodes.{key}.decisions",
+                _decision_keys(seen.get("decisions") or []),
+                _decision_keys(row["decisions"]),
+            )
     # Every accepted person's act in the histories is on its node in the database.
     for run in parsed:
         for person in run.people:
@@ -489,9 +536,11 @@ def _differences(
             row = database["nodes"].get(person.node)
             stored = _decision_keys(row["decisions"]) if row else []
             if not any(a.endswith(person.action) and u == person.user for a, u in stored):
-                differ(f"nodes.{person.node}.decisions",
-                       f"{person.action} by {person.user} at {_iso(person.at)}",
-                       "not recorded")  # fmt: skip
+                differ(
+                    f"nodes.{person.node}.decisions",
+                    f"{person.action} by {person.user} at {_iso(person.at)}",
+                    "not recorded",
+                )
     return differences
 
 
@@ -515,8 +564,11 @@ def _sections(report: dict[str, Any]) -> list[tuple[str, list[str], list[list[st
     plan, trigger, outcome = report["plan"], report["trigger"], report["outcome"]
     summary = [
         ["Execution", report["execution_id"]],
-        ["Plan", f"{plan.get('name')} (id {plan.get('id')}, version {plan.get('version')}, "
-                 f"{plan.get('scene')})"],
+        [
+            "Plan",
+            f"{plan.get('name')} (id {plan.get('id')}, version {plan.get('version')}, "
+            f"{plan.get('scene')})",
+        ],
         ["State", str(outcome["state"])],
         ["Started", str(outcome["started_at"])],
         ["Ended", str(outcome["ended_at"])],
@@ -525,48 +577,133 @@ def _sections(report: dict[str, Any]) -> list[tuple[str, list[str], list[list[st
         ["Trigger", f"{trigger.get('kind')} by {trigger.get('by')}"],
         ["Trigger details", _short(trigger.get("details"))],
         ["Overrides at start", _short(trigger.get("overrides"))],
-        ["History", f"{report['history']['source']}: " + ", ".join(
-            f"{w['workflow_id']} ({w['events']} events, {w['closed'] or 'open'})"
-            for w in report["history"]["workflows"])],
-        ["Archived", ", ".join(f"{a['workflow_id']} sha256 {a['sha256'][:16]}…"
-                               for a in report["history"]["archived"]) or "not yet"],
-        ["Database and history", "agree" if report["agrees"]
-         else f"DISAGREE in {len(report['differences'])} place(s)"],
-    ]  # fmt: skip
+        [
+            "History",
+            f"{report['history']['source']}: "
+            + ", ".join(
+                f"{w['workflow_id']} ({w['events']} events, {w['closed'] or 'open'})"
+                for w in report["history"]["workflows"]
+            ),
+        ],
+        [
+            "Archived",
+            ", ".join(
+                f"{a['workflow_id']} sha256 {a['sha256'][:16]}…"
+                for a in report["history"]["archived"]
+            )
+            or "not yet",
+        ],
+        [
+            "Database and history",
+            "agree" if report["agrees"] else f"DISAGREE in {len(report['differences'])} place(s)",
+        ],
+    ]
     alert = trigger.get("alert")
     if alert:
-        summary.append(["Alert", f"{alert['alert']} ({alert['source']}, {alert['severity']}) "
-                                 f"labels {_short(alert['labels'])}"])  # fmt: skip
+        summary.append(
+            [
+                "Alert",
+                f"{alert['alert']} ({alert['source']}, {alert['severity']}) "
+                f"labels {_short(alert['labels'])}",
+            ]
+        )
     if trigger.get("alert_resolved_at"):
         summary.append(["Alert resolved", trigger["alert_resolved_at"]])
-    nodes = [[n["key"], _short(n["name"]), _short(n["action"]), _short(n["state"]),
-              _short(n["params"]), _short(n["attempts"]), _short(n["started_at"]),
-              _short(n["ended_at"]), _short(n["error"]), _short(n["output"])]
-             for n in report["nodes"]]  # fmt: skip
-    decisions = [[n["key"], d.get("action", ""), d.get("user", ""), str(d.get("at", "")),
-                  _short(d.get("comment")), _short(d.get("details"))]
-                 for n in report["nodes"] for d in n["decisions"] or []]  # fmt: skip
-    people = [[p["at"], p["via"], p["node"], p["action"], p["user"], _short(p["comment"]),
-               _short(p["values"]), p["outcome"]] for p in report["people"]]  # fmt: skip
-    steps = [[s["node"], s["action"], _short(s["params"]), str(s["attempts"]), s["outcome"],
-              _short(s["error"]), s["scheduled_at"], _short(s["ended_at"])]
-             for s in report["steps"]]  # fmt: skip
-    differences = [[d["where"], _short(d["history"]), _short(d["database"])]
-                   for d in report["differences"]]  # fmt: skip
+    nodes = [
+        [
+            n["key"],
+            _short(n["name"]),
+            _short(n["action"]),
+            _short(n["state"]),
+            _short(n["params"]),
+            _short(n["attempts"]),
+            _short(n["started_at"]),
+            _short(n["ended_at"]),
+            _short(n["error"]),
+            _short(n["output"]),
+        ]
+        for n in report["nodes"]
+    ]
+    decisions = [
+        [
+            n["key"],
+            d.get("action", ""),
+            d.get("user", ""),
+            str(d.get("at", "")),
+            _short(d.get("comment")),
+            _short(d.get("details")),
+        ]
+        for n in report["nodes"]
+        for d in n["decisions"] or []
+    ]
+    people = [
+        [
+            p["at"],
+            p["via"],
+            p["node"],
+            p["action"],
+            p["user"],
+            _short(p["comment"]),
+            _short(p["values"]),
+            p["outcome"],
+        ]
+        for p in report["people"]
+    ]
+    steps = [
+        [
+            s["node"],
+            s["action"],
+            _short(s["params"]),
+            str(s["attempts"]),
+            s["outcome"],
+            _short(s["error"]),
+            s["scheduled_at"],
+            _short(s["ended_at"]),
+        ]
+        for s in report["steps"]
+    ]
+    differences = [
+        [d["where"], _short(d["history"]), _short(d["database"])] for d in report["differences"]
+    ]
     return [
         ("Summary", ["", ""], summary),
-        ("Nodes", ["Node", "Name", "Action", "State", "Parameters", "Attempts", "Started",
-                   "Ended", "Error", "Output"], nodes),
-        ("Decisions recorded on the nodes", ["Node", "Decision", "By", "At", "Comment",
-                                             "Details"], decisions),
-        ("People's acts in the history", ["At", "Via", "Node", "Act", "By", "Comment",
-                                          "Values", "Outcome"], people),
-        ("Step activities (retries and errors)", ["Node", "Action", "Parameters", "Attempts",
-                                                  "Outcome", "Error", "Scheduled", "Ended"],
-         steps),
-        ("Where the database and the history disagree", ["Where", "History", "Database"],
-         differences),
-    ]  # fmt: skip
+        (
+            "Nodes",
+            [
+                "Node",
+                "Name",
+                "Action",
+                "State",
+                "Parameters",
+                "Attempts",
+                "Started",
+                "Ended",
+                "Error",
+                "Output",
+            ],
+            nodes,
+        ),
+        (
+            "Decisions recorded on the nodes",
+            ["Node", "Decision", "By", "At", "Comment", "Details"],
+            decisions,
+        ),
+        (
+            "People's acts in the history",
+            ["At", "Via", "Node", "Act", "By", "Comment", "Values", "Outcome"],
+            people,
+        ),
+        (
+            "Step activities (retries and errors)",
+            ["Node", "Action", "Parameters", "Attempts", "Outcome", "Error", "Scheduled", "Ended"],
+            steps,
+        ),
+        (
+            "Where the database and the history disagree",
+            ["Where", "History", "Database"],
+            differences,
+        ),
+    ]
 
 
 def _cell(text: str) -> str:
@@ -574,8 +711,12 @@ def _cell(text: str) -> str:
 
 
 def as_markdown(report: dict[str, Any]) -> str:
-    lines = [f"# Audit report: {report['execution_id']}", "",
-             f"Generated {report['generated_at']} by nightwatch audit.", ""]  # fmt: skip
+    lines = [
+        f"# Audit report: {report['execution_id']}",
+        "",
+        f"Generated {report['generated_at']} by nightwatch audit.",
+        "",
+    ]
     for title, header, rows in _sections(report):
         lines += [f"## {title}", ""]
         if not rows:
@@ -587,20 +728,28 @@ def as_markdown(report: dict[str, Any]) -> str:
         lines.append("")
     plan = report["plan"].get("snapshot")
     if plan:
-        lines += ["## The plan as it ran (snapshot)", "", "```json",
-                  json.dumps(plan, indent=2, default=str), "```", ""]  # fmt: skip
+        lines += [
+            "## The plan as it ran (snapshot)",
+            "",
+            "```json",
+            json.dumps(plan, indent=2, default=str),
+            "```",
+            "",
+        ]
     return "\n".join(lines)
 
 
 def as_html(report: dict[str, Any]) -> str:
     e = html.escape
-    out = ["<!doctype html><html><head><meta charset='utf-8'>",
-           f"<title>Audit report {e(report['execution_id'])}</title>",
-           "<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse;"
-           "margin-bottom:1.5em}td,th{border:1px solid #bbb;padding:4px 8px;text-align:left;"
-           "vertical-align:top;font-size:13px}th{background:#eee}.bad{color:#b00}</style>",
-           f"</head><body><h1>Audit report: {e(report['execution_id'])}</h1>",
-           f"<p>Generated {e(report['generated_at'])} by nightwatch audit.</p>"]  # fmt: skip
+    out = [
+        "<!doctype html><html><head><meta charset='utf-8'>",
+        f"<title>Audit report {e(report['execution_id'])}</title>",
+        "<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse;"
+        "margin-bottom:1.5em}td,th{border:1px solid #bbb;padding:4px 8px;text-align:left;"
+        "vertical-align:top;font-size:13px}th{background:#eee}.bad{color:#b00}</style>",
+        f"</head><body><h1>Audit report: {e(report['execution_id'])}</h1>",
+        f"<p>Generated {e(report['generated_at'])} by nightwatch audit.</p>",
+    ]
     if not report["agrees"]:
         out.append("<p class='bad'><strong>The database and the history disagree.</strong></p>")
     for title, header, rows in _sections(report):
@@ -613,8 +762,10 @@ def as_html(report: dict[str, Any]) -> str:
         out.append("</table>")
     plan = report["plan"].get("snapshot")
     if plan:
-        out.append("<h2>The plan as it ran (snapshot)</h2><pre>"
-                   f"{e(json.dumps(plan, indent=2, default=str))}</pre>")  # fmt: skip
+        out.append(
+            "<h2>The plan as it ran (snapshot)</h2><pre>"
+            f"{e(json.dumps(plan, indent=2, default=str))}</pre>"
+        )
     out.append("</body></html>")
     return "\n".join(out)
 

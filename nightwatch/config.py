@@ -91,7 +91,8 @@ class Settings(BaseSettings):
     )
     alert_grafana_secrets: SecretStr = Field(SecretStr(""), description="Grafana HMAC secrets")
     alert_grafana_require_timestamp: bool = Field(
-        False, description="refuse Grafana messages not signed over a fresh timestamp "
+        False,
+        description="refuse Grafana messages not signed over a fresh timestamp "
         "(without it a captured message can be replayed: docs/alerts.md)",
     )
     alert_webhook_secrets: SecretStr = Field(
@@ -151,10 +152,18 @@ class Settings(BaseSettings):
         if bool(self.intake_tls_cert) != bool(self.intake_tls_key):
             raise ValueError("intake_tls_cert: TLS needs both a certificate and a key")
         if self.intake_tls_client_ca and not self.intake_tls_cert:
-            raise ValueError("intake_tls_client_ca: client certificates need the intake on TLS "
-                             "(intake_tls_cert and intake_tls_key)")  # fmt: skip
-        for name in ("temporal_tls_cert", "temporal_tls_key", "temporal_tls_ca",
-                     "intake_tls_cert", "intake_tls_key", "intake_tls_client_ca"):  # fmt: skip
+            raise ValueError(
+                "intake_tls_client_ca: client certificates need the intake on TLS "
+                "(intake_tls_cert and intake_tls_key)"
+            )
+        for name in (
+            "temporal_tls_cert",
+            "temporal_tls_key",
+            "temporal_tls_ca",
+            "intake_tls_cert",
+            "intake_tls_key",
+            "intake_tls_client_ca",
+        ):
             path = getattr(self, name)
             if path is not None and not Path(path).is_file():
                 raise ValueError(f"{name}: file {path} does not exist")

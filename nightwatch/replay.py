@@ -28,8 +28,12 @@ class Replayed:
     error: str | None = None
 
     def as_dict(self) -> dict[str, object]:
-        return {"workflow_id": self.workflow_id, "source": self.source, "ok": self.ok,
-                "error": self.error}  # fmt: skip
+        return {
+            "workflow_id": self.workflow_id,
+            "source": self.source,
+            "ok": self.ok,
+            "error": self.error,
+        }
 
 
 def histories_in(folder: Path) -> list[tuple[str, WorkflowHistory]]:

@@ -71,8 +71,11 @@ def unseal(
     from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
     if text.startswith(UNBOUND):
-        raise SecretError(path, "sealed by an earlier version, bound to no execution: give "
-                          "the value again (`nightwatch fill` / `run --set` seal it)")  # fmt: skip
+        raise SecretError(
+            path,
+            "sealed by an earlier version, bound to no execution: give "
+            "the value again (`nightwatch fill` / `run --set` seal it)",
+        )
     key_id, _, encoded = text.removeprefix(SEALED).partition(":")
     if ring is None or key_id not in ring.keys:
         raise SecretError(path, f"sealed with key {key_id!r}, which this worker does not have")
@@ -81,8 +84,10 @@ def unseal(
         aad = _aad(key_id, execution, node, param)
         plain = AESGCM(ring.keys[key_id]).decrypt(raw[:12], raw[12:], aad)
     except (binascii.Error, ValueError, InvalidTag):
-        raise SecretError(path, "sealed value was not sealed for this execution, node and "
-                          "parameter (or it is damaged)") from None  # fmt: skip
+        raise SecretError(
+            path,
+            "sealed value was not sealed for this execution, node and parameter (or it is damaged)",
+        ) from None
     return json.loads(plain)
 
 
@@ -90,8 +95,7 @@ def reseal(
     text: str, ring: KeyRing | None, *, frm: tuple[str, str], to: tuple[str, str], param: str
 ) -> str:
     """A sealed value moved from (execution, node) to another: a re-run carrying it over."""
-    value = unseal(text, ring, path=f"{to[1]}.{param}", execution=frm[0], node=frm[1],
-                   param=param)  # fmt: skip
+    value = unseal(text, ring, path=f"{to[1]}.{param}", execution=frm[0], node=frm[1], param=param)
     assert ring is not None  # unseal succeeded
     return seal(value, ring, execution=to[0], node=to[1], param=param)
 
@@ -138,8 +142,9 @@ def reveal(
     revealed = dict(values)
     for name, value in values.items():
         if is_sealed(value):
-            revealed[name] = unseal(value, ring, path=f"{path}.{name}", execution=execution,
-                                    node=node, param=name)  # fmt: skip
+            revealed[name] = unseal(
+                value, ring, path=f"{path}.{name}", execution=execution, node=node, param=name
+            )
     return revealed
 
 
@@ -149,8 +154,9 @@ def reveal_env(values: dict[str, Any], secret: set[str], *, path: str) -> dict[s
         if isinstance(value, str) and value.startswith(ENV):
             variable = value.removeprefix(ENV)
             if variable not in os.environ:
-                raise SecretError(f"{path}.{name}", f"environment variable {variable} is not "
-                                  "set on the worker")  # fmt: skip
+                raise SecretError(
+                    f"{path}.{name}", f"environment variable {variable} is not set on the worker"
+                )
             values[name] = os.environ[variable]
     return values
 

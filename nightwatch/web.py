@@ -54,8 +54,13 @@ def install(app: FastAPI, *, max_body_bytes: int | None = None) -> None:
 
     @app.exception_handler(HTTPException)
     async def http_error(_: Request, exc: HTTPException) -> JSONResponse:
-        return error_response(exc.status_code, _http_error_name(exc.status_code), "(request)",
-                              str(exc.detail), headers=exc.headers)  # fmt: skip
+        return error_response(
+            exc.status_code,
+            _http_error_name(exc.status_code),
+            "(request)",
+            str(exc.detail),
+            headers=exc.headers,
+        )
 
     app.add_middleware(JsonNestingLimit, max_body_bytes=max_body_bytes)
 

@@ -61,10 +61,13 @@ def canonical(document: PlanDocument) -> PlanDocument:
     if document.scene != Scene.RECOVERY:
         return document.model_copy(update={"steps": [step(s) for s in document.steps]})
     subs = [
-        SubPlanDoc(type=sub.type, name=sub.name or f"{document.name} / {sub.type}",
-                   steps=[step(s) for s in sub.steps])
+        SubPlanDoc(
+            type=sub.type,
+            name=sub.name or f"{document.name} / {sub.type}",
+            steps=[step(s) for s in sub.steps],
+        )
         for sub in sorted_sub_plans(document.sub_plans)
-    ]  # fmt: skip
+    ]
     return document.model_copy(
         update={"sub_plans": subs, "group_id": document.group_id or default_group_id(document.name)}
     )
@@ -97,20 +100,29 @@ def apply(
         )
     )
     if only == "create" and main is not None:
-        raise Conflict(wanted.name, f"a plan with this name exists (id {main.id}, version "
-                       f"{main.version}): change it with PUT /api/v1/plans/{main.id}")  # fmt: skip
+        raise Conflict(
+            wanted.name,
+            f"a plan with this name exists (id {main.id}, version "
+            f"{main.version}): change it with PUT /api/v1/plans/{main.id}",
+        )
     if only == "update":
         if main is None or main.id != plan_id:
             raise PlanNotFound(str(plan_id), f"no plan {plan_id} named {wanted.name!r}")
         if main.version != version:
-            raise Conflict("version", f"plan {plan_id} is at version {main.version}, not "
-                           f"{version}: it changed since you read it; read it again")  # fmt: skip
+            raise Conflict(
+                "version",
+                f"plan {plan_id} is at version {main.version}, not "
+                f"{version}: it changed since you read it; read it again",
+            )
     if main is None:
         main = _create(session, wanted, catalog, by)
         return ApplyResult(main.id, main.name, main.version, "created")
     if main.scene != wanted.scene:
-        problem = Problem(path="scene", reason=f"plan {main.name!r} is {main.scene}; a scene "
-                          "cannot change (delete the plan and apply it again)")  # fmt: skip
+        problem = Problem(
+            path="scene",
+            reason=f"plan {main.name!r} is {main.scene}; a scene "
+            "cannot change (delete the plan and apply it again)",
+        )
         raise PlanInvalid(wanted.name, [problem])
     if export(session, main.id) == wanted:
         return ApplyResult(main.id, main.name, main.version, "unchanged")
@@ -121,10 +133,18 @@ def apply(
 def _create(session: Session, doc: PlanDocument, catalog: CatalogView, by: str | None) -> Plan:
     recovery = doc.scene == Scene.RECOVERY
     main = Plan(
-        name=doc.name, description=doc.description, scene=doc.scene, type=PlanType.MAIN,
-        atomic=not recovery, group_id=doc.group_id, layer=doc.layer, enabled=doc.enabled,
-        version=1, created_by=by, updated_by=by,
-    )  # fmt: skip
+        name=doc.name,
+        description=doc.description,
+        scene=doc.scene,
+        type=PlanType.MAIN,
+        atomic=not recovery,
+        group_id=doc.group_id,
+        layer=doc.layer,
+        enabled=doc.enabled,
+        version=1,
+        created_by=by,
+        updated_by=by,
+    )
     session.add(main)
     session.flush()
     if recovery:
@@ -176,24 +196,41 @@ def _write_sub_plans(
     for row in old.values():  # sub-plans no longer chosen, with their steps
         row.deleted_at = row.deleted_at or now
         _write_rows(session, row.id, [])
-    _write_rows(session, main.id, [
-        {"name": sub_type, "type": StepType.PRE_PLAN_TEMPLATE, "atom_id": plan_id,
-         "execute_strategy": dict(TEMPLATE_STRATEGY), "execute_context": None,
-         "pending_params": None}
-        for sub_type, plan_id in templates
-    ])  # fmt: skip
+    _write_rows(
+        session,
+        main.id,
+        [
+            {
+                "name": sub_type,
+                "type": StepType.PRE_PLAN_TEMPLATE,
+                "atom_id": plan_id,
+                "execute_strategy": dict(TEMPLATE_STRATEGY),
+                "execute_context": None,
+                "pending_params": None,
+            }
+            for sub_type, plan_id in templates
+        ],
+    )
 
 
 def _write_steps(
     session: Session, plan_id: int, steps: list[StepDoc], catalog: CatalogView
 ) -> None:
-    _write_rows(session, plan_id, [
-        {"name": step.name, "type": StepType.ATOMIC_ACTION,
-         "atom_id": catalog.by_code[step.action].id,
-         "execute_strategy": StepStrategy.model_validate(step.strategy).stored(),
-         "execute_context": dict(step.params), "pending_params": list(step.pending) or None}
-        for step in steps
-    ])  # fmt: skip
+    _write_rows(
+        session,
+        plan_id,
+        [
+            {
+                "name": step.name,
+                "type": StepType.ATOMIC_ACTION,
+                "atom_id": catalog.by_code[step.action].id,
+                "execute_strategy": StepStrategy.model_validate(step.strategy).stored(),
+                "execute_context": dict(step.params),
+                "pending_params": list(step.pending) or None,
+            }
+            for step in steps
+        ],
+    )
 
 
 def _write_rows(session: Session, plan_id: int, wanted: list[dict[str, object]]) -> None:
@@ -276,9 +313,13 @@ def document(
 ) -> PlanDocument:
     """The document of a main plan whose step tree (`step_tree`) is already loaded."""
     doc = PlanDocument(
-        name=main.name, description=main.description, scene=Scene(main.scene),
-        enabled=main.enabled, group_id=main.group_id, layer=main.layer,
-    )  # fmt: skip
+        name=main.name,
+        description=main.description,
+        scene=Scene(main.scene),
+        enabled=main.enabled,
+        group_id=main.group_id,
+        layer=main.layer,
+    )
     if main.scene != Scene.RECOVERY:
         return doc.model_copy(update={"steps": _step_docs([row for row, _ in tree], codes)})
     subs = []
@@ -311,11 +352,18 @@ def list_plans(session: Session) -> list[PlanSummary]:
         .scalar_subquery()
     )
     rows = session.execute(
-        select(Plan.id, Plan.name, Plan.scene, Plan.version, Plan.enabled,
-               step_count.label("steps"), Plan.updated_at)
+        select(
+            Plan.id,
+            Plan.name,
+            Plan.scene,
+            Plan.version,
+            Plan.enabled,
+            step_count.label("steps"),
+            Plan.updated_at,
+        )
         .where(Plan.type == PlanType.MAIN, Plan.deleted_at.is_(None))
         .order_by(Plan.name)
-    )  # fmt: skip
+    )
     return [PlanSummary.model_validate(row._asdict()) for row in rows]
 
 

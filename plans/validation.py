@@ -209,12 +209,20 @@ def _step(path: str, step: StepDoc, scene: Scene, catalog: CatalogView) -> list[
     fields = set(spec.params.model_fields)
     for name in step.pending:
         if name not in fields:
-            problems.append(Problem(path=f"{path}.pending", reason=f"{name!r} is not a "
-                                    f"parameter of {step.action}"))  # fmt: skip
+            problems.append(
+                Problem(
+                    path=f"{path}.pending", reason=f"{name!r} is not a parameter of {step.action}"
+                )
+            )
     for problem in check_parameters(spec.params, step.params, may_be_missing=set(step.pending)):
         problems.append(Problem(path=f"{path}.params.{problem.field}", reason=problem.reason))
     for name in plaintext_secrets(step.params, secret_params(step.action)):
-        problems.append(Problem(path=f"{path}.params.{name}", reason="a secret: a plan file "
-                                "holds only env:NAME (read on the worker); or give the value "
-                                "at run time (nightwatch run --set, sealed)"))  # fmt: skip
+        problems.append(
+            Problem(
+                path=f"{path}.params.{name}",
+                reason="a secret: a plan file "
+                "holds only env:NAME (read on the worker); or give the value "
+                "at run time (nightwatch run --set, sealed)",
+            )
+        )
     return problems

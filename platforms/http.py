@@ -107,12 +107,24 @@ class PlatformClient:
             except PlatformError as exc:
                 error = exc
             else:
-                log.debug("platform call", platform=self.title, method=method, path=path,
-                          status=response.status_code,
-                          ms=round((time.perf_counter() - started) * 1000))  # fmt: skip
+                log.debug(
+                    "platform call",
+                    platform=self.title,
+                    method=method,
+                    path=path,
+                    status=response.status_code,
+                    ms=round((time.perf_counter() - started) * 1000),
+                )
                 return response.json() if response.content else None
-            log.info("platform call failed", platform=self.title, method=method, path=path,
-                     attempt=attempt, retryable=error.retryable, error=error.reason)  # fmt: skip
+            log.info(
+                "platform call failed",
+                platform=self.title,
+                method=method,
+                path=path,
+                attempt=attempt,
+                retryable=error.retryable,
+                error=error.reason,
+            )
             if not (retry and error.retryable and attempt < self._attempts):
                 raise error
             await asyncio.sleep(self._backoff * 2 ** (attempt - 1))

@@ -153,8 +153,11 @@ def create_app(*, token: str | None = None, step_seconds: float = 2.0) -> FastAP
             }
         elif operation == "restart":
             if pod.status != "Running":
-                raise SimError(409, f"{instance} is {pod.status}: only a Running instance can "
-                               "be restarted", retryable=False)  # fmt: skip
+                raise SimError(
+                    409,
+                    f"{instance} is {pod.status}: only a Running instance can be restarted",
+                    retryable=False,
+                )
             pod.status, pod.ready_at, pod.restarts = (
                 "Pending",
                 now + current.step_seconds,
@@ -163,8 +166,11 @@ def create_app(*, token: str | None = None, step_seconds: float = 2.0) -> FastAP
             answer = {"status": "Pending", "restarts": pod.restarts}
         else:
             if pod.status == "Running":
-                raise SimError(409, f"{instance} is Running: rebuild takes instances that are "
-                               "not running", retryable=False)  # fmt: skip
+                raise SimError(
+                    409,
+                    f"{instance} is Running: rebuild takes instances that are not running",
+                    retryable=False,
+                )
             answer = {"status": "Pending", "was": pod.status}
             pod.status, pod.ready_at = "Pending", now + current.step_seconds
         if key:
@@ -187,17 +193,25 @@ def create_app(*, token: str | None = None, step_seconds: float = 2.0) -> FastAP
         if existing is not None:
             return existing.view()
         instances = instances_of(spec.app)
-        busy = [o.id for o in current.orders.values() if o.app == spec.app and
-                o.state in ("CREATED", "RUNNING", "WAITING_CONFIRMATION")]  # fmt: skip
+        busy = [
+            o.id
+            for o in current.orders.values()
+            if o.app == spec.app and o.state in ("CREATED", "RUNNING", "WAITING_CONFIRMATION")
+        ]
         if busy:
-            raise SimError(409, f"{spec.app} has a release order in progress ({busy[0]})",
-                           retryable=False)  # fmt: skip
+            raise SimError(
+                409, f"{spec.app} has a release order in progress ({busy[0]})", retryable=False
+            )
         running = sum(1 for p in instances if p.status == "Running")
         if spec.kind == "SCALE_IN" and spec.pods >= running:
-            raise SimError(409, f"{spec.app} has {running} running pods: cannot remove "
-                           f"{spec.pods}", retryable=False)  # fmt: skip
-        order = Order(f"RO-{next(numbers):04d}", spec.app, spec.kind, spec.pods,
-                      spec.batch_size, key)  # fmt: skip
+            raise SimError(
+                409,
+                f"{spec.app} has {running} running pods: cannot remove {spec.pods}",
+                retryable=False,
+            )
+        order = Order(
+            f"RO-{next(numbers):04d}", spec.app, spec.kind, spec.pods, spec.batch_size, key
+        )
         current.orders[order.id] = order
         return order.view()
 
@@ -231,9 +245,12 @@ def create_app(*, token: str | None = None, step_seconds: float = 2.0) -> FastAP
         if batch <= order.confirmed:
             return order.view()  # confirmed already
         if order.state != "WAITING_CONFIRMATION" or batch != order.batch:
-            raise SimError(409, f"release order {order_id} is {order.state} at batch "
-                           f"{order.batch}/{order.batches}: batch {batch} cannot be confirmed",
-                           retryable=False)  # fmt: skip
+            raise SimError(
+                409,
+                f"release order {order_id} is {order.state} at batch "
+                f"{order.batch}/{order.batches}: batch {batch} cannot be confirmed",
+                retryable=False,
+            )
         order.confirmed = batch
         now = time.time()
         if batch < order.batches:

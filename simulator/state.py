@@ -66,10 +66,17 @@ class Order:
 
     def view(self) -> dict[str, Any]:
         return {
-            "id": self.id, "app": self.app, "kind": self.kind, "pods": self.pods,
-            "batch_size": self.batch_size, "batches": self.batches, "state": self.state,
-            "batch": self.batch, "confirmed": self.confirmed, "message": self.message,
-        }  # fmt: skip
+            "id": self.id,
+            "app": self.app,
+            "kind": self.kind,
+            "pods": self.pods,
+            "batch_size": self.batch_size,
+            "batches": self.batches,
+            "state": self.state,
+            "batch": self.batch,
+            "confirmed": self.confirmed,
+            "message": self.message,
+        }
 
 
 @dataclass
@@ -105,12 +112,21 @@ class World:
                 "core-banking-a": pods("core-banking-a", ["Running", "Running"]),
                 "core-banking-b": pods("core-banking-b", ["Running", "Pending"]),
             },
-            rules={service: {} for service in
-                   ("loan-service", "payment-service", "account-service", "core-banking")},
-            gateway={group: {api: {"operation": "ONLINE", "settings": {}} for api in apis}
-                     for group in groups},
+            rules={
+                service: {}
+                for service in (
+                    "loan-service",
+                    "payment-service",
+                    "account-service",
+                    "core-banking",
+                )
+            },
+            gateway={
+                group: {api: {"operation": "ONLINE", "settings": {}} for api in apis}
+                for group in groups
+            },
             products={"LOAN-QUICK": "ONLINE", "LOAN-HOUSE": "ONLINE", "DEPOSIT-3M": "ONLINE"},
-        )  # fmt: skip
+        )
 
     # -- faults ----------------------------------------------------------------------------
 
@@ -176,8 +192,9 @@ class World:
                 name = f"{order.app}-{index}"
                 if name not in taken:
                     names.append(name)
-            instances += [SimInstance(name, "Pending", f"node-{(i % 3) + 1}")
-                          for i, name in enumerate(names)]  # fmt: skip
+            instances += [
+                SimInstance(name, "Pending", f"node-{(i % 3) + 1}") for i, name in enumerate(names)
+            ]
         else:
             running = [pod for pod in instances if pod.status == "Running"]
             names = [pod.name for pod in running[-size:]]

@@ -52,8 +52,11 @@ def async_engine(url: str) -> AsyncEngine:
 # The execution engine's own bookkeeping writes are single statements: autocommit (no
 # BEGIN and COMMIT round trips) and no ping per checkout (a write that fails is retried by
 # its activity, or repaired by the execution's final record).
-_WRITER = {"isolation_level": "AUTOCOMMIT", "pool_recycle": 300,
-           "connect_args": {"connect_timeout": 5}}  # fmt: skip
+_WRITER = {
+    "isolation_level": "AUTOCOMMIT",
+    "pool_recycle": 300,
+    "connect_args": {"connect_timeout": 5},
+}
 
 
 @cache
@@ -97,6 +100,11 @@ def unavailable(error: BaseException) -> bool:
     """The database did not answer (down, restarting, unreachable, out of connections):
     worth trying again later. Errors about the data itself (integrity, a value PostgreSQL
     refuses, a bad statement) are not: they can never succeed."""
-    transient = (sa_exc.OperationalError, sa_exc.InterfaceError, sa_exc.DisconnectionError,
-                 sa_exc.TimeoutError, OSError)  # fmt: skip
+    transient = (
+        sa_exc.OperationalError,
+        sa_exc.InterfaceError,
+        sa_exc.DisconnectionError,
+        sa_exc.TimeoutError,
+        OSError,
+    )
     return isinstance(error, transient)

@@ -110,9 +110,14 @@ _EXISTS = text("SELECT id FROM pre_plan_execute_order WHERE id = :row")
 
 
 def record(
-    connection: Connection, row: int, nodes_json: str, state: str | None, error: str | None,
-    *, ended: bool,
-) -> bool:  # fmt: skip
+    connection: Connection,
+    row: int,
+    nodes_json: str,
+    state: str | None,
+    error: str | None,
+    *,
+    ended: bool,
+) -> bool:
     """Write the workflow's view of an execution and its nodes; an ended execution is left
     as it is. False when there is no such execution at all."""
     values = {"row": row, "nodes": nodes_json, "state": state, "error": error, "ended": ended}
@@ -211,6 +216,5 @@ async def executions_started_by_alerts(
 ) -> int:
     """How many alert-started executions of `plan` run (storm control): started ones not
     ended, and those whose row is not made yet if their alert came within `grace`."""
-    count = await session.execute(_STARTED_BY_ALERTS, {"plan": plan, "me": besides,
-                                                       "grace": grace})  # fmt: skip
+    count = await session.execute(_STARTED_BY_ALERTS, {"plan": plan, "me": besides, "grace": grace})
     return int(count.scalar_one())

@@ -172,8 +172,9 @@ def point_at_simulator(db: str, simulator_url: str) -> None:
         values[f"platform.{platform}.token"] = SIMULATOR_TOKEN
     with session_factory(db)() as session:
         for key, value in values.items():
-            session.execute(update(SystemConfig).where(SystemConfig.key == key)
-                            .values(value={"value": value}))  # fmt: skip
+            session.execute(
+                update(SystemConfig).where(SystemConfig.key == key).values(value={"value": value})
+            )
         refresh_visibility(session)
         session.commit()
 

@@ -142,8 +142,12 @@ def cli(
     def run(*args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
             [sys.executable, "-m", "nightwatch", *prefix, *args],
-            env=env, cwd=cwd, capture_output=True, text=True, timeout=120,
-        )  # fmt: skip
+            env=env,
+            cwd=cwd,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
 
     return run
 
@@ -204,8 +208,9 @@ def database_refusing_connections(url: str) -> Iterator[None]:
     admin = libpq_url(url.rsplit("/", 1)[0] + "/postgres")
     with psycopg.connect(admin, autocommit=True) as conn:
         conn.execute(f'alter database "{database}" allow_connections false')
-        conn.execute("select pg_terminate_backend(pid) from pg_stat_activity where datname = %s",
-                     (database,))  # fmt: skip
+        conn.execute(
+            "select pg_terminate_backend(pid) from pg_stat_activity where datname = %s", (database,)
+        )
     try:
         yield
     finally:
@@ -216,12 +221,20 @@ def database_refusing_connections(url: str) -> Iterator[None]:
 def digest(db: str) -> str:
     """One fingerprint of every row of every table."""
     with psycopg.connect(libpq_url(db)) as conn:
-        tables = [r[0] for r in conn.execute(
-            "SELECT tablename FROM pg_tables WHERE schemaname = 'public' "
-            "AND tablename <> 'alembic_version' ORDER BY 1")]  # fmt: skip
-        parts = [conn.execute(f'SELECT count(*), md5(coalesce(string_agg(t::text, \',\' '
-                              f'ORDER BY t::text), \'\')) FROM "{table}" t').fetchone()
-                 for table in tables]  # fmt: skip
+        tables = [
+            r[0]
+            for r in conn.execute(
+                "SELECT tablename FROM pg_tables WHERE schemaname = 'public' "
+                "AND tablename <> 'alembic_version' ORDER BY 1"
+            )
+        ]
+        parts = [
+            conn.execute(
+                f"SELECT count(*), md5(coalesce(string_agg(t::text, ',' "
+                f"ORDER BY t::text), '')) FROM \"{table}\" t"
+            ).fetchone()
+            for table in tables
+        ]
     return json.dumps(parts)
 
 
@@ -239,8 +252,9 @@ def send_fixed_set(
     for method, path, headers, body in requests:
         before = digest(db)
         sent_headers = {"content-type": "application/json", **headers}
-        response = httpx.request(method, base_url + path, content=body, headers=sent_headers,
-                                 timeout=60)  # fmt: skip
+        response = httpx.request(
+            method, base_url + path, content=body, headers=sent_headers, timeout=60
+        )
         where = f"{method} {path} {body[:40]!r}…: {response.status_code}"
         if response.status_code >= 500:
             failures.append(f"{where} {response.text[:200]}")
@@ -262,9 +276,15 @@ class Cli:
 
     async def __call__(self, *args: str) -> tuple[int, str, str]:
         process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "nightwatch", *args, env=self.env, cwd=self.cwd,
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-        )  # fmt: skip
+            sys.executable,
+            "-m",
+            "nightwatch",
+            *args,
+            env=self.env,
+            cwd=self.cwd,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
         out, err = await asyncio.wait_for(process.communicate(), 120)
         self.printed += [out.decode(), err.decode()]
         assert process.returncode is not None

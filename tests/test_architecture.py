@@ -6,8 +6,19 @@ import re
 from pathlib import Path
 
 ROOT = Path(__file__).parents[1]
-PRODUCT = ["activities", "api", "catalog", "executions", "intake", "nightwatch", "plans",
-           "platforms", "simulator", "storage", "workflows"]  # fmt: skip
+PRODUCT = [
+    "activities",
+    "api",
+    "catalog",
+    "executions",
+    "intake",
+    "nightwatch",
+    "plans",
+    "platforms",
+    "simulator",
+    "storage",
+    "workflows",
+]
 # Starting, steering and querying executions: only the execution service does it (the
 # workflow itself defines these, the worker registers it).
 DRIVING = re.compile(

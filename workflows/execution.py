@@ -641,9 +641,10 @@ class PlanExecutionWorkflow:
             # At most one write in flight, so an older view never lands after a newer one.
             await workflow.wait_condition(lambda: not self.catching_up)
             await self._until_written(
-                ExecutionActivities.record_execution, self._record_now(True),
+                ExecutionActivities.record_execution,
+                self._record_now(True),
                 timedelta(seconds=30),
-            )  # fmt: skip
+            )
             return
         if self.catching_up:
             return  # the catching up writes the newest view when the database is back
@@ -651,8 +652,10 @@ class PlanExecutionWorkflow:
             await self._write_view()
         except FailureError as exc:
             if not _database_away(exc):
-                workflow.logger.warning("database not updated at this wait; the final record "
-                                        "will be", extra={"error": _cause(exc)})  # fmt: skip
+                workflow.logger.warning(
+                    "database not updated at this wait; the final record will be",
+                    extra={"error": _cause(exc)},
+                )
                 return
             workflow.logger.warning("database unavailable at this wait; catching up later")
             self.catching_up = True

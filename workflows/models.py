@@ -14,9 +14,13 @@ from storage.enums import NodeState
 
 TriggerKind = Literal["OPERATOR", "ALERT", "SCHEDULE", "RERUN"]
 TERMINAL_NODE_STATES = {
-    NodeState.SUCCEEDED, NodeState.SKIPPED, NodeState.DONE_BY_HAND, NodeState.FAILED,
-    NodeState.ABORTED, NodeState.CANCELLED,
-}  # fmt: skip
+    NodeState.SUCCEEDED,
+    NodeState.SKIPPED,
+    NodeState.DONE_BY_HAND,
+    NodeState.FAILED,
+    NodeState.ABORTED,
+    NodeState.CANCELLED,
+}
 
 
 class NodeSpec(BaseModel):

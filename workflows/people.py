@@ -82,16 +82,20 @@ def fill_refusal(
         return not_allowed
     unknown = sorted(set(fill.values) - set(view.missing))
     if unknown:
-        return f"node {fill.node} does not wait for {', '.join(unknown)} (waits for " \
-               f"{', '.join(view.missing)})"  # fmt: skip
+        return (
+            f"node {fill.node} does not wait for {', '.join(unknown)} (waits for "
+            f"{', '.join(view.missing)})"
+        )
     action = ACTIONS_BY_CODE.get(spec.action or "")
     if action is None:
         return f"action {spec.action} is not known to this server version"
     plain = plaintext_secrets(fill.values, spec.secret_params)
     if plain:
         names = ", ".join(plain)
-        return f"{names}: secret, so it must arrive sealed (`nightwatch fill` seals it) or " \
-               "as env:NAME; plain text is refused before it reaches the history"  # fmt: skip
+        return (
+            f"{names}: secret, so it must arrive sealed (`nightwatch fill` seals it) or "
+            "as env:NAME; plain text is refused before it reaches the history"
+        )
     merged = {**view.params, **fill.values}
     still_missing = set(view.missing) - set(fill.values)
     problems = check_parameters(action.params, merged, may_be_missing=still_missing)

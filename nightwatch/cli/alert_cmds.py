@@ -80,13 +80,29 @@ def events(
             select(RiskEvent).order_by(RiskEvent.last_received_at.desc()).limit(limit)
         ).all()
     if as_json:
-        emit_json({"events": [{
-            "id": r.id, "source": r.source, "alert": r.alert_name, "state": r.state,
-            "outcome": r.outcome, "execution_id": r.execution_id, "reason": r.reason,
-            "deliveries": r.deliveries, "labels": r.labels,
-            "starts_at": r.starts_at.isoformat()} for r in rows]})  # fmt: skip
+        emit_json(
+            {
+                "events": [
+                    {
+                        "id": r.id,
+                        "source": r.source,
+                        "alert": r.alert_name,
+                        "state": r.state,
+                        "outcome": r.outcome,
+                        "execution_id": r.execution_id,
+                        "reason": r.reason,
+                        "deliveries": r.deliveries,
+                        "labels": r.labels,
+                        "starts_at": r.starts_at.isoformat(),
+                    }
+                    for r in rows
+                ]
+            }
+        )
         return
     for r in rows:
         what = r.execution_id or r.reason or ""
-        say(f"{r.id:>5} {r.state:<12} {r.outcome:<15} {r.source:<12} {r.alert_name or '':<24} "
-            f"x{r.deliveries:<3} {what}")  # fmt: skip
+        say(
+            f"{r.id:>5} {r.state:<12} {r.outcome:<15} {r.source:<12} {r.alert_name or '':<24} "
+            f"x{r.deliveries:<3} {what}"
+        )

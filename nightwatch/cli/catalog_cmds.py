@@ -198,9 +198,13 @@ def init_status(as_json: JsonFlag = False) -> None:
             if run.task == task.name
         ]
         tasks.append(
-            {"task": task.name, "strategy": task.strategy, "description": task.description,
-             "runs": mine}
-        )  # fmt: skip
+            {
+                "task": task.name,
+                "strategy": task.strategy,
+                "description": task.description,
+                "runs": mine,
+            }
+        )
     if as_json:
         emit_json({"tasks": tasks})
         return
@@ -237,12 +241,17 @@ def init_run(as_json: JsonFlag = False) -> None:
         emit_json(
             {
                 "tasks": [
-                    {"task": o.task, "deployment": o.deployment, "ran": o.ran,
-                     "done_by": o.done_by, "seconds": round(o.seconds, 3)}
+                    {
+                        "task": o.task,
+                        "deployment": o.deployment,
+                        "ran": o.ran,
+                        "done_by": o.done_by,
+                        "seconds": round(o.seconds, 3),
+                    }
                     for o in outcomes
                 ]
             }
-        )  # fmt: skip
+        )
         return
     for o in outcomes:
         say(f"{o.task:<18} " + (f"ran ({o.seconds:.2f}s)" if o.ran else f"done by {o.done_by}"))

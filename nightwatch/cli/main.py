@@ -89,8 +89,13 @@ def replay(
     results = asyncio.run(gather())
     failed = [r for r in results if not r.ok]
     if as_json:
-        emit_json({"replayed": len(results), "failed": len(failed),
-                   "results": [r.as_dict() for r in results]})  # fmt: skip
+        emit_json(
+            {
+                "replayed": len(results),
+                "failed": len(failed),
+                "results": [r.as_dict() for r in results],
+            }
+        )
     else:
         for result in results:
             if result.ok:
@@ -224,11 +229,15 @@ def intake(port: Port = 0, openapi: OpenApi = False) -> None:
     current = settings()
     tls: dict[str, Any] = {}
     if current.intake_tls_cert:
-        tls = {"ssl_certfile": str(current.intake_tls_cert),
-               "ssl_keyfile": str(current.intake_tls_key)}  # fmt: skip
+        tls = {
+            "ssl_certfile": str(current.intake_tls_cert),
+            "ssl_keyfile": str(current.intake_tls_key),
+        }
     if current.intake_tls_client_ca:
-        tls |= {"ssl_ca_certs": str(current.intake_tls_client_ca),
-                "ssl_cert_reqs": ssl.CERT_REQUIRED}  # fmt: skip
+        tls |= {
+            "ssl_ca_certs": str(current.intake_tls_client_ca),
+            "ssl_cert_reqs": ssl.CERT_REQUIRED,
+        }
     _serve(create_app(current), port or current.intake_port, openapi, **tls)
 
 
@@ -249,8 +258,12 @@ def simulator(
     if current.env == "production":
         raise NightwatchError("NIGHTWATCH_ENV", "the simulator does not run in production")
     token = current.simulator_token.get_secret_value() or None
-    uvicorn.run(create_app(token=token, step_seconds=step_seconds), host="127.0.0.1",
-                port=port or current.simulator_port, log_config=None)  # fmt: skip
+    uvicorn.run(
+        create_app(token=token, step_seconds=step_seconds),
+        host="127.0.0.1",
+        port=port or current.simulator_port,
+        log_config=None,
+    )
 
 
 @db_app.command("upgrade")

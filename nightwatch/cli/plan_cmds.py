@@ -64,8 +64,14 @@ def apply(file: Path, as_json: JsonFlag = False, by: By = None) -> None:
     except PlanInvalid as error:
         _invalid(error, as_json, file)
     if as_json:
-        emit_json({"id": result.plan_id, "name": result.name, "version": result.version,
-                   "outcome": result.outcome})  # fmt: skip
+        emit_json(
+            {
+                "id": result.plan_id,
+                "name": result.name,
+                "version": result.version,
+                "outcome": result.outcome,
+            }
+        )
     else:
         say(f"{result.outcome} plan {result.plan_id} {result.name!r} (version {result.version})")
 

@@ -66,8 +66,14 @@ def parse_sets(sets: list[str] | None, execution: str) -> dict[str, dict[str, An
 def _sealed(path: str, values: dict[str, Any], execution: str, node: str) -> dict[str, Any]:
     """Secret values sealed here, before they leave this process, for this execution and
     node only (nightwatch/sealing.py)."""
-    return seal_values(values, set(SECRET_PARAM_NAMES), settings().key_ring(), path=path,
-                       execution=execution, node=node)  # fmt: skip
+    return seal_values(
+        values,
+        set(SECRET_PARAM_NAMES),
+        settings().key_ring(),
+        path=path,
+        execution=execution,
+        node=node,
+    )
 
 
 def _value(raw: str) -> Any:
@@ -290,8 +296,7 @@ def fill(
             raise ExecutionError(item, "expected PARAM=VALUE")
         parsed[key] = _value(raw)
     parsed = _sealed("values", parsed, execution_id(execution), node)
-    argument = Fill(node=node, user=_user(user), roles=_roles(role), values=parsed,
-                    comment=comment)  # fmt: skip
+    argument = Fill(node=node, user=_user(user), roles=_roles(role), values=parsed, comment=comment)
 
     async def go() -> NodeView:
         return await (await _executions()).fill(execution, argument)

@@ -77,22 +77,34 @@ async def drive(settings: Settings, say: Say) -> ExecutionView:
                 say(f"demo      {node.key:<3} {node.name:<30} {line}")
             if node.state == "WAITING_PARAMETERS":
                 say(f"demo          as the duty manager: fill in pods={DEMO_PODS}")
-                await executions.fill(execution, Fill(
-                    node=node.key, user=DEMO_USER, roles=DEMO_ROLES,
-                    values={"pods": DEMO_PODS}))  # fmt: skip
+                await executions.fill(
+                    execution,
+                    Fill(
+                        node=node.key, user=DEMO_USER, roles=DEMO_ROLES, values={"pods": DEMO_PODS}
+                    ),
+                )
             elif node.state == "WAITING_CONFIRMATION":
                 say(f"demo          as the duty manager ({', '.join(DEMO_ROLES)}): confirm")
-                await executions.decide(execution, DecisionKind.CONFIRM, Decision(
-                    node=node.key, user=DEMO_USER, roles=DEMO_ROLES,
-                    comment="demo: capacity approved"))  # fmt: skip
+                await executions.decide(
+                    execution,
+                    DecisionKind.CONFIRM,
+                    Decision(
+                        node=node.key,
+                        user=DEMO_USER,
+                        roles=DEMO_ROLES,
+                        comment="demo: capacity approved",
+                    ),
+                )
             elif node.state == "RUNNING":
                 now = await asyncio.to_thread(_progress, settings, execution, node.key)
                 if now and now != progress:
                     progress = now
                     say(f"demo              {now}")
         if view.state not in ("RUNNING", "WAITING", "PENDING"):
-            say(f"demo      execution {view.state} in {time.monotonic() - started:.0f} s: "
-                f"nightwatch status {execution}")  # fmt: skip
+            say(
+                f"demo      execution {view.state} in {time.monotonic() - started:.0f} s: "
+                f"nightwatch status {execution}"
+            )
             return view
         await asyncio.sleep(0.5)
     say(f"demo      still running after {DEMO_LIMIT_SECONDS} s: nightwatch status {execution}")
@@ -112,9 +124,11 @@ def _line(node: NodeView) -> str:
 
 def _summary(output: dict[str, Any]) -> str:
     if "order" in output:
-        return (f"release order {output['order']}: {output['pods']} pods in "
-                f"{output['batches']} batches, each confirmed; {output['polls']} polls, "
-                f"{output['seconds']} s")  # fmt: skip
+        return (
+            f"release order {output['order']}: {output['pods']} pods in "
+            f"{output['batches']} batches, each confirmed; {output['polls']} polls, "
+            f"{output['seconds']} s"
+        )
     if "rule" in output:
         rule = output["rule"]
         return f"{rule['kind']} rule on {output['service']} {rule['resource']}"
@@ -129,5 +143,7 @@ def _progress(settings: Settings, execution: str, key: str) -> str:
     if not isinstance(details, dict) or "order" not in details:
         return ""
     said = f" ({details['message']})" if details.get("message") else ""
-    return (f"release order {details['order']}: batch {details['batch']}/{details['batches']} "
-            f"{details['state']}, {details['confirmed']} confirmed{said}")  # fmt: skip
+    return (
+        f"release order {details['order']}: batch {details['batch']}/{details['batches']} "
+        f"{details['state']}, {details['confirmed']} confirmed{said}"
+    )

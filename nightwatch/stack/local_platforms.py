@@ -34,8 +34,9 @@ def configure_local_platforms(
         return
     wanted: dict[str, object] = {key: simulator for key in PLATFORM_KEYS}
     wanted.update({key.replace("base_url", "token"): token for key in PLATFORM_KEYS})
-    wanted["notification.webhooks"] = [{"name": "ops", "url": f"{simulator}/chat/ops",
-                                        "kind": "generic"}]  # fmt: skip
+    wanted["notification.webhooks"] = [
+        {"name": "ops", "url": f"{simulator}/chat/ops", "kind": "generic"}
+    ]
     defaults = {"scale_out.poll_interval_seconds": (10, LOCAL_POLL_SECONDS)}
     with session_factory(settings.effective_database_url)() as session:
         rows = session.scalars(

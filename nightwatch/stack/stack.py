@@ -74,11 +74,16 @@ class Layout:
         path = self.home / "intake-secrets.json"
         if not path.exists():
             key = base64.b64encode(secrets.token_bytes(24)).decode()
-            path.write_text(json.dumps({
-                "NIGHTWATCH_ALERT_TOKENS": secrets.token_urlsafe(24),
-                "NIGHTWATCH_ALERT_GRAFANA_SECRETS": secrets.token_urlsafe(24),
-                "NIGHTWATCH_ALERT_WEBHOOK_SECRETS": f"whsec_{key}",
-            }, indent=2))  # fmt: skip
+            path.write_text(
+                json.dumps(
+                    {
+                        "NIGHTWATCH_ALERT_TOKENS": secrets.token_urlsafe(24),
+                        "NIGHTWATCH_ALERT_GRAFANA_SECRETS": secrets.token_urlsafe(24),
+                        "NIGHTWATCH_ALERT_WEBHOOK_SECRETS": f"whsec_{key}",
+                    },
+                    indent=2,
+                )
+            )
             path.chmod(0o600)
         found: dict[str, str] = json.loads(path.read_text())
         return found
@@ -207,8 +212,9 @@ class Stack:
         codec = http_url(self.settings, "api") + "/codec" if encrypts else None
         command = dev_server_command(self.settings, self.layout.temporal_db, codec_endpoint=codec)
         process = start_process(command, log=log)
-        self._remember(Part("temporal", process.pid, self.settings.effective_temporal_address,
-                            str(log)))  # fmt: skip
+        self._remember(
+            Part("temporal", process.pid, self.settings.effective_temporal_address, str(log))
+        )
         with self._step("starting Temporal"):
             self._wait(lambda: asyncio.run(_temporal_answers(self.settings)), "temporal", log)
         self.say(f"temporal  up    {self.settings.effective_temporal_address}")

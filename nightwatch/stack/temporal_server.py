@@ -18,14 +18,18 @@ from nightwatch.temporal import SEARCH_ATTRIBUTES
 FAST_PROFILE: tuple[str, ...] = (
     # The dev server has one history shard whose transfer-task processor polls at 20/s by
     # default; that rate limit, not the work, set the per-step floor.
-    "--dynamic-config-value", "history.transferProcessorMaxPollRPS=10000",
+    "--dynamic-config-value",
+    "history.transferProcessorMaxPollRPS=10000",
     # Lets a worker that schedules an activity run it at once on its own poller.
-    "--dynamic-config-value", "system.enableActivityEagerExecution=true",
+    "--dynamic-config-value",
+    "system.enableActivityEagerExecution=true",
     # WAL makes SQLite writes cheap; synchronous=full keeps every commit on disk, so the
     # state file still survives a crash of the machine.
-    "--sqlite-pragma", "journal_mode=wal",
-    "--sqlite-pragma", "synchronous=full",
-)  # fmt: skip
+    "--sqlite-pragma",
+    "journal_mode=wal",
+    "--sqlite-pragma",
+    "synchronous=full",
+)
 
 
 def search_attribute_args() -> list[str]:
@@ -56,17 +60,28 @@ def dev_server_command(
 ) -> list[str]:
     """The dev server; with a codec endpoint the Web UI decrypts payloads through it."""
     command = [
-        str(temporal_binary(settings)), "server", "start-dev",
-        "--ip", "127.0.0.1",
-        "--port", str(settings.temporal_port),
-        "--ui-port", str(settings.temporal_ui_port),
-        "--http-port", str(settings.temporal_http_port),
-        "--metrics-port", str(settings.temporal_metrics_port),
-        "--db-filename", str(db_file),
-        "--namespace", settings.temporal_namespace,
-        "--log-format", "json",
-        "--log-level", "warn",
-    ]  # fmt: skip
+        str(temporal_binary(settings)),
+        "server",
+        "start-dev",
+        "--ip",
+        "127.0.0.1",
+        "--port",
+        str(settings.temporal_port),
+        "--ui-port",
+        str(settings.temporal_ui_port),
+        "--http-port",
+        str(settings.temporal_http_port),
+        "--metrics-port",
+        str(settings.temporal_metrics_port),
+        "--db-filename",
+        str(db_file),
+        "--namespace",
+        settings.temporal_namespace,
+        "--log-format",
+        "json",
+        "--log-level",
+        "warn",
+    ]
     if codec_endpoint:
         command += ["--ui-codec-endpoint", codec_endpoint]
     return command + search_attribute_args() + list(FAST_PROFILE)

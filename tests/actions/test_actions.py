@@ -18,8 +18,9 @@ class Sim:
         self.url = url
 
     def get(self, path: str, **params: Any) -> Any:
-        response = httpx.get(self.url + path, params=params,
-                             headers={"Authorization": f"Bearer {SIMULATOR_TOKEN}"})  # fmt: skip
+        response = httpx.get(
+            self.url + path, params=params, headers={"Authorization": f"Bearer {SIMULATOR_TOKEN}"}
+        )
         response.raise_for_status()
         return response.json()
 
@@ -51,7 +52,10 @@ def test_every_action_has_a_handler_or_runs_in_the_workflow() -> None:
 async def test_product_offline_then_online(sim: Sim, ctx: ActionContext) -> None:
     params = {"product_code": "LOAN-QUICK", "reason": "loan API overloaded"}
     assert await run("PRODUCT_OFFLINE", params, ctx) == {
-        "product": "LOAN-QUICK", "status": "OFFLINE", "previous": "ONLINE"}  # fmt: skip
+        "product": "LOAN-QUICK",
+        "status": "OFFLINE",
+        "previous": "ONLINE",
+    }
     assert sim.get("/product/v1/products/LOAN-QUICK")["status"] == "OFFLINE"
     assert (await run("PRODUCT_ONLINE", params, ctx))["status"] == "ONLINE"
     with pytest.raises(PlatformError, match="product NOPE does not exist") as error:
@@ -60,19 +64,29 @@ async def test_product_offline_then_online(sim: Sim, ctx: ActionContext) -> None
 
 
 async def test_gateway_operation(sim: Sim, ctx: ActionContext) -> None:
-    params = {"gateway_group": "public-gw", "api_path": "/loan/apply", "operation": "THROTTLE",
-              "settings": [{"key": "qps", "value": "50"}]}  # fmt: skip
+    params = {
+        "gateway_group": "public-gw",
+        "api_path": "/loan/apply",
+        "operation": "THROTTLE",
+        "settings": [{"key": "qps", "value": "50"}],
+    }
     result = await run("GW_OP_CONFIG", params, ctx)
     assert (result["operation"], result["previous"], result["settings"]) == (
-        "THROTTLE", "ONLINE", {"qps": "50"})  # fmt: skip
+        "THROTTLE",
+        "ONLINE",
+        {"qps": "50"},
+    )
     assert sim.get("/gw/v1/groups/public-gw/apis")["apis"]["/loan/apply"]["operation"] == "THROTTLE"
     with pytest.raises(PlatformError, match="/nope is not published on public-gw"):
         await run("GW_OP_CONFIG", {**params, "api_path": "/nope"}, ctx)
 
 
 async def test_iam_degrade_and_restore(sim: Sim, ctx: ActionContext) -> None:
-    degraded = await run("IAM_DEGRADE", {"mode": "LOCAL_TOKEN_CACHE", "reason": "IAM db slow",
-                                         "max_minutes": 30}, ctx)  # fmt: skip
+    degraded = await run(
+        "IAM_DEGRADE",
+        {"mode": "LOCAL_TOKEN_CACHE", "reason": "IAM db slow", "max_minutes": 30},
+        ctx,
+    )
     assert (degraded["mode"], degraded["previous"]) == ("LOCAL_TOKEN_CACHE", "NORMAL")
     assert degraded["until"] is not None
     assert sim.get("/iam/v1/mode")["mode"] == "LOCAL_TOKEN_CACHE"
@@ -88,19 +102,27 @@ async def test_iam_degrade_and_restore(sim: Sim, ctx: ActionContext) -> None:
 @pytest.mark.parametrize(
     ("apply", "lift", "kind", "params"),
     [
-        ("CIRCUIT_BREAK_APPLY", "CIRCUIT_BREAK_LIFT", "circuit-break",
-         {"error_ratio": 0.3, "open_seconds": 60}),
+        (
+            "CIRCUIT_BREAK_APPLY",
+            "CIRCUIT_BREAK_LIFT",
+            "circuit-break",
+            {"error_ratio": 0.3, "open_seconds": 60},
+        ),
         ("RATE_LIMIT_APPLY", "RATE_LIMIT_LIFT", "rate-limit", {"qps": 200}),
         ("DEGRADE_APPLY", "DEGRADE_RESTORE", "degrade", {"strategy": "FAIL_FAST"}),
     ],
-)  # fmt: skip
+)
 async def test_middleware_rule_applied_listed_and_lifted(
     sim: Sim, ctx: ActionContext, apply: str, lift: str, kind: str, params: dict[str, Any]
 ) -> None:
     target = {"service": "loan-service", "resource": "LoanApi.apply"}
     result = await run(apply, {**target, **params}, ctx)
-    assert result["rule"] == {"kind": kind, "resource": "LoanApi.apply", **params,
-                              "replaced": False}  # fmt: skip
+    assert result["rule"] == {
+        "kind": kind,
+        "resource": "LoanApi.apply",
+        **params,
+        "replaced": False,
+    }
     assert sim.get("/mw/v1/services/loan-service/rules")["rules"] == [
         {"kind": kind, "resource": "LoanApi.apply", **params}
     ]
@@ -124,11 +146,18 @@ async def test_instance_restart_honours_the_filter_and_empty_means_all(
     statuses = {
         i["name"]: i["status"] for i in sim.get("/dap/v1/apps/loan-api/instances")["instances"]
     }
-    assert statuses == {"loan-api-1": "Pending", "loan-api-2": "Pending",
-                        "loan-api-3": "Pending", "loan-api-4": "Failed"}  # fmt: skip
+    assert statuses == {
+        "loan-api-1": "Pending",
+        "loan-api-2": "Pending",
+        "loan-api-3": "Pending",
+        "loan-api-4": "Failed",
+    }
     with pytest.raises(PlatformError, match="loan-api-4 is Failed; this action takes RUNNING"):
-        await run("CONTAINER_INSTANCE_RESTART", {"app": "loan-api", "instance": "loan-api-4"},
-                  ActionContext(ctx.database_url, "exec-test", "2"))  # fmt: skip
+        await run(
+            "CONTAINER_INSTANCE_RESTART",
+            {"app": "loan-api", "instance": "loan-api-4"},
+            ActionContext(ctx.database_url, "exec-test", "2"),
+        )
 
 
 async def test_instance_restart_is_not_repeated_for_the_same_node_run(
@@ -164,8 +193,11 @@ async def test_diagnose_takes_every_instance(sim: Sim, ctx: ActionContext) -> No
     assert all(i["thread_dump"] and i["recent_logs"] for i in result["instances"])
     sim.fault("dap.diagnose", status=500, count=5, message="agent unreachable")
     with pytest.raises(PlatformError, match="HTTP 500: agent unreachable") as error:
-        await run("CONTAINER_INSTANCE_DIAGNOSE", {"app": "payment-gateway"},
-                  ActionContext(ctx.database_url, "exec-test", "3"))  # fmt: skip
+        await run(
+            "CONTAINER_INSTANCE_DIAGNOSE",
+            {"app": "payment-gateway"},
+            ActionContext(ctx.database_url, "exec-test", "3"),
+        )
     assert error.value.retryable
 
 
@@ -174,7 +206,11 @@ async def test_scale_out_creates_one_order_confirms_every_batch_and_waits(
 ) -> None:
     result = await run("APP_SCALE_OUT", {"app": "loan-api", "pods": 3, "batch_size": 2}, ctx)
     assert (result["kind"], result["pods"], result["batches"], result["confirmed"]) == (
-        "SCALE_OUT", 3, 2, 2)  # fmt: skip
+        "SCALE_OUT",
+        3,
+        2,
+        2,
+    )
     assert result["polls"] >= 3  # each batch and the finish are slow to show
     orders = sim.get("/dap/v1/release-orders", app="loan-api")["orders"]
     assert [(o["id"], o["state"]) for o in orders] == [(result["order"], "SUCCEEDED")]
@@ -188,8 +224,11 @@ async def test_scale_in_removes_pods(sim: Sim, ctx: ActionContext) -> None:
     names = [p["name"] for p in sim.get("/dap/v1/apps/loan-api/instances")["instances"]]
     assert names == ["loan-api-1", "loan-api-4"]
     with pytest.raises(PlatformError, match="cannot remove 5") as error:
-        await run("APP_SCALE_IN", {"app": "loan-api", "pods": 5},
-                  ActionContext(ctx.database_url, "exec-test", "2"))  # fmt: skip
+        await run(
+            "APP_SCALE_IN",
+            {"app": "loan-api", "pods": 5},
+            ActionContext(ctx.database_url, "exec-test", "2"),
+        )
     assert not error.value.retryable
 
 
@@ -197,15 +236,21 @@ async def test_scale_out_fails_with_the_platforms_message_when_a_pod_fails(
     sim: Sim, ctx: ActionContext
 ) -> None:
     sim.fault("dap.pod_start", count=1, message="ImagePullBackOff")
-    with pytest.raises(PlatformError, match="FAILED: pod loan-api-5 failed to start: "
-                       "ImagePullBackOff") as error:  # fmt: skip
+    with pytest.raises(
+        PlatformError, match="FAILED: pod loan-api-5 failed to start: ImagePullBackOff"
+    ) as error:
         await run("APP_SCALE_OUT", {"app": "loan-api", "pods": 1}, ctx)
     assert not error.value.retryable
 
 
 async def test_a_permanent_error_on_create_is_not_retried(sim: Sim, ctx: ActionContext) -> None:
-    sim.fault("dap.create_order", status=409, count=-1, retryable=False,
-              message="application frozen by change control")  # fmt: skip
+    sim.fault(
+        "dap.create_order",
+        status=409,
+        count=-1,
+        retryable=False,
+        message="application frozen by change control",
+    )
     with pytest.raises(PlatformError, match="application frozen by change control") as error:
         await run("APP_SCALE_OUT", {"app": "loan-api", "pods": 1}, ctx)
     assert not error.value.retryable
@@ -228,8 +273,11 @@ async def test_wrong_credentials_are_a_permanent_error(
     from storage.models import SystemConfig
 
     with session_factory(engine_db)() as session:
-        session.execute(update(SystemConfig).where(SystemConfig.key == "platform.iam.token")
-                        .values(value={"value": "env:NIGHTWATCH_TEST_IAM_TOKEN"}))  # fmt: skip
+        session.execute(
+            update(SystemConfig)
+            .where(SystemConfig.key == "platform.iam.token")
+            .values(value={"value": "env:NIGHTWATCH_TEST_IAM_TOKEN"})
+        )
         session.commit()
     with pytest.raises(
         PlatformError, match=r"environment variable NIGHTWATCH_TEST_IAM_TOKEN is not set"
@@ -257,12 +305,16 @@ async def test_an_unset_platform_is_a_permanent_error_naming_the_key(
     from storage.models import SystemConfig
 
     with session_factory(engine_db)() as session:
-        session.execute(update(SystemConfig).where(SystemConfig.key == "platform.gateway.base_url")
-                        .values(value=None))  # fmt: skip
+        session.execute(
+            update(SystemConfig)
+            .where(SystemConfig.key == "platform.gateway.base_url")
+            .values(value=None)
+        )
         session.commit()
     with pytest.raises(PlatformError, match=r"platform\.gateway\.base_url: system config not set"):
-        await run("GW_OP_CONFIG", {"gateway_group": "g", "api_path": "/a", "operation": "ONLINE"},
-                  ctx)  # fmt: skip
+        await run(
+            "GW_OP_CONFIG", {"gateway_group": "g", "api_path": "/a", "operation": "ONLINE"}, ctx
+        )
 
 
 async def test_a_slow_platform_times_out_as_a_temporary_error(
@@ -274,9 +326,11 @@ async def test_a_slow_platform_times_out_as_a_temporary_error(
     from storage.models import SystemConfig
 
     with session_factory(engine_db)() as session:
-        session.execute(update(SystemConfig)
-                        .where(SystemConfig.key == "platform.http_timeout_seconds")
-                        .values(value={"value": 1}))  # fmt: skip
+        session.execute(
+            update(SystemConfig)
+            .where(SystemConfig.key == "platform.http_timeout_seconds")
+            .values(value={"value": 1})
+        )
         session.commit()
     sim.fault("product.status", delay_seconds=1.5)
     with pytest.raises(PlatformError, match="product platform: unreachable: ReadTimeout") as error:

@@ -27,12 +27,19 @@ def _scale_plan(name: str, **extra: Any) -> dict[str, Any]:
         "name": name,
         "scene": "EMERGENCY",
         "steps": [
-            {"name": "degrade IAM", "action": "IAM_DEGRADE",
-             "params": {"mode": "LOCAL_TOKEN_CACHE", "reason": "drill"}},
-            {"name": "scale out loan-api", "action": "APP_SCALE_OUT",
-             "params": {"app": "loan-api", "pods": 2, "batch_size": 1}, **extra},
+            {
+                "name": "degrade IAM",
+                "action": "IAM_DEGRADE",
+                "params": {"mode": "LOCAL_TOKEN_CACHE", "reason": "drill"},
+            },
+            {
+                "name": "scale out loan-api",
+                "action": "APP_SCALE_OUT",
+                "params": {"app": "loan-api", "pods": 2, "batch_size": 1},
+                **extra,
+            },
         ],
-    }  # fmt: skip
+    }
 
 
 async def _orders(url: str) -> list[dict[str, Any]]:
@@ -60,14 +67,20 @@ async def test_scale_out_runs_as_its_own_activity_and_stores_its_result(
     scaled = result.nodes[1]
     assert scaled.output is not None
     assert (scaled.output["kind"], scaled.output["confirmed"], scaled.output["batches"]) == (
-        "SCALE_OUT", 2, 2)  # fmt: skip
+        "SCALE_OUT",
+        2,
+        2,
+    )
     _, rows = engine.rows(handle.id)
     assert [r.output["order"] for r in rows.values() if r.output and "order" in r.output] == [
         o["id"] for o in await _orders(simulator_url)
     ]
     history = await handle.fetch_history()
-    types = [e.activity_task_scheduled_event_attributes.activity_type.name for e in history.events
-             if e.HasField("activity_task_scheduled_event_attributes")]  # fmt: skip
+    types = [
+        e.activity_task_scheduled_event_attributes.activity_type.name
+        for e in history.events
+        if e.HasField("activity_task_scheduled_event_attributes")
+    ]
     assert types == ["iam_degrade", "scale_out"]
 
 
@@ -114,15 +127,20 @@ def _worker(env: WorkflowEnvironment, db: str, queue: str, log: Path) -> subproc
     }
     with log.open("ab") as out:
         return subprocess.Popen(
-            [sys.executable, "-m", "nightwatch", "worker"], env=environment, stdout=out,
+            [sys.executable, "-m", "nightwatch", "worker"],
+            env=environment,
+            stdout=out,
             stderr=subprocess.STDOUT,
-        )  # fmt: skip
+        )
 
 
 async def test_worker_killed_mid_poll_resumes_without_a_second_order_and_leaks_no_credential(
-    dev_env: WorkflowEnvironment, engine_db: str, task_queue: str, simulator_url: str,
+    dev_env: WorkflowEnvironment,
+    engine_db: str,
+    task_queue: str,
+    simulator_url: str,
     tmp_path: Path,
-) -> None:  # fmt: skip
+) -> None:
     engine = Engine(dev_env, engine_db, task_queue)
     await _stuck(simulator_url, True)
     log = tmp_path / "worker.log"

@@ -36,8 +36,7 @@ def test_plan_crud_round_trip(api: httpx.Client) -> None:
     again = api.put(f"/api/v1/plans/{plan['id']}", json=stored["document"], headers=at_1).json()
     assert again["outcome"] == "unchanged"
     changed = {**stored["document"], "steps": [step("WAIT")]}
-    assert api.put(f"/api/v1/plans/{plan['id']}", json=changed,
-                   headers=at_1).json()["version"] == 2  # fmt: skip
+    assert api.put(f"/api/v1/plans/{plan['id']}", json=changed, headers=at_1).json()["version"] == 2
     assert [p["name"] for p in api.get("/api/v1/plans").json()] == ["api plan"]
     yaml_text = api.get(f"/api/v1/plans/{plan['id']}/file").text
     assert "action: WAIT" in yaml_text
@@ -48,8 +47,12 @@ def test_plan_crud_round_trip(api: httpx.Client) -> None:
 
 
 def test_invalid_plan_gets_every_problem_with_the_cli_paths(api: httpx.Client) -> None:
-    bad = _doc(steps=[step("WAIT") | {"action": "TELEPORT"},
-                      step("APP_SCALE_OUT") | {"params": {"app": "x", "pods": 0}}])  # fmt: skip
+    bad = _doc(
+        steps=[
+            step("WAIT") | {"action": "TELEPORT"},
+            step("APP_SCALE_OUT") | {"params": {"app": "x", "pods": 0}},
+        ]
+    )
     response = api.post("/api/v1/plans", json=bad)
     assert response.status_code == 422
     body = response.json()
@@ -89,10 +92,12 @@ def test_concurrent_creations_of_one_name_create_one_and_conflict_the_rest(
 ) -> None:
     async def create_twenty() -> list[int]:
         async with httpx.AsyncClient(base_url=api.base_url, timeout=60) as http:
-            answers = await asyncio.gather(*[
-                http.post("/api/v1/plans", json={**_doc(), "description": f"editor {i}"})
-                for i in range(20)
-            ])  # fmt: skip
+            answers = await asyncio.gather(
+                *[
+                    http.post("/api/v1/plans", json={**_doc(), "description": f"editor {i}"})
+                    for i in range(20)
+                ]
+            )
         return sorted(a.status_code for a in answers)
 
     assert asyncio.run(create_twenty()) == [201] + [409] * 19
@@ -147,8 +152,10 @@ def test_instance_options_come_from_the_platform_filtered(
 def test_options_errors_are_clear(api: httpx.Client) -> None:
     no_app = api.get("/api/v1/actions/CONTAINER_INSTANCE_RESTART/params/instance/options")
     assert (no_app.status_code, no_app.json()["path"]) == (422, "app")
-    unknown = api.get("/api/v1/actions/CONTAINER_INSTANCE_RESTART/params/instance/options",
-                      params={"app": "ghost"})  # fmt: skip
+    unknown = api.get(
+        "/api/v1/actions/CONTAINER_INSTANCE_RESTART/params/instance/options",
+        params={"app": "ghost"},
+    )
     assert unknown.status_code == 502
     assert "application ghost does not exist" in unknown.json()["reason"]
     channels = api.get("/api/v1/actions/NOTIFY/params/channel/options").json()
@@ -169,11 +176,13 @@ async def _resolve_under_filters(client: DapClient) -> None:
     assert running == ["payment-gateway-1"]
     assert stopped == ["payment-gateway-2", "payment-gateway-3"]
     assert len(everyone) == 3
-    assert await resolve_instances(client, "payment-gateway", "payment-gateway-2",
-                                   InstanceFilter.NOT_RUNNING) == ["payment-gateway-2"]  # fmt: skip
+    assert await resolve_instances(
+        client, "payment-gateway", "payment-gateway-2", InstanceFilter.NOT_RUNNING
+    ) == ["payment-gateway-2"]
     with pytest.raises(OptionsError, match="is Failed; this action takes RUNNING"):
-        await resolve_instances(client, "payment-gateway", "payment-gateway-3",
-                                InstanceFilter.RUNNING)  # fmt: skip
+        await resolve_instances(
+            client, "payment-gateway", "payment-gateway-3", InstanceFilter.RUNNING
+        )
 
 
 def test_openapi_document_is_served_and_matches_the_committed_one(api: httpx.Client) -> None:
@@ -181,8 +190,12 @@ def test_openapi_document_is_served_and_matches_the_committed_one(api: httpx.Cli
     assert served.status_code == 200
     document = served.json()
     assert document["openapi"].startswith("3.")
-    assert {"/api/v1/plans", "/api/v1/plans/{plan_id}", "/api/v1/plans/validate",
-            "/api/v1/actions/{code}/params/{name}/options"} <= set(document["paths"])  # fmt: skip
+    assert {
+        "/api/v1/plans",
+        "/api/v1/plans/{plan_id}",
+        "/api/v1/plans/validate",
+        "/api/v1/actions/{code}/params/{name}/options",
+    } <= set(document["paths"])
     assert "PlanDocument" in document["components"]["schemas"]
     committed = json.loads(OPENAPI_SNAPSHOT.read_text())
     assert document == committed, (
@@ -195,14 +208,20 @@ def test_openapi_document_is_served_and_matches_the_committed_one(api: httpx.Cli
 def test_json_nested_too_deep_is_refused_in_the_error_shape(api: httpx.Client, body: bytes) -> None:
     answer = api.post("/api/v1/plans", content=body, headers={"content-type": "application/json"})
     assert answer.status_code == 422, answer.text
-    assert answer.json() == {"error": "InvalidJSON", "path": "(body)", "problems": [],
-                             "reason": "JSON nested deeper than 64 levels"}  # fmt: skip
+    assert answer.json() == {
+        "error": "InvalidJSON",
+        "path": "(body)",
+        "problems": [],
+        "reason": "JSON nested deeper than 64 levels",
+    }
     assert api.get("/api/v1/plans").json() == []
 
 
 def test_errors_fastapi_raises_itself_use_the_error_shape(api: httpx.Client) -> None:
-    for answer, status in [(api.get("/api/v1/nothing-here"), 404),
-                           (api.patch("/api/v1/plans"), 405)]:  # fmt: skip
+    for answer, status in [
+        (api.get("/api/v1/nothing-here"), 404),
+        (api.patch("/api/v1/plans"), 405),
+    ]:
         assert answer.status_code == status
         assert set(answer.json()) == {"error", "path", "reason", "problems"}, answer.text
 

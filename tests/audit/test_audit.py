@@ -63,8 +63,9 @@ class Cli(support.Cli):
 
     async def view(self, execution: str) -> dict[str, Any]:
         """`status --json` (exit 0 ended well, 3 waiting, 4 running)."""
-        found: dict[str, Any] = json.loads(await self.ok("status", execution, "--json",
-                                                         codes=(0, 1, 3, 4)))  # fmt: skip
+        found: dict[str, Any] = json.loads(
+            await self.ok("status", execution, "--json", codes=(0, 1, 3, 4))
+        )
         return found
 
 
@@ -75,15 +76,21 @@ class Setup:
 
 @pytest_asyncio.fixture
 async def setup(
-    dev_env: WorkflowEnvironment, engine_db: str, task_queue: str, tmp_path: Path,
-    simulator_url: str, monkeypatch: pytest.MonkeyPatch,
-) -> AsyncIterator[Setup]:  # fmt: skip
+    dev_env: WorkflowEnvironment,
+    engine_db: str,
+    task_queue: str,
+    tmp_path: Path,
+    simulator_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> AsyncIterator[Setup]:
     # Platform credentials as production keeps them: a reference to the worker's environment
     # (so the only copies of the token in this test are the secret parameters under test).
     monkeypatch.setenv("NIGHTWATCH_TEST_SIMULATOR_TOKEN", SIMULATOR_TOKEN)
     with psycopg.connect(libpq_url(engine_db), autocommit=True) as conn:
-        conn.execute("""UPDATE system_config SET value = '{"value": "env:NIGHTWATCH_TEST_"""
-                     """SIMULATOR_TOKEN"}' WHERE key LIKE 'platform.%.token'""")  # fmt: skip
+        conn.execute(
+            """UPDATE system_config SET value = '{"value": "env:NIGHTWATCH_TEST_"""
+            """SIMULATOR_TOKEN"}' WHERE key LIKE 'platform.%.token'"""
+        )
     target = dev_env.client.service_client.config.target_host
     env = {k: v for k, v in os.environ.items() if not k.startswith("NIGHTWATCH_")}
     env.update(
@@ -123,8 +130,10 @@ async def _waiting(cli: Cli, execution: str, node: str) -> None:
 def _database_text(db: str) -> str:
     """Every row of every table, as text."""
     with psycopg.connect(libpq_url(db)) as conn:
-        tables = [r[0] for r in conn.execute(
-            "SELECT tablename FROM pg_tables WHERE schemaname = 'public'")]  # fmt: skip
+        tables = [
+            r[0]
+            for r in conn.execute("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")
+        ]
         return "\n".join(
             str(row[0])
             for table in tables
@@ -150,8 +159,14 @@ async def test_audit_of_an_encrypted_dr_run_with_approvals_fill_and_secrets(
 ) -> None:
     cli, execution = setup.cli, "exec-audit-dr"
     await cli.ok("plan", "apply", "plan.yaml")
-    await cli.ok("run", "audit dr", "--id", execution,
-                 "--set", f"DISASTER_RECOVERY.1.bearer_token={SIMULATOR_TOKEN}")  # fmt: skip
+    await cli.ok(
+        "run",
+        "audit dr",
+        "--id",
+        execution,
+        "--set",
+        f"DISASTER_RECOVERY.1.bearer_token={SIMULATOR_TOKEN}",
+    )
     await _waiting(cli, execution, "DISASTER_SWITCH")
     await cli.ok("confirm", execution, "DISASTER_SWITCH", "--comment", COMMENT)
     await _waiting(cli, execution, "DISASTER_SWITCH.2")
@@ -183,11 +198,14 @@ async def test_audit_of_an_encrypted_dr_run_with_approvals_fill_and_secrets(
     assert report["outcome"]["state"] == "SUCCEEDED"
     nodes = {node["key"]: node for node in report["nodes"]}
     assert {k: n["state"] for k, n in nodes.items()} == {
-        "DISASTER_SWITCH": "SUCCEEDED", "DISASTER_SWITCH.1": "SUCCEEDED",
-        "DISASTER_SWITCH.2": "SUCCEEDED", "DISASTER_RECOVERY": "SUCCEEDED",
-        "DISASTER_RECOVERY.1": "SUCCEEDED", "TRAFFIC_BACK": "SUCCEEDED",
+        "DISASTER_SWITCH": "SUCCEEDED",
+        "DISASTER_SWITCH.1": "SUCCEEDED",
+        "DISASTER_SWITCH.2": "SUCCEEDED",
+        "DISASTER_RECOVERY": "SUCCEEDED",
+        "DISASTER_RECOVERY.1": "SUCCEEDED",
+        "TRAFFIC_BACK": "SUCCEEDED",
         "TRAFFIC_BACK.1": "SUCCEEDED",
-    }  # fmt: skip
+    }
     assert nodes["DISASTER_SWITCH.2"]["params"]["bearer_token"] == "***"
     assert nodes["DISASTER_RECOVERY.1"]["params"]["bearer_token"] == "***"
     switch = nodes["DISASTER_SWITCH"]["decisions"]
@@ -229,9 +247,13 @@ async def test_audit_of_an_encrypted_dr_run_with_approvals_fill_and_secrets(
     await _archive_all(setup, execution, 4)
     database = _database_text(setup.db)
     captured = capfd.readouterr()
-    for where, text in {"history": raw, "CLI output": "\n".join(cli.printed),
-                        "database": database, "logs": captured.out + captured.err,
-                        "report": json.dumps(report) + markdown + html}.items():  # fmt: skip
+    for where, text in {
+        "history": raw,
+        "CLI output": "\n".join(cli.printed),
+        "database": database,
+        "logs": captured.out + captured.err,
+        "report": json.dumps(report) + markdown + html,
+    }.items():
         assert SIMULATOR_TOKEN not in text, f"the secret is readable in the {where}"
     assert "sealed:v2:audit-1:" in database  # what the database holds instead
 
@@ -263,21 +285,29 @@ async def test_audit_of_an_encrypted_dr_run_with_approvals_fill_and_secrets(
     # Finished rows are immutable; a change made behind the product's back shows in the report.
     with psycopg.connect(libpq_url(setup.db), autocommit=True) as conn:
         with pytest.raises(psycopg.errors.IntegrityConstraintViolation, match="immutable"):
-            conn.execute("UPDATE pre_plan_execute_node SET state = 'FAILED' FROM "
-                         "pre_plan_execute_order e WHERE e.id = execute_order_id "
-                         "AND e.execution_id = %s", (execution,))  # fmt: skip
+            conn.execute(
+                "UPDATE pre_plan_execute_node SET state = 'FAILED' FROM "
+                "pre_plan_execute_order e WHERE e.id = execute_order_id "
+                "AND e.execution_id = %s",
+                (execution,),
+            )
         with pytest.raises(psycopg.errors.IntegrityConstraintViolation, match="immutable"):
-            conn.execute("DELETE FROM pre_plan_execute_order WHERE execution_id = %s",
-                         (execution,))  # fmt: skip
+            conn.execute("DELETE FROM pre_plan_execute_order WHERE execution_id = %s", (execution,))
         conn.execute("SET session_replication_role = replica")  # an attacker with superuser
-        conn.execute("UPDATE pre_plan_execute_node SET state = 'SKIPPED' FROM "
-                     "pre_plan_execute_order e WHERE e.id = execute_order_id "
-                     "AND e.execution_id = %s AND name = 'done'", (execution,))  # fmt: skip
+        conn.execute(
+            "UPDATE pre_plan_execute_node SET state = 'SKIPPED' FROM "
+            "pre_plan_execute_order e WHERE e.id = execute_order_id "
+            "AND e.execution_id = %s AND name = 'done'",
+            (execution,),
+        )
     code, out, _ = await cli("audit", execution, "--format", "json")
     tampered = json.loads(out)
     assert code == 1 and tampered["agrees"] is False
-    assert {"where": "nodes.TRAFFIC_BACK.1.state", "history": "SUCCEEDED",
-            "database": "SKIPPED"} in tampered["differences"]  # fmt: skip
+    assert {
+        "where": "nodes.TRAFFIC_BACK.1.state",
+        "history": "SUCCEEDED",
+        "database": "SKIPPED",
+    } in tampered["differences"]
     assert "DISAGREE" in (await cli("audit", execution))[1]
 
 
@@ -300,12 +330,15 @@ async def test_verify_reports_a_tampered_or_removed_archive_row(setup: Setup) ->
         with pytest.raises(psycopg.errors.IntegrityConstraintViolation, match="append-only"):
             conn.execute("DELETE FROM history_archive")
         conn.execute("SET session_replication_role = replica")
-        row = conn.execute("SELECT id, history_gz FROM history_archive WHERE execution_id = %s",
-                           (executions[1],)).fetchone()  # fmt: skip
+        row = conn.execute(
+            "SELECT id, history_gz FROM history_archive WHERE execution_id = %s", (executions[1],)
+        ).fetchone()
         assert row is not None
         text = gzip.decompress(row[1]).decode().replace('"eventId"', '"eventId" ', 1)
-        conn.execute("UPDATE history_archive SET history_gz = %s WHERE id = %s",
-                     (gzip.compress(text.encode()), row[0]))  # fmt: skip
+        conn.execute(
+            "UPDATE history_archive SET history_gz = %s WHERE id = %s",
+            (gzip.compress(text.encode()), row[0]),
+        )
     code, out, _ = await cli("audit", "verify")
     assert code == 1
     assert f"row {row[0]} ({executions[1]}): history does not match its SHA-256" in out

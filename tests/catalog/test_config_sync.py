@@ -41,9 +41,10 @@ def test_operator_value_survives_redeployments(db_url: str) -> None:
         session.commit()
     changed = tuple(
         dataclasses.replace(spec, description="new text", default=20)
-        if spec.key == "scale_out.poll_interval_seconds" else spec
+        if spec.key == "scale_out.poll_interval_seconds"
+        else spec
         for spec in SYSTEM_CONFIGS
-    )  # fmt: skip
+    )
     with session_factory(db_url)() as session:
         report = sync_system_config(session, changed, "1.1.0")
         session.commit()

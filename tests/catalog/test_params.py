@@ -26,8 +26,9 @@ def test_every_problem_is_reported_with_its_field() -> None:
 
 def test_pending_parameters_may_be_missing_but_not_wrong() -> None:
     assert check_parameters(ScaleParams, {"app": "loan-api"}, may_be_missing={"pods"}) == []
-    problems = check_parameters(ScaleParams, {"app": "loan-api", "pods": -1},
-                                may_be_missing={"pods"})  # fmt: skip
+    problems = check_parameters(
+        ScaleParams, {"app": "loan-api", "pods": -1}, may_be_missing={"pods"}
+    )
     assert [p.field for p in problems] == ["pods"]
     missing = check_parameters(ScaleParams, {"app": "loan-api"})
     assert [(p.field, p.reason) for p in missing] == [("pods", "Field required")]

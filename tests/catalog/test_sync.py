@@ -72,14 +72,20 @@ def test_parameter_metadata_round_trips_into_the_table(db_url: str) -> None:
             ).all()
             stored = [
                 {
-                    "name": r.name, "display_name": r.display_name, "description": r.description,
-                    "type": r.type, "required": r.required, "secret": r.secret,
+                    "name": r.name,
+                    "display_name": r.display_name,
+                    "description": r.description,
+                    "type": r.type,
+                    "required": r.required,
+                    "secret": r.secret,
                     "default": r.default["value"] if r.default else None,
-                    "display_order": r.display_order, "validation": r.validation,
-                    "option_source": r.option_source, "option_filter": r.option_filter,
+                    "display_order": r.display_order,
+                    "validation": r.validation,
+                    "option_source": r.option_source,
+                    "option_filter": r.option_filter,
                 }
                 for r in rows
-            ]  # fmt: skip
+            ]
             declared = [info.model_dump(mode="json") for info in spec.param_infos]
             assert stored == declared, spec.code
     restart = ACTIONS_BY_CODE["CONTAINER_INSTANCE_RESTART"].param_infos[1]
@@ -112,9 +118,10 @@ def test_action_is_hidden_until_its_config_exists_and_sync_runs_again(db_url: st
         assert not iam.user_visible
         assert iam.invisible_reason == "needs system config platform.iam.base_url (not set)"
         session.add(
-            SystemConfig(key="platform.iam.base_url", value={"value": "http://iam"},
-                         value_type="string")
-        )  # fmt: skip
+            SystemConfig(
+                key="platform.iam.base_url", value={"value": "http://iam"}, value_type="string"
+            )
+        )
         session.commit()
     report = _sync(db_url, version="1.0.1")
     assert "IAM_DEGRADE" in report.updated
@@ -128,15 +135,19 @@ def test_config_change_refreshes_visibility_without_a_full_sync(db_url: str) -> 
     _sync(db_url)
     with session_factory(db_url)() as session:
         session.add(
-            SystemConfig(key="platform.dap.base_url", value={"value": "http://dap"},
-                         value_type="string")
-        )  # fmt: skip
+            SystemConfig(
+                key="platform.dap.base_url", value={"value": "http://dap"}, value_type="string"
+            )
+        )
         changed = refresh_visibility(session)
         session.commit()
     assert set(changed) == {
-        "APP_SCALE_OUT", "APP_SCALE_IN", "CONTAINER_INSTANCE_RESTART",
-        "CONTAINER_INSTANCE_REBUILD", "CONTAINER_INSTANCE_DIAGNOSE",
-    }  # fmt: skip
+        "APP_SCALE_OUT",
+        "APP_SCALE_IN",
+        "CONTAINER_INSTANCE_RESTART",
+        "CONTAINER_INSTANCE_REBUILD",
+        "CONTAINER_INSTANCE_DIAGNOSE",
+    }
 
 
 def test_hidden_by_declaration_stays_hidden(db_url: str) -> None:
@@ -146,8 +157,9 @@ def test_hidden_by_declaration_stays_hidden(db_url: str) -> None:
         row = session.scalar(select(PlanAction).where(PlanAction.code == "WAIT"))
         assert row is not None
         assert (row.user_visible, row.invisible_reason) == (
-            False, "hidden by its declaration in code"
-        )  # fmt: skip
+            False,
+            "hidden by its declaration in code",
+        )
 
 
 def _plan_using(session: Session, action_id: int) -> None:
@@ -155,9 +167,16 @@ def _plan_using(session: Session, action_id: int) -> None:
     session.add(plan)
     session.flush()
     session.add(
-        PlanStep(plan_id=plan.id, name="pause", type=StepType.ATOMIC_ACTION, atom_id=action_id,
-                 execute_order=1, execute_strategy={}, execute_context={"seconds": 5})
-    )  # fmt: skip
+        PlanStep(
+            plan_id=plan.id,
+            name="pause",
+            type=StepType.ATOMIC_ACTION,
+            atom_id=action_id,
+            execute_order=1,
+            execute_strategy={},
+            execute_context={"seconds": 5},
+        )
+    )
     session.commit()
 
 
@@ -179,8 +198,9 @@ def test_removed_action_is_retired_not_deleted_and_keeps_its_id(db_url: str) -> 
         params = session.scalars(
             select(PlanActionParam).where(PlanActionParam.action_id == wait.id)
         ).all()
-    assert uses == [{"plan_id": uses[0]["plan_id"], "plan": "drain node", "step": "1. pause",
-                     "action": "WAIT"}]  # fmt: skip
+    assert uses == [
+        {"plan_id": uses[0]["plan_id"], "plan": "drain node", "step": "1. pause", "action": "WAIT"}
+    ]
     assert len(params) == 2
     # The action comes back in a later version: same row, same id.
     _sync(db_url, ACTIONS, version="2.1.0")
@@ -228,12 +248,14 @@ class NewParams(ActionParams):
     target: str = param("Target", "What to flush", order=1)
 
 
-FLUSH = ActionSpec("CACHE_FLUSH", "Flush cache", "New in N+1", ActionCategory.DATA, NewParams,
-                   "cache_flush")  # fmt: skip
+FLUSH = ActionSpec(
+    "CACHE_FLUSH", "Flush cache", "New in N+1", ActionCategory.DATA, NewParams, "cache_flush"
+)
 OLD = ACTIONS  # version N
-NEW = (*[s for s in ACTIONS if s.code != "HTTP_CALL"],  # N+1 drops HTTP_CALL, adds CACHE_FLUSH,
-       FLUSH,                                            # and changes WAIT's description
-       )  # fmt: skip
+NEW = (
+    *[s for s in ACTIONS if s.code != "HTTP_CALL"],  # N+1 drops HTTP_CALL, adds CACHE_FLUSH,
+    FLUSH,  # and changes WAIT's description
+)
 NEW = tuple(
     dataclasses.replace(s, description="Waits (durable)") if s.code == "WAIT" else s for s in NEW
 )
@@ -241,8 +263,9 @@ NEW = tuple(
 
 def _state(url: str) -> dict[str, tuple[str | None, bool]]:
     with session_factory(url)() as session:
-        rows = session.execute(select(PlanAction.code, PlanAction.description,
-                                      PlanAction.retired_at)).all()  # fmt: skip
+        rows = session.execute(
+            select(PlanAction.code, PlanAction.description, PlanAction.retired_at)
+        ).all()
     return {code: (description, retired is not None) for code, description, retired in rows}
 
 
@@ -253,7 +276,7 @@ def _old_server_still_works(url: str) -> None:
         session.get(PlanAction, dict(rows)["WAIT"])
         assert session.scalar(select(PlanAction.param_model).where(PlanAction.code == "WAIT")) == (
             f"{WaitParams.__module__}.WaitParams"
-        )  # fmt: skip
+        )
 
 
 def test_newer_server_syncing_after_older_does_not_break_it(db_url: str) -> None:

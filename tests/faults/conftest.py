@@ -46,10 +46,26 @@ class RestartableTemporal:
         return f"127.0.0.1:{self.port}"
 
     def command(self) -> list[str]:
-        return [binary("temporal"), "server", "start-dev", "--ip", "127.0.0.1",
-                "--port", str(self.port), "--headless", "--db-filename", str(self.db_file),
-                "--http-port", str(free_port()), "--metrics-port", str(free_port()),
-                "--log-level", "warn", *search_attribute_args(), *FAST_PROFILE]  # fmt: skip
+        return [
+            binary("temporal"),
+            "server",
+            "start-dev",
+            "--ip",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "--headless",
+            "--db-filename",
+            str(self.db_file),
+            "--http-port",
+            str(free_port()),
+            "--metrics-port",
+            str(free_port()),
+            "--log-level",
+            "warn",
+            *search_attribute_args(),
+            *FAST_PROFILE,
+        ]
 
     async def start(self) -> None:
         self.launch()
@@ -144,15 +160,23 @@ def postgres(tmp_path: Path, simulator_url: str) -> Iterator[Postgres]:
 def worker_process(address: str, db: str, queue: str, log: Path) -> subprocess.Popen[bytes]:
     """`nightwatch worker` as operators run it."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("NIGHTWATCH_")}
-    env.update(NIGHTWATCH_DATABASE_URL=db, NIGHTWATCH_TEMPORAL_ADDRESS=address,
-               NIGHTWATCH_TASK_QUEUE=queue, NIGHTWATCH_HOME=str(log.parent / "home"),
-               NIGHTWATCH_LOG_LEVEL="INFO",
-               # One test's worker archives only its own executions' histories, not every
-               # closed one the shared dev server holds from the rest of the suite.
-               NIGHTWATCH_ARCHIVE_INTERVAL_SECONDS="3600")  # fmt: skip
+    env.update(
+        NIGHTWATCH_DATABASE_URL=db,
+        NIGHTWATCH_TEMPORAL_ADDRESS=address,
+        NIGHTWATCH_TASK_QUEUE=queue,
+        NIGHTWATCH_HOME=str(log.parent / "home"),
+        NIGHTWATCH_LOG_LEVEL="INFO",
+        # One test's worker archives only its own executions' histories, not every
+        # closed one the shared dev server holds from the rest of the suite.
+        NIGHTWATCH_ARCHIVE_INTERVAL_SECONDS="3600",
+    )
     with log.open("ab") as out:
-        return subprocess.Popen([sys.executable, "-m", "nightwatch", "worker"], env=env,
-                                stdout=out, stderr=subprocess.STDOUT)  # fmt: skip
+        return subprocess.Popen(
+            [sys.executable, "-m", "nightwatch", "worker"],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
 
 
 def stop(process: subprocess.Popen[bytes]) -> None:

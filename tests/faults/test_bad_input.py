@@ -49,8 +49,13 @@ def test_the_plan_api_takes_random_input_without_a_5xx_or_a_stray_write(
     tried = refused = 0
     for operation in operations:
 
-        @settings(max_examples=API_EXAMPLES, deadline=None, database=None, derandomize=DERANDOMIZE,
-                  suppress_health_check=list(HealthCheck))  # fmt: skip
+        @settings(
+            max_examples=API_EXAMPLES,
+            deadline=None,
+            database=None,
+            derandomize=DERANDOMIZE,
+            suppress_health_check=list(HealthCheck),
+        )
         @given(case=operation.as_strategy())
         def call(case: Any) -> None:
             nonlocal tried, refused
@@ -69,8 +74,11 @@ def test_the_plan_api_takes_random_input_without_a_5xx_or_a_stray_write(
                     failures.append(f"{where} error body without error/path/reason: {body}")
 
         call()
-    routes = [("POST", "/api/v1/plans"), ("PUT", "/api/v1/plans/1"),
-              ("POST", "/api/v1/plans/validate")]  # fmt: skip
+    routes = [
+        ("POST", "/api/v1/plans"),
+        ("PUT", "/api/v1/plans/1"),
+        ("POST", "/api/v1/plans/validate"),
+    ]
     no_headers: dict[str, str] = {}
     fixed = [(method, path, no_headers, body) for body in HOSTILE_BODIES for method, path in routes]
     sent, wrong = send_fixed_set(api_url, fixed, engine_db)
@@ -82,23 +90,62 @@ def test_the_plan_api_takes_random_input_without_a_5xx_or_a_stray_write(
 
 
 COMMANDS = [
-    ["plan", "validate"], ["plan", "apply"], ["plan", "show"], ["plan", "export"],
-    ["plan", "delete"], ["config", "set"], ["alerts", "apply"], ["alerts", "delete"],
-    ["catalog", "show"], ["status"], ["audit"], ["fill"], ["confirm"], ["abort"], ["inbox"],
-    ["list"], ["replay", "--dir"], ["plan", "validate", "--offline"],
-]  # fmt: skip
-WORDS = ["--json", "--set", "3.pods=4", "--comment", "-m", "--user", "--from", "1", "x=y",
-         "platform.dap.base_url", "scale_out.poll_interval_seconds", "-1", "", "{}", "[]",
-         "loan-api overload", "'", "\x00", "é", "--format", "html", "verify",
-         "a" * 300]  # fmt: skip
-VALID = {"name": "fuzzed", "scene": "EMERGENCY",
-         "steps": [{"name": "s", "action": "CHECKPOINT", "params": {"note": "n"}}]}  # fmt: skip
+    ["plan", "validate"],
+    ["plan", "apply"],
+    ["plan", "show"],
+    ["plan", "export"],
+    ["plan", "delete"],
+    ["config", "set"],
+    ["alerts", "apply"],
+    ["alerts", "delete"],
+    ["catalog", "show"],
+    ["status"],
+    ["audit"],
+    ["fill"],
+    ["confirm"],
+    ["abort"],
+    ["inbox"],
+    ["list"],
+    ["replay", "--dir"],
+    ["plan", "validate", "--offline"],
+]
+WORDS = [
+    "--json",
+    "--set",
+    "3.pods=4",
+    "--comment",
+    "-m",
+    "--user",
+    "--from",
+    "1",
+    "x=y",
+    "platform.dap.base_url",
+    "scale_out.poll_interval_seconds",
+    "-1",
+    "",
+    "{}",
+    "[]",
+    "loan-api overload",
+    "'",
+    "\x00",
+    "é",
+    "--format",
+    "html",
+    "verify",
+    "a" * 300,
+]
+VALID = {
+    "name": "fuzzed",
+    "scene": "EMERGENCY",
+    "steps": [{"name": "s", "action": "CHECKPOINT", "params": {"note": "n"}}],
+}
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
-    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner,
-                                                               max_size=3),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3)
+    ),
     max_leaves=8,
-)  # fmt: skip
+)
 
 
 @st.composite
@@ -110,8 +157,9 @@ def plan_files(draw: st.DrawFn) -> str:
     where = draw(st.sampled_from(["name", "scene", "steps", "step", "param", "extra"]))
     value = draw(json_values)
     if where == "step":
-        document["steps"][0][draw(st.sampled_from(["name", "action", "params", "strategy",
-                                                   "pending", "bogus"]))] = value  # fmt: skip
+        document["steps"][0][
+            draw(st.sampled_from(["name", "action", "params", "strategy", "pending", "bogus"]))
+        ] = value
     elif where == "param":
         document["steps"][0]["params"][draw(st.sampled_from(["note", "seconds", "x"]))] = value
     else:
@@ -121,29 +169,44 @@ def plan_files(draw: st.DrawFn) -> str:
 
 @pytest.mark.devserver
 def test_the_cli_takes_random_input_without_a_traceback_or_a_stray_write(
-    engine_db: str, dev_env: WorkflowEnvironment, tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch, say: Say,
-) -> None:  # fmt: skip
+    engine_db: str,
+    dev_env: WorkflowEnvironment,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    say: Say,
+) -> None:
     for key in [k for k in os.environ if k.startswith("NIGHTWATCH_")]:
         monkeypatch.delenv(key)
     monkeypatch.setenv("DATABASE_URL", engine_db)
-    monkeypatch.setenv("NIGHTWATCH_TEMPORAL_ADDRESS",
-                       dev_env.client.service_client.config.target_host)  # fmt: skip
+    monkeypatch.setenv(
+        "NIGHTWATCH_TEMPORAL_ADDRESS", dev_env.client.service_client.config.target_host
+    )
     monkeypatch.setenv("NIGHTWATCH_TASK_QUEUE", "no-worker-here")
     monkeypatch.setenv("NIGHTWATCH_HOME", str(tmp_path / "home"))
     monkeypatch.chdir(tmp_path)
     failures: list[str] = []
     codes: dict[int, int] = {}
 
-    @settings(max_examples=CLI_EXAMPLES, deadline=None, database=None, derandomize=DERANDOMIZE,
-              suppress_health_check=list(HealthCheck))  # fmt: skip
-    @given(command=st.sampled_from(COMMANDS), words=st.lists(
-        st.sampled_from(WORDS) | st.text(max_size=30), max_size=4), file=plan_files())  # fmt: skip
+    @settings(
+        max_examples=CLI_EXAMPLES,
+        deadline=None,
+        database=None,
+        derandomize=DERANDOMIZE,
+        suppress_health_check=list(HealthCheck),
+    )
+    @given(
+        command=st.sampled_from(COMMANDS),
+        words=st.lists(st.sampled_from(WORDS) | st.text(max_size=30), max_size=4),
+        file=plan_files(),
+    )
     def call(command: list[str], words: list[str], file: str) -> None:
         path = tmp_path / "input.yaml"
         path.write_text(file)
-        argv = [*command, *(["input.yaml"] if "apply" in command or "validate" in command
-                            else []), *words]  # fmt: skip
+        argv = [
+            *command,
+            *(["input.yaml"] if "apply" in command or "validate" in command else []),
+            *words,
+        ]
         before = digest(engine_db)
         out, err = io.StringIO(), io.StringIO()
         monkeypatch.setattr(sys, "argv", ["nightwatch", *argv])

@@ -18,8 +18,11 @@ from workflows.models import Decision
 
 
 def _call(url: str, name: str, **params: Any) -> dict[str, Any]:
-    return {"name": f"call {name}", "action": "HTTP_CALL",
-            "params": {"url": f"{url}/probe/{name}", **params}}  # fmt: skip
+    return {
+        "name": f"call {name}",
+        "action": "HTTP_CALL",
+        "params": {"url": f"{url}/probe/{name}", **params},
+    }
 
 
 async def _calls(url: str, name: str) -> int:
@@ -56,10 +59,11 @@ async def test_faults_behave_as_declared(
     try:
         async with build_worker(dev_env.client, task_queue, engine_db):
             handles = {
-                name: await engine.start(engine.apply(
-                    {"name": f"fault {name}", "scene": "EMERGENCY", "steps": steps}))
+                name: await engine.start(
+                    engine.apply({"name": f"fault {name}", "scene": "EMERGENCY", "steps": steps})
+                )
                 for name, steps in plans.items()
-            }  # fmt: skip
+            }
             burst = await handles["burst"].result()
             assert burst.state == "SUCCEEDED"
             assert await _calls(url, "burst") == 3
@@ -67,16 +71,18 @@ async def test_faults_behave_as_declared(
             assert [(s["attempts"], s["outcome"]) for s in report["steps"]] == [(3, "completed")]
             say("5xx burst of 2: retried, succeeded on attempt 3 (HTTP_CALL declares 3)")
             for name, probe, calls, text in (
-                ("refused", "iam.mode", 1, "read-only"), ("gone", "gone", 1, "HTTP 404"),
+                ("refused", "iam.mode", 1, "read-only"),
+                ("gone", "gone", 1, "HTTP 404"),
                 ("slow", "slow", 3, "ReadTimeout"),
-            ):  # fmt: skip
+            ):
                 node = await engine.node_when(
                     handles[name], "1", lambda n: n.state == NodeState.FAILED_WAITING, within=90
                 )
                 assert text in (node.error or ""), node.error
                 assert await _calls(url, probe) == calls, name
-                await handles[name].execute_update(PlanExecutionWorkflow.abort,
-                                                   Decision(node="1", user="li.wei"))  # fmt: skip
+                await handles[name].execute_update(
+                    PlanExecutionWorkflow.abort, Decision(node="1", user="li.wei")
+                )
                 assert (await handles[name].result()).state == "ABORTED"
                 say(f"{name}: {calls} call(s), then the step waits for a person: {text!r}")
     finally:

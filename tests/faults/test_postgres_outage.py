@@ -29,8 +29,11 @@ OUTAGE_SECONDS = 185  # over 3 minutes: longer than every retry window but the p
 GATE = {"strategy": {"preConfirm": True}}
 PLANS: dict[str, list[dict[str, Any]]] = {
     "in a step": [
-        {"name": "scale out", "action": "APP_SCALE_OUT",
-         "params": {"app": "loan-api", "pods": 2, "batch_size": 1}},
+        {
+            "name": "scale out",
+            "action": "APP_SCALE_OUT",
+            "params": {"app": "loan-api", "pods": 2, "batch_size": 1},
+        },
         {"name": "after", "action": "CHECKPOINT"},
     ],
     "waiting before": [
@@ -46,13 +49,14 @@ PLANS: dict[str, list[dict[str, Any]]] = {
         {"name": "pause", "action": "WAIT", "params": {"seconds": 6}},
     ],
     "created": [{"name": "only", "action": "CHECKPOINT"}],
-}  # fmt: skip
+}
 
 
 async def _view(handle: Handle) -> ExecutionView | None:
     try:
-        return await handle.query(PlanExecutionWorkflow.get_state,
-                                  rpc_timeout=timedelta(seconds=10))  # fmt: skip
+        return await handle.query(
+            PlanExecutionWorkflow.get_state, rpc_timeout=timedelta(seconds=10)
+        )
     except RPCError:
         return None
 
@@ -69,14 +73,20 @@ async def _confirm(handle: Handle, node: str) -> None:
 @pytest.mark.devserver
 @pytest.mark.slow
 async def test_a_long_database_outage_fails_no_execution(
-    dev_env: WorkflowEnvironment, postgres: Postgres, task_queue: str, tmp_path: Path,
-    simulator_url: str, say: Say,
-) -> None:  # fmt: skip
+    dev_env: WorkflowEnvironment,
+    postgres: Postgres,
+    task_queue: str,
+    tmp_path: Path,
+    simulator_url: str,
+    say: Say,
+) -> None:
     db = postgres.url
     await sim(simulator_url, "POST", "/admin/reset")
     runner = engine_on(dev_env.client, db, task_queue)
-    plans = {name: runner.apply({"name": f"outage {name}", "scene": "EMERGENCY",
-                                 "steps": steps}) for name, steps in PLANS.items()}  # fmt: skip
+    plans = {
+        name: runner.apply({"name": f"outage {name}", "scene": "EMERGENCY", "steps": steps})
+        for name, steps in PLANS.items()
+    }
     address = dev_env.client.service_client.config.target_host
     worker = worker_process(address, db, task_queue, tmp_path / "worker.log")
     await sim(simulator_url, "PUT", "/admin/faults/dap.order_progress", json={"stuck": True})
@@ -96,8 +106,10 @@ async def test_a_long_database_outage_fails_no_execution(
         engine(db).dispose()
         postgres.stop()
         began = time.monotonic()
-        say(f"{at()} PostgreSQL stopped: a scale-out polls a stuck release order, one "
-            "execution waits for confirmation, two are in a 6 s WAIT")  # fmt: skip
+        say(
+            f"{at()} PostgreSQL stopped: a scale-out polls a stuck release order, one "
+            "execution waits for confirmation, two are in a 6 s WAIT"
+        )
         handles["created"] = await runner.start(plans["created"])
         say(f"{at()} a fifth execution started (its rows cannot be made)")
         await sim(simulator_url, "DELETE", "/admin/faults/dap.order_progress")
@@ -106,8 +118,10 @@ async def test_a_long_database_outage_fails_no_execution(
         await runner.waiting(handles["reaches a wait"], "2")
         say(f"{at()} 'reaches a wait' waits for confirmation (its record found no database)")
         await _node(runner, handles["in a step"], "2", "SUCCEEDED", 120)
-        say(f"{at()} the scale-out finished and every step ran without the database; "
-            "the final records wait for it")  # fmt: skip
+        say(
+            f"{at()} the scale-out finished and every step ran without the database; "
+            "the final records wait for it"
+        )
         while time.monotonic() - began < OUTAGE_SECONDS:
             for name, handle in handles.items():
                 view = await _view(handle)
@@ -122,11 +136,11 @@ async def test_a_long_database_outage_fails_no_execution(
         def row_caught_up() -> bool:
             execution, nodes = runner.rows(handles["reaches a wait"].id)
             states = [n.state for n in nodes.values()]
-            return execution.state == "WAITING" and states == ["SUCCEEDED",
-                                                               "WAITING_CONFIRMATION"]
+            return execution.state == "WAITING" and states == ["SUCCEEDED", "WAITING_CONFIRMATION"]
 
-        await wait_until_async(_sync(row_caught_up), within=150,
-                               what="the waiting execution's rows catching up")  # fmt: skip
+        await wait_until_async(
+            _sync(row_caught_up), within=150, what="the waiting execution's rows catching up"
+        )
         say(f"{at()} the waiting execution's rows caught up before anyone acted")
         await _confirm(handles["reaches a wait"], "2")
         results = {name: await handle.result() for name, handle in handles.items()}
@@ -138,8 +152,10 @@ async def test_a_long_database_outage_fails_no_execution(
         await consistent(dev_env.client, db, handle.id)
     orders = await sim(simulator_url, "GET", "/dap/v1/release-orders", params={"app": "loan-api"})
     assert len(orders["orders"]) == 1
-    say("5 SUCCEEDED; none RUNNING; one release order; the audit of each: history and "
-        "database agree")  # fmt: skip
+    say(
+        "5 SUCCEEDED; none RUNNING; one release order; the audit of each: history and "
+        "database agree"
+    )
 
 
 def _past(moment: float) -> Any:

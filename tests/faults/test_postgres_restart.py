@@ -18,19 +18,26 @@ from tests.faults.conftest import Postgres, consistent, engine_on, stop, worker_
 from tests.support import Say, wait_until_async
 from workflows.execution import PlanExecutionWorkflow
 
-PLAN = {"name": "through an outage", "scene": "EMERGENCY", "steps": [
-    {"name": "one", "action": "CHECKPOINT"},
-    {"name": "pause", "action": "WAIT", "params": {"seconds": 2}},
-    {"name": "three", "action": "CHECKPOINT"},
-    {"name": "four", "action": "CHECKPOINT"},
-]}  # fmt: skip
+PLAN = {
+    "name": "through an outage",
+    "scene": "EMERGENCY",
+    "steps": [
+        {"name": "one", "action": "CHECKPOINT"},
+        {"name": "pause", "action": "WAIT", "params": {"seconds": 2}},
+        {"name": "three", "action": "CHECKPOINT"},
+        {"name": "four", "action": "CHECKPOINT"},
+    ],
+}
 
 
 @pytest.mark.devserver
 async def test_executions_end_consistent_after_a_postgres_restart(
-    dev_env: WorkflowEnvironment, postgres: Postgres, task_queue: str, tmp_path: Path,
+    dev_env: WorkflowEnvironment,
+    postgres: Postgres,
+    task_queue: str,
+    tmp_path: Path,
     say: Say,
-) -> None:  # fmt: skip
+) -> None:
     db = postgres.url
     runner = engine_on(dev_env.client, db, task_queue)
     plan = runner.apply(PLAN)
@@ -48,16 +55,20 @@ async def test_executions_end_consistent_after_a_postgres_restart(
         async def steps_done_without_the_database() -> bool:
             for handle in running:
                 try:
-                    view = await handle.query(PlanExecutionWorkflow.get_state,
-                                              rpc_timeout=timedelta(seconds=10))  # fmt: skip
+                    view = await handle.query(
+                        PlanExecutionWorkflow.get_state, rpc_timeout=timedelta(seconds=10)
+                    )
                 except RPCError:  # a busy worker answers late: ask again
                     return False
                 if view.nodes[3].state != "SUCCEEDED":
                     return False
             return True
 
-        await wait_until_async(steps_done_without_the_database, within=120,
-                               what="the steps finishing while the database is down")  # fmt: skip
+        await wait_until_async(
+            steps_done_without_the_database,
+            within=120,
+            what="the steps finishing while the database is down",
+        )
         postgres.start()
         say("PostgreSQL started again after every step of the 5 had finished")
         results = [await handle.result() for handle in [*running, *starting]]
@@ -68,8 +79,11 @@ async def test_executions_end_consistent_after_a_postgres_restart(
         await consistent(dev_env.client, db, handle.id)
         with session_factory(db)() as session:
             rows = session.scalar(
-                select(func.count()).select_from(ExecutionNode).join(Execution)
-                .where(Execution.execution_id == handle.id))  # fmt: skip
+                select(func.count())
+                .select_from(ExecutionNode)
+                .join(Execution)
+                .where(Execution.execution_id == handle.id)
+            )
         assert rows == 4
     with session_factory(db)() as session:
         assert session.scalar(select(func.count()).select_from(Execution)) == 7

@@ -22,17 +22,25 @@ from tests.support import Say, wait_until_async
 from workflows.execution import PlanExecutionWorkflow
 from workflows.models import Decision, ExecutionView
 
-GATED = {"name": "gated", "scene": "EMERGENCY", "steps": [
-    {"name": "gate", "action": "CHECKPOINT", "strategy": {"preConfirm": True}},
-    {"name": "after", "action": "CHECKPOINT", "params": {"note": "after the restart"}},
-]}  # fmt: skip
+GATED = {
+    "name": "gated",
+    "scene": "EMERGENCY",
+    "steps": [
+        {"name": "gate", "action": "CHECKPOINT", "strategy": {"preConfirm": True}},
+        {"name": "after", "action": "CHECKPOINT", "params": {"note": "after the restart"}},
+    ],
+}
 
 
 @pytest.mark.devserver
 async def test_executions_finish_after_a_temporal_crash_and_restart(
-    temporal: RestartableTemporal, engine_db: str, simulator_url: str, task_queue: str,
-    tmp_path: Path, say: Say,
-) -> None:  # fmt: skip
+    temporal: RestartableTemporal,
+    engine_db: str,
+    simulator_url: str,
+    task_queue: str,
+    tmp_path: Path,
+    say: Say,
+) -> None:
     client = await connect(temporal.address)
     engine = engine_on(client, engine_db, task_queue)
     gated = engine.apply(GATED)
@@ -57,9 +65,12 @@ async def test_executions_finish_after_a_temporal_crash_and_restart(
         client = await connect(temporal.address)
         for handle in waiting:
             again = client.get_workflow_handle(handle.id)
-            await retrying(lambda h=again: h.execute_update(  # type: ignore[misc]
-                PlanExecutionWorkflow.confirm, Decision(node="1", user="li.wei")),
-                what="confirm after the restart")  # fmt: skip
+            await retrying(
+                lambda h=again: h.execute_update(  # type: ignore[misc]
+                    PlanExecutionWorkflow.confirm, Decision(node="1", user="li.wei")
+                ),
+                what="confirm after the restart",
+            )
         results = [
             await client.get_workflow_handle(h.id, result_type=ExecutionView).result()
             for h in [*waiting, polling]
@@ -67,8 +78,9 @@ async def test_executions_finish_after_a_temporal_crash_and_restart(
     finally:
         stop(worker)
     assert [r.state for r in results] == ["SUCCEEDED"] * 4
-    orders = (await sim(simulator_url, "GET", "/dap/v1/release-orders",
-                        params={"app": "loan-api"}))["orders"]  # fmt: skip
+    orders = (
+        await sim(simulator_url, "GET", "/dap/v1/release-orders", params={"app": "loan-api"})
+    )["orders"]
     assert len(orders) == 1 and orders[0]["state"] == "SUCCEEDED"
     for handle in [*waiting, polling]:
         await consistent(client, engine_db, handle.id)

@@ -25,27 +25,44 @@ def _slow_call(url: str) -> dict[str, object]:
 
 @pytest.mark.devserver
 async def test_a_killed_worker_is_replaced_and_every_execution_finishes(
-    dev_env: WorkflowEnvironment, engine_db: str, simulator_url: str, task_queue: str,
-    tmp_path: Path, say: Say,
-) -> None:  # fmt: skip
+    dev_env: WorkflowEnvironment,
+    engine_db: str,
+    simulator_url: str,
+    task_queue: str,
+    tmp_path: Path,
+    say: Say,
+) -> None:
     engine = engine_on(dev_env.client, engine_db, task_queue)
-    step_plan = engine.apply({"name": "slow step", "scene": "EMERGENCY", "steps": [
-        {"name": "before", "action": "CHECKPOINT"}, _slow_call(simulator_url)]})  # fmt: skip
-    dr_plan = engine.apply({"name": "slow switch", "scene": "RECOVERY", "sub_plans": [
-        {"type": "DISASTER_SWITCH", "steps": [_slow_call(simulator_url)]},
-        {"type": "DISASTER_RECOVERY", "steps": [{"name": "r", "action": "CHECKPOINT"}]},
-        {"type": "TRAFFIC_BACK", "steps": [{"name": "t", "action": "CHECKPOINT"}]},
-    ]})  # fmt: skip
+    step_plan = engine.apply(
+        {
+            "name": "slow step",
+            "scene": "EMERGENCY",
+            "steps": [{"name": "before", "action": "CHECKPOINT"}, _slow_call(simulator_url)],
+        }
+    )
+    dr_plan = engine.apply(
+        {
+            "name": "slow switch",
+            "scene": "RECOVERY",
+            "sub_plans": [
+                {"type": "DISASTER_SWITCH", "steps": [_slow_call(simulator_url)]},
+                {"type": "DISASTER_RECOVERY", "steps": [{"name": "r", "action": "CHECKPOINT"}]},
+                {"type": "TRAFFIC_BACK", "steps": [{"name": "t", "action": "CHECKPOINT"}]},
+            ],
+        }
+    )
     await sim(simulator_url, "PUT", "/admin/faults/slow", json={"delay_seconds": 4, "count": 0})
     log = tmp_path / "worker.log"
-    first = worker_process(dev_env.client.service_client.config.target_host, engine_db,
-                           task_queue, log)  # fmt: skip
+    first = worker_process(
+        dev_env.client.service_client.config.target_host, engine_db, task_queue, log
+    )
     try:
         step = await engine.start(step_plan)
         dr = await engine.start(dr_plan)
         await engine.waiting(dr, "DISASTER_SWITCH")
-        await dr.execute_update(PlanExecutionWorkflow.confirm,
-                                Decision(node="DISASTER_SWITCH", user="li.wei"))  # fmt: skip
+        await dr.execute_update(
+            PlanExecutionWorkflow.confirm, Decision(node="DISASTER_SWITCH", user="li.wei")
+        )
 
         async def both_inside_the_call() -> bool:
             calls = await sim(simulator_url, "GET", "/admin/calls/slow")
@@ -57,13 +74,15 @@ async def test_a_killed_worker_is_replaced_and_every_execution_finishes(
         say("worker killed (SIGKILL) inside a step and inside a DR sub-plan's step")
     finally:
         stop(first)
-    second = worker_process(dev_env.client.service_client.config.target_host, engine_db,
-                            task_queue, log)  # fmt: skip
+    second = worker_process(
+        dev_env.client.service_client.config.target_host, engine_db, task_queue, log
+    )
     try:
         for kind in ("DISASTER_RECOVERY", "TRAFFIC_BACK"):
             await engine.node_when(dr, kind, lambda n: n.waiting_for is not None, within=90)
-            await dr.execute_update(PlanExecutionWorkflow.confirm,
-                                    Decision(node=kind, user="li.wei"))  # fmt: skip
+            await dr.execute_update(
+                PlanExecutionWorkflow.confirm, Decision(node=kind, user="li.wei")
+            )
         results = [await step.result(), await dr.result()]
     finally:
         stop(second)
@@ -74,8 +93,11 @@ async def test_a_killed_worker_is_replaced_and_every_execution_finishes(
         assert len(report["nodes"]) == nodes
         with session_factory(engine_db)() as session:
             rows = session.scalar(
-                select(func.count()).select_from(ExecutionNode).join(Execution)
-                .where(Execution.execution_id == handle.id))  # fmt: skip
+                select(func.count())
+                .select_from(ExecutionNode)
+                .join(Execution)
+                .where(Execution.execution_id == handle.id)
+            )
         assert rows == nodes  # no node written twice
     step_report = await consistent(dev_env.client, engine_db, step.id)
     slow = next(s for s in step_report["steps"] if s["node"] == "2")

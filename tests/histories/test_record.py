@@ -35,7 +35,7 @@ SCENARIOS: dict[str, Callable[..., Awaitable[None]]] = {
     "cancel-mid-step": test_failures.test_cancel_mid_step_leaves_nothing_running,
     # Recorded after the `plan-memo` patch (docs/replay.md); the files above are from before.
     "patched-plan-memo": test_execution.test_emergency_plan_runs_end_to_end,
-}  # fmt: skip
+}
 
 
 @pytest.mark.parametrize("name", list(SCENARIOS))
@@ -58,11 +58,14 @@ async def test_record(
     for number, handle in enumerate(started, 1):
         history = await handle.fetch_history()
         (HERE / f"{name}-{number}.json").write_text(history.to_json())
-        children = [e.child_workflow_execution_started_event_attributes.workflow_execution
-                    for e in history.events
-                    if e.HasField("child_workflow_execution_started_event_attributes")]  # fmt: skip
+        children = [
+            e.child_workflow_execution_started_event_attributes.workflow_execution
+            for e in history.events
+            if e.HasField("child_workflow_execution_started_event_attributes")
+        ]
         for child in children:
             child_history = await engine.env.client.get_workflow_handle(
-                child.workflow_id, run_id=child.run_id).fetch_history()  # fmt: skip
+                child.workflow_id, run_id=child.run_id
+            ).fetch_history()
             suffix = re.sub(r"[^A-Za-z0-9_-]", "_", child.workflow_id.split("/", 1)[1])
             (HERE / f"{name}-{number}-{suffix}.json").write_text(child_history.to_json())

@@ -56,19 +56,28 @@ class Intake:
         return self.engine.db
 
     def rule(self, plan: str, **fields: Any) -> None:
-        doc = RuleDoc.model_validate({"name": f"rule {plan}", "plan": plan,
-                                      "match": [{"label": "alertname", "value": "PodsDown"}],
-                                      **fields})  # fmt: skip
+        doc = RuleDoc.model_validate(
+            {
+                "name": f"rule {plan}",
+                "plan": plan,
+                "match": [{"label": "alertname", "value": "PodsDown"}],
+                **fields,
+            }
+        )
         with session_factory(self.db)() as session:
             save_rule(session, doc)
             session.commit()
 
-    async def post(self, path: str, body: Any, headers: dict[str, str] | None = None,
-                   raw: bytes | None = None) -> httpx.Response:  # fmt: skip
+    async def post(
+        self, path: str, body: Any, headers: dict[str, str] | None = None, raw: bytes | None = None
+    ) -> httpx.Response:
         content = raw if raw is not None else json.dumps(self._own(body)).encode()
         async with httpx.AsyncClient(base_url=self.url, timeout=60) as http:
-            return await http.post(path, content=content, headers={
-                "content-type": "application/json", **(headers or {})})  # fmt: skip
+            return await http.post(
+                path,
+                content=content,
+                headers={"content-type": "application/json", **(headers or {})},
+            )
 
     async def alertmanager(
         self, payload: dict[str, Any], token: str = "first-token"
@@ -78,9 +87,13 @@ class Intake:
         )
 
     async def grafana(
-        self, payload: dict[str, Any], *, stamp: bool = True, secret: str = GRAFANA_SECRET,
+        self,
+        payload: dict[str, Any],
+        *,
+        stamp: bool = True,
+        secret: str = GRAFANA_SECRET,
         at: int | None = None,
-    ) -> httpx.Response:  # fmt: skip
+    ) -> httpx.Response:
         body = json.dumps(self._own(payload)).encode()
         headers = {}
         signed = body
@@ -89,19 +102,27 @@ class Intake:
             headers["X-Grafana-Alerting-Signature-Timestamp"] = timestamp
             signed = timestamp.encode() + b":" + body
         headers["X-Grafana-Alerting-Signature"] = hmac.new(
-            secret.encode(), signed, hashlib.sha256).hexdigest()  # fmt: skip
+            secret.encode(), signed, hashlib.sha256
+        ).hexdigest()
         return await self.post("/alerts/grafana", None, headers, raw=body)
 
     async def generic(
-        self, alert: dict[str, Any], *, message: str | None = None, at: int | None = None,
+        self,
+        alert: dict[str, Any],
+        *,
+        message: str | None = None,
+        at: int | None = None,
         secret: str = WEBHOOK_SECRET,
-    ) -> httpx.Response:  # fmt: skip
+    ) -> httpx.Response:
         body = json.dumps(alert).encode()
         message = f"{message or 'msg_' + uuid.uuid4().hex}-{self.run}"
         timestamp = at if at is not None else int(time.time())
         signature = sign_standard(secret, message, timestamp, body)
-        headers = {"webhook-id": message, "webhook-timestamp": str(timestamp),
-                   "webhook-signature": signature}  # fmt: skip
+        headers = {
+            "webhook-id": message,
+            "webhook-timestamp": str(timestamp),
+            "webhook-signature": signature,
+        }
         return await self.post("/alerts/generic", None, headers, raw=body)
 
     def events(self) -> list[RiskEvent]:
@@ -109,26 +130,39 @@ class Intake:
             return list(session.scalars(select(RiskEvent).order_by(RiskEvent.id)))
 
 
-def am_payload(status: str = "firing", *, fingerprint: str = "3f1e2d4c5b6a7980",
-               labels: dict[str, str] | None = None, starts_at: str = "2026-11-27T08:00:00.000Z",
-               ) -> dict[str, Any]:  # fmt: skip
+def am_payload(
+    status: str = "firing",
+    *,
+    fingerprint: str = "3f1e2d4c5b6a7980",
+    labels: dict[str, str] | None = None,
+    starts_at: str = "2026-11-27T08:00:00.000Z",
+) -> dict[str, Any]:
     """A notification as Alertmanager 0.27 sends it (webhook version 4)."""
-    labels = labels or {"alertname": "PodsDown", "app": "payment-gateway",
-                        "severity": "critical", "namespace": "payments"}  # fmt: skip
+    labels = labels or {
+        "alertname": "PodsDown",
+        "app": "payment-gateway",
+        "severity": "critical",
+        "namespace": "payments",
+    }
     return {
         "receiver": "nightwatch",
         "status": status,
-        "alerts": [{
-            "status": status,
-            "labels": labels,
-            "annotations": {"summary": "2 of 3 payment-gateway pods are not running",
-                            "runbook_url": "https://wiki.bank.example/runbooks/pods-down"},
-            "startsAt": starts_at,
-            "endsAt": "2026-11-27T08:20:00.000Z" if status == "resolved"
-                      else "0001-01-01T00:00:00Z",
-            "generatorURL": "http://prometheus:9090/graph?g0.expr=up%3D%3D0",
-            "fingerprint": fingerprint,
-        }],
+        "alerts": [
+            {
+                "status": status,
+                "labels": labels,
+                "annotations": {
+                    "summary": "2 of 3 payment-gateway pods are not running",
+                    "runbook_url": "https://wiki.bank.example/runbooks/pods-down",
+                },
+                "startsAt": starts_at,
+                "endsAt": "2026-11-27T08:20:00.000Z"
+                if status == "resolved"
+                else "0001-01-01T00:00:00Z",
+                "generatorURL": "http://prometheus:9090/graph?g0.expr=up%3D%3D0",
+                "fingerprint": fingerprint,
+            }
+        ],
         "groupLabels": {"alertname": labels.get("alertname", "")},
         "commonLabels": labels,
         "commonAnnotations": {"summary": "2 of 3 payment-gateway pods are not running"},
@@ -136,29 +170,47 @@ def am_payload(status: str = "firing", *, fingerprint: str = "3f1e2d4c5b6a7980",
         "version": "4",
         "groupKey": '{}/{severity="critical"}:{alertname="PodsDown"}',
         "truncatedAlerts": 0,
-    }  # fmt: skip
+    }
 
 
 def grafana_payload() -> dict[str, Any]:
     """A notification as Grafana 11 alerting sends it to a webhook contact point."""
     return {
-        "receiver": "nightwatch", "status": "firing", "orgId": 1,
-        "alerts": [{
-            "status": "firing",
-            "labels": {"alertname": "PodsDown", "app": "payment-gateway",
-                       "grafana_folder": "Payments", "severity": "critical"},
-            "annotations": {"summary": "payment-gateway pods down"},
-            "startsAt": "2026-11-27T09:00:00Z", "endsAt": "0001-01-01T00:00:00Z",
-            "generatorURL": "http://grafana:3000/alerting/grafana/abc/view",
-            "fingerprint": "a1b2c3d4e5f60718", "silenceURL": "http://grafana:3000/alerting/silence/new",
-            "dashboardURL": "", "panelURL": "", "values": {"B": 2, "C": 1},
-            "valueString": "[ var='B' labels={} value=2 ]",
-        }],
-        "groupLabels": {"alertname": "PodsDown"}, "commonLabels": {"alertname": "PodsDown"},
-        "commonAnnotations": {}, "externalURL": "http://grafana:3000/",
-        "version": "1", "groupKey": "{}:{alertname=\"PodsDown\"}", "truncatedAlerts": 0,
-        "title": "[FIRING:1] PodsDown", "state": "alerting", "message": "payment-gateway pods down",
-    }  # fmt: skip
+        "receiver": "nightwatch",
+        "status": "firing",
+        "orgId": 1,
+        "alerts": [
+            {
+                "status": "firing",
+                "labels": {
+                    "alertname": "PodsDown",
+                    "app": "payment-gateway",
+                    "grafana_folder": "Payments",
+                    "severity": "critical",
+                },
+                "annotations": {"summary": "payment-gateway pods down"},
+                "startsAt": "2026-11-27T09:00:00Z",
+                "endsAt": "0001-01-01T00:00:00Z",
+                "generatorURL": "http://grafana:3000/alerting/grafana/abc/view",
+                "fingerprint": "a1b2c3d4e5f60718",
+                "silenceURL": "http://grafana:3000/alerting/silence/new",
+                "dashboardURL": "",
+                "panelURL": "",
+                "values": {"B": 2, "C": 1},
+                "valueString": "[ var='B' labels={} value=2 ]",
+            }
+        ],
+        "groupLabels": {"alertname": "PodsDown"},
+        "commonLabels": {"alertname": "PodsDown"},
+        "commonAnnotations": {},
+        "externalURL": "http://grafana:3000/",
+        "version": "1",
+        "groupKey": '{}:{alertname="PodsDown"}',
+        "truncatedAlerts": 0,
+        "title": "[FIRING:1] PodsDown",
+        "state": "alerting",
+        "message": "payment-gateway pods down",
+    }
 
 
 def started_now() -> str:
@@ -175,11 +227,15 @@ async def intake(dev_engine: Engine) -> AsyncIterator[Intake]:
     proxy = TcpProxy(target)
     await proxy.start()
     settings = load_settings(
-        database_url=engine.db, temporal_address=proxy.address, task_queue=engine.queue,
-        alert_tokens=TOKENS, alert_basic_auth="alertmanager:s3cret",
-        alert_grafana_secrets=GRAFANA_SECRET, alert_webhook_secrets=WEBHOOK_SECRET,
+        database_url=engine.db,
+        temporal_address=proxy.address,
+        task_queue=engine.queue,
+        alert_tokens=TOKENS,
+        alert_basic_auth="alertmanager:s3cret",
+        alert_grafana_secrets=GRAFANA_SECRET,
+        alert_webhook_secrets=WEBHOOK_SECRET,
         alert_max_body_bytes=64 * 1024,
-    )  # fmt: skip
+    )
     with serve(create_app(settings)) as url:
         served = Intake(url, engine, proxy)
         yield served
@@ -194,5 +250,10 @@ async def intake(dev_engine: Engine) -> AsyncIterator[Intake]:
 def self_recovery(dev_engine: Engine) -> str:
     """A SELF_RECOVERY plan whose step 1 takes its note from the alert."""
     engine = dev_engine
-    return engine.apply({"name": "pods down", "scene": "SELF_RECOVERY", "steps": [
-        {"name": "note", "action": "CHECKPOINT", "params": {"note": "default"}}]})  # fmt: skip
+    return engine.apply(
+        {
+            "name": "pods down",
+            "scene": "SELF_RECOVERY",
+            "steps": [{"name": "note", "action": "CHECKPOINT", "params": {"note": "default"}}],
+        }
+    )

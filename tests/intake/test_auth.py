@@ -17,8 +17,11 @@ NOW = 1_800_000_000
 
 def _headers(*, stamped: bool) -> dict[str, str]:
     signed = f"{NOW}:".encode() + BODY if stamped else BODY
-    headers = {"x-grafana-alerting-signature":
-               hmac.new(SECRET.encode(), signed, hashlib.sha256).hexdigest()}  # fmt: skip
+    headers = {
+        "x-grafana-alerting-signature": hmac.new(
+            SECRET.encode(), signed, hashlib.sha256
+        ).hexdigest()
+    }
     if stamped:
         headers["x-grafana-alerting-signature-timestamp"] = str(NOW)
     return headers

@@ -31,13 +31,18 @@ def tls_intake(
     client.private_key_and_cert_chain_pem.write_to_path(str(tmp_path / "client.pem"))
     port = free_port()
     temporal = dev_env.client.service_client.config.target_host
-    env = {**os.environ, "DATABASE_URL": engine_db, "NIGHTWATCH_TEMPORAL_ADDRESS": temporal,
-           "NIGHTWATCH_TASK_QUEUE": "tls",
-           "NIGHTWATCH_INTAKE_TLS_CERT": str(tmp_path / "server.pem"),
-           "NIGHTWATCH_INTAKE_TLS_KEY": str(tmp_path / "server.pem"),
-           "NIGHTWATCH_INTAKE_TLS_CLIENT_CA": str(tmp_path / "ca.pem")}  # fmt: skip
-    process = subprocess.Popen([sys.executable, "-m", "nightwatch", "intake", "--port", str(port)],
-                               env=env)  # fmt: skip
+    env = {
+        **os.environ,
+        "DATABASE_URL": engine_db,
+        "NIGHTWATCH_TEMPORAL_ADDRESS": temporal,
+        "NIGHTWATCH_TASK_QUEUE": "tls",
+        "NIGHTWATCH_INTAKE_TLS_CERT": str(tmp_path / "server.pem"),
+        "NIGHTWATCH_INTAKE_TLS_KEY": str(tmp_path / "server.pem"),
+        "NIGHTWATCH_INTAKE_TLS_CLIENT_CA": str(tmp_path / "ca.pem"),
+    }
+    process = subprocess.Popen(
+        [sys.executable, "-m", "nightwatch", "intake", "--port", str(port)], env=env
+    )
     url = f"https://127.0.0.1:{port}"
     context = ssl.create_default_context(cafile=str(tmp_path / "ca.pem"))
     context.load_cert_chain(str(tmp_path / "client.pem"))
@@ -62,8 +67,9 @@ def test_a_client_certificate_authenticates_alertmanager(
     url, _, files = tls_intake
     with_cert = ssl.create_default_context(cafile=str(files / "ca.pem"))
     with_cert.load_cert_chain(str(files / "client.pem"))
-    taken = httpx.post(f"{url}/alerts/alertmanager", json=am_payload(), verify=with_cert,
-                       timeout=30)  # fmt: skip
+    taken = httpx.post(
+        f"{url}/alerts/alertmanager", json=am_payload(), verify=with_cert, timeout=30
+    )
     assert taken.status_code == 200, taken.text
     assert taken.json()["outcomes"][0]["outcome"] == "UNROUTED"  # taken; no rule routes it
     without = ssl.create_default_context(cafile=str(files / "ca.pem"))

@@ -29,10 +29,14 @@ DERANDOMIZE = bool(os.environ.get("CI"))
 def intake_url(engine_db: str, dev_env: WorkflowEnvironment) -> Iterator[str]:
     address = dev_env.client.service_client.config.target_host
     current = load_settings(
-        database_url=engine_db, temporal_address=address, task_queue="fuzz",
-        alert_tokens=TOKENS, alert_grafana_secrets=GRAFANA_SECRET,
-        alert_webhook_secrets=WEBHOOK_SECRET, alert_max_body_bytes=64 * 1024,
-    )  # fmt: skip
+        database_url=engine_db,
+        temporal_address=address,
+        task_queue="fuzz",
+        alert_tokens=TOKENS,
+        alert_grafana_secrets=GRAFANA_SECRET,
+        alert_webhook_secrets=WEBHOOK_SECRET,
+        alert_max_body_bytes=64 * 1024,
+    )
     with serve(create_app(current)) as url:
         yield url
 
@@ -44,17 +48,25 @@ def test_no_request_gets_a_server_error(intake_url: str, engine_db: str, say: Sa
         assert isinstance(result, Ok), f"the OpenAPI document is invalid: {result}"
         operations.append(result.ok())
     assert {f"{op.method.upper()} {op.path}" for op in operations} >= {
-        "POST /alerts/alertmanager", "POST /alerts/grafana", "POST /alerts/generic",
-        "GET /api/v1/risk-events", "PUT /api/v1/alert-rules/{name}",
-    }  # fmt: skip
+        "POST /alerts/alertmanager",
+        "POST /alerts/grafana",
+        "POST /alerts/generic",
+        "GET /api/v1/risk-events",
+        "PUT /api/v1/alert-rules/{name}",
+    }
     failures: list[str] = []
     tried = refused = 0
     for operation in operations:
         # With the Alertmanager token, so its operation is exercised past authentication.
         headers = st.sampled_from([{}, {"authorization": "Bearer first-token"}])
 
-        @settings(max_examples=EXAMPLES, deadline=None, database=None, derandomize=DERANDOMIZE,
-                  suppress_health_check=list(HealthCheck))  # fmt: skip
+        @settings(
+            max_examples=EXAMPLES,
+            deadline=None,
+            database=None,
+            derandomize=DERANDOMIZE,
+            suppress_health_check=list(HealthCheck),
+        )
         @given(case=operation.as_strategy(), extra=headers)
         def call(case: Any, extra: dict[str, str]) -> None:
             nonlocal tried, refused
@@ -63,17 +75,23 @@ def test_no_request_gets_a_server_error(intake_url: str, engine_db: str, say: Sa
             tried += 1
             refused += 400 <= response.status_code < 500
             if 400 <= response.status_code < 500 and digest(engine_db) != before:
-                failures.append(f"{case.method} {case.formatted_path}: "
-                                f"{response.status_code} but the database changed")  # fmt: skip
+                failures.append(
+                    f"{case.method} {case.formatted_path}: "
+                    f"{response.status_code} but the database changed"
+                )
             if response.status_code >= 500:
-                failures.append(f"{case.method} {case.formatted_path}: {response.status_code} "
-                                f"{response.text[:200]} for {case.body!r:.300}")  # fmt: skip
+                failures.append(
+                    f"{case.method} {case.formatted_path}: {response.status_code} "
+                    f"{response.text[:200]} for {case.body!r:.300}"
+                )
 
         call()
     bearer = {"authorization": "Bearer first-token"}
     fixed = [("POST", "/alerts/alertmanager", bearer, body) for body in HOSTILE_BODIES]
-    fixed += [("POST", "/alerts/alertmanager", bearer, _alert_starting(at).encode())
-              for at in ("9999-12-31T23:59:59-23:59", "0001-01-01T00:00:00+14:00")]  # fmt: skip
+    fixed += [
+        ("POST", "/alerts/alertmanager", bearer, _alert_starting(at).encode())
+        for at in ("9999-12-31T23:59:59-23:59", "0001-01-01T00:00:00+14:00")
+    ]
     fixed += [("PUT", "/api/v1/alert-rules/x", {}, body) for body in HOSTILE_BODIES]
     sent, wrong = send_fixed_set(intake_url, fixed, engine_db)
     assert failures + wrong == []
@@ -85,8 +103,9 @@ def test_no_request_gets_a_server_error(intake_url: str, engine_db: str, say: Sa
 
 def _alert_starting(at: str) -> str:
     alert = {"status": "firing", "labels": {"alertname": "X"}, "startsAt": at}
-    return json.dumps({"version": "4", "receiver": "r", "status": "firing", "groupKey": "g",
-                       "alerts": [alert]})  # fmt: skip
+    return json.dumps(
+        {"version": "4", "receiver": "r", "status": "firing", "groupKey": "g", "alerts": [alert]}
+    )
 
 
 def test_openapi_document_matches_the_committed_one(intake_url: str) -> None:

@@ -54,9 +54,16 @@ async def test_alertmanager_v4_starts_the_mapped_plan_with_mapped_parameters(
     )
     [event] = intake.events()
     assert (event.source, event.state, event.outcome, event.execution_id) == (
-        "alertmanager", "OPEN", "STARTED", execution)  # fmt: skip
+        "alertmanager",
+        "OPEN",
+        "STARTED",
+        execution,
+    )
     assert (event.alert_name, event.severity, event.fingerprint) == (
-        "PodsDown", "critical", f"3f1e2d4c5b6a7980-{intake.run}")  # fmt: skip
+        "PodsDown",
+        "critical",
+        f"3f1e2d4c5b6a7980-{intake.run}",
+    )
     description = await intake.engine.env.client.get_workflow_handle(execution).describe()
     assert description.workflow_type == "PlanExecution"
 
@@ -97,7 +104,8 @@ async def test_fifty_concurrent_deliveries_start_one_execution(
     [event] = intake.events()
     assert event.deliveries == 50
     handle = intake.engine.env.client.get_workflow_handle(
-        outcomes[0]["execution_id"], result_type=ExecutionView)  # fmt: skip
+        outcomes[0]["execution_id"], result_type=ExecutionView
+    )
     assert (await handle.result()).state == "SUCCEEDED"
     with session_factory(intake.db)() as session:
         assert session.scalar(select(func.count()).select_from(Execution)) == 1
@@ -158,30 +166,49 @@ async def test_an_alert_no_rule_matches_is_recorded_unrouted(
 
 
 async def test_storm_control_suppresses_beyond_the_limit(intake: Intake) -> None:
-    plan = intake.engine.apply({"name": "gated", "scene": "SELF_RECOVERY", "steps": [
-        {"name": "wait for a person", "action": "CHECKPOINT",
-         "strategy": {"preConfirm": True}}]})  # fmt: skip
+    plan = intake.engine.apply(
+        {
+            "name": "gated",
+            "scene": "SELF_RECOVERY",
+            "steps": [
+                {
+                    "name": "wait for a person",
+                    "action": "CHECKPOINT",
+                    "strategy": {"preConfirm": True},
+                }
+            ],
+        }
+    )
     intake.rule(plan)
     with session_factory(intake.db)() as session:
-        session.execute(update(SystemConfig)
-                        .where(SystemConfig.key == "alerts.max_concurrent_per_plan")
-                        .values(value={"value": 2}))  # fmt: skip
+        session.execute(
+            update(SystemConfig)
+            .where(SystemConfig.key == "alerts.max_concurrent_per_plan")
+            .values(value={"value": 2})
+        )
         session.commit()
     outcomes = []
     for i in range(3):
         response = await intake.alertmanager(am_payload(fingerprint=f"storm{i:011d}"))
         outcomes.append(response.json()["outcomes"][0])
     assert [o["outcome"] for o in outcomes] == ["STARTED", "STARTED", "SUPPRESSED"]
-    assert outcomes[2]["reason"] == ("storm control: 2 alert-started executions of 'gated' "
-                                     "running (alerts.max_concurrent_per_plan = 2)")  # fmt: skip
+    assert outcomes[2]["reason"] == (
+        "storm control: 2 alert-started executions of 'gated' "
+        "running (alerts.max_concurrent_per_plan = 2)"
+    )
     assert [e.outcome for e in intake.events()] == ["STARTED", "STARTED", "SUPPRESSED"]
 
 
 async def test_resolved_notification_resolves_the_event_and_tells_the_execution(
     intake: Intake,
 ) -> None:
-    plan = intake.engine.apply({"name": "gated resolve", "scene": "SELF_RECOVERY", "steps": [
-        {"name": "wait", "action": "CHECKPOINT", "strategy": {"preConfirm": True}}]})  # fmt: skip
+    plan = intake.engine.apply(
+        {
+            "name": "gated resolve",
+            "scene": "SELF_RECOVERY",
+            "steps": [{"name": "wait", "action": "CHECKPOINT", "strategy": {"preConfirm": True}}],
+        }
+    )
     intake.rule(plan)
     started = (await intake.alertmanager(am_payload())).json()["outcomes"][0]
     await _state(intake, started["execution_id"])
@@ -213,8 +240,13 @@ async def test_database_unreachable_is_503_and_the_alert_is_taken_once_it_return
 async def test_temporal_unreachable_is_503_and_the_alert_is_taken_once_it_returns(
     intake: Intake,
 ) -> None:
-    plan = intake.engine.apply({"name": "pods down", "scene": "SELF_RECOVERY", "steps": [
-        {"name": "note", "action": "CHECKPOINT", "params": {"note": "default"}}]})  # fmt: skip
+    plan = intake.engine.apply(
+        {
+            "name": "pods down",
+            "scene": "SELF_RECOVERY",
+            "steps": [{"name": "note", "action": "CHECKPOINT", "params": {"note": "default"}}],
+        }
+    )
     intake.rule(plan)
     await intake.proxy.stop()
     try:
@@ -240,8 +272,12 @@ async def test_inputs_that_crashed_the_intake_are_refused_and_write_nothing(
     for raw in (b"[" * 60_000, b'{"a":' * 12_000):  # within this intake's 64 KiB limit
         deep = await intake.post("/alerts/alertmanager", None, bearer, raw=raw)
         assert deep.status_code == 422, deep.text
-        assert deep.json() == {"error": "InvalidJSON", "path": "(body)", "problems": [],
-                               "reason": "JSON nested deeper than 64 levels"}  # fmt: skip
+        assert deep.json() == {
+            "error": "InvalidJSON",
+            "path": "(body)",
+            "problems": [],
+            "reason": "JSON nested deeper than 64 levels",
+        }
     for starts_at in ("9999-12-31T23:59:59-23:59", "0001-01-01T00:00:00+14:00"):
         answer = await intake.alertmanager(am_payload(starts_at=starts_at))
         assert answer.status_code == 422, answer.text

@@ -18,9 +18,13 @@ def test_a_rule_may_not_hold_a_secret_value(catalog_db: str) -> None:
         session.commit()
         rule = {"name": "r", "match": [{"label": "alertname", "value": "Down"}], "plan": "ping"}
         with pytest.raises(RuleInvalid) as caught:
-            check_rule(session, RuleDoc.model_validate(
-                rule | {"params": {"1": {"bearer_token": "hunter2"}}}))  # fmt: skip
+            check_rule(
+                session,
+                RuleDoc.model_validate(rule | {"params": {"1": {"bearer_token": "hunter2"}}}),
+            )
         assert caught.value.path == "params.1.bearer_token"
         assert "env:NAME" in caught.value.reason and "hunter2" not in caught.value.reason
-        check_rule(session, RuleDoc.model_validate(
-            rule | {"params": {"1": {"bearer_token": "env:PING_TOKEN"}}}))  # fmt: skip
+        check_rule(
+            session,
+            RuleDoc.model_validate(rule | {"params": {"1": {"bearer_token": "env:PING_TOKEN"}}}),
+        )

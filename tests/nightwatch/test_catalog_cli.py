@@ -58,8 +58,9 @@ def test_catalog_list_and_show_explain_visibility(nw: Any) -> None:
     shown = json.loads(nw("catalog", "show", "CONTAINER_INSTANCE_REBUILD", "--json").stdout)
     instance = next(p for p in shown["params"] if p["name"] == "instance")
     assert (instance["option_source"], instance["option_filter"]) == (
-        "container_instances", "NOT_RUNNING"
-    )  # fmt: skip
+        "container_instances",
+        "NOT_RUNNING",
+    )
     table = nw("catalog", "list").stdout
     assert "APP_SCALE_OUT" in table and "needs system config" in table
     assert "NOPE" in _one_line_error(nw("catalog", "show", "NOPE"))
@@ -67,8 +68,9 @@ def test_catalog_list_and_show_explain_visibility(nw: Any) -> None:
 
 def test_setting_a_config_makes_its_actions_visible(nw: Any) -> None:
     nw("init", "run")
-    result = json.loads(nw("config", "set", "platform.dap.base_url", "http://dap.local",
-                           "--json").stdout)  # fmt: skip
+    result = json.loads(
+        nw("config", "set", "platform.dap.base_url", "http://dap.local", "--json").stdout
+    )
     assert "APP_SCALE_OUT" in result["visibility_changed"]
     actions = {a["code"]: a for a in json.loads(nw("catalog", "list", "--json").stdout)["actions"]}
     assert actions["APP_SCALE_OUT"]["user_visible"] is True

@@ -97,8 +97,11 @@ def test_key_file_and_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
 
 
 def test_production_encrypts_unless_told_otherwise(monkeypatch: pytest.MonkeyPatch) -> None:
-    production = {"env": "production", "database_url": "postgresql://db/x",
-                  "temporal_address": "temporal:7233"}  # fmt: skip
+    production = {
+        "env": "production",
+        "database_url": "postgresql://db/x",
+        "temporal_address": "temporal:7233",
+    }
     with pytest.raises(SettingsError, match=r"payload encryption is on .* no keys are set"):
         load_settings(**production)
     assert load_settings(**production, payload_keys=f"k:{OLD}").encrypts_payloads
@@ -108,9 +111,14 @@ def test_production_encrypts_unless_told_otherwise(monkeypatch: pytest.MonkeyPat
 def test_codec_endpoint_decodes_for_the_web_ui() -> None:
     ring = KeyRing.parse([f"k1:{OLD}"], source="test")
     sealed = EncryptionCodec(ring).encrypt(_payload({"pods": 4}))
-    body = {"payloads": [{"metadata": {k: base64.b64encode(v).decode()
-                                       for k, v in sealed.metadata.items()},
-                          "data": base64.b64encode(sealed.data).decode()}]}  # fmt: skip
+    body = {
+        "payloads": [
+            {
+                "metadata": {k: base64.b64encode(v).decode() for k, v in sealed.metadata.items()},
+                "data": base64.b64encode(sealed.data).decode(),
+            }
+        ]
+    }
     app = create_app(load_settings(payload_keys=f"k1:{OLD}", codec_cors_origins="http://ui:8233"))
     with serve(app) as url:
         decoded = httpx.post(f"{url}/codec/decode", json=body, headers={"X-Namespace": "default"})
@@ -120,9 +128,14 @@ def test_codec_endpoint_decodes_for_the_web_ui() -> None:
         encoded = httpx.post(f"{url}/codec/encode", json=decoded.json()).json()["payloads"][0]
         assert base64.b64decode(encoded["metadata"]["encoding"]) == ENCODING
         # The UI's browser asks first (CORS preflight) from its own origin.
-        preflight = httpx.options(f"{url}/codec/decode", headers={
-            "Origin": "http://ui:8233", "Access-Control-Request-Method": "POST",
-            "Access-Control-Request-Headers": "content-type,x-namespace"})  # fmt: skip
+        preflight = httpx.options(
+            f"{url}/codec/decode",
+            headers={
+                "Origin": "http://ui:8233",
+                "Access-Control-Request-Method": "POST",
+                "Access-Control-Request-Headers": "content-type,x-namespace",
+            },
+        )
         assert preflight.headers["access-control-allow-origin"] == "http://ui:8233"
         bad = httpx.post(f"{url}/codec/decode", json={"payloads": "nope"})
         assert bad.status_code == 400 and bad.json()["path"] == "payloads"
@@ -131,11 +144,16 @@ def test_codec_endpoint_decodes_for_the_web_ui() -> None:
 def test_codec_endpoint_needs_a_token_when_configured_and_in_production() -> None:
     with serve(create_app(load_settings(payload_keys=f"k1:{OLD}", codec_tokens="t1,t2"))) as url:
         assert httpx.post(f"{url}/codec/decode", json={"payloads": []}).status_code == 403
-        ok = httpx.post(f"{url}/codec/decode", json={"payloads": []},
-                        headers={"Authorization": "Bearer t2"})  # fmt: skip
+        ok = httpx.post(
+            f"{url}/codec/decode", json={"payloads": []}, headers={"Authorization": "Bearer t2"}
+        )
         assert ok.status_code == 200 and ok.json() == {"payloads": []}
-    production = load_settings(env="production", database_url="postgresql://db/x",
-                               temporal_address="t:7233", payload_keys=f"k1:{OLD}")  # fmt: skip
+    production = load_settings(
+        env="production",
+        database_url="postgresql://db/x",
+        temporal_address="t:7233",
+        payload_keys=f"k1:{OLD}",
+    )
     with serve(create_app(production)) as url:
         refused = httpx.post(f"{url}/codec/decode", json={"payloads": []})
         assert refused.status_code == 403 and "NIGHTWATCH_CODEC_TOKENS" in refused.json()["reason"]

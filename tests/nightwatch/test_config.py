@@ -144,8 +144,14 @@ def _nightwatch(tmp_path: Path, *args: str, **extra: str) -> subprocess.Complete
     env = {k: v for k, v in os.environ.items() if not k.startswith("NIGHTWATCH_")}
     env.pop("DATABASE_URL", None)
     env.update(NIGHTWATCH_POSTGRES_PORT="1", NIGHTWATCH_TEMPORAL_PORT="1", **extra)
-    return subprocess.run([sys.executable, "-m", "nightwatch", *args], env=env,
-                          capture_output=True, text=True, cwd=tmp_path, timeout=60)  # fmt: skip
+    return subprocess.run(
+        [sys.executable, "-m", "nightwatch", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=60,
+    )
 
 
 def test_an_unknown_variable_is_warned_about_on_stderr_and_json_output_stays_json(

@@ -106,17 +106,25 @@ async def test_three_workers_at_once_run_each_task_by_its_strategy(
 ) -> None:
     url = empty_db_url
     _stop(await _start_three_workers(url, dev_env, task_queue, "deploy-1"))
-    assert _runs(url) == Counter({
-        ("installation_id", "SUCCEEDED"): 1, ("system_config", "SUCCEEDED"): 1,
-        ("feature_switches", "SUCCEEDED"): 1, ("action_catalog", "SUCCEEDED"): 1,
-        ("database_check", "SUCCEEDED"): 3,
-    })  # fmt: skip
+    assert _runs(url) == Counter(
+        {
+            ("installation_id", "SUCCEEDED"): 1,
+            ("system_config", "SUCCEEDED"): 1,
+            ("feature_switches", "SUCCEEDED"): 1,
+            ("action_catalog", "SUCCEEDED"): 1,
+            ("database_check", "SUCCEEDED"): 3,
+        }
+    )
     _stop(await _start_three_workers(url, dev_env, task_queue, "deploy-2"))
-    assert _runs(url) == Counter({
-        ("installation_id", "SUCCEEDED"): 1, ("system_config", "SUCCEEDED"): 2,
-        ("feature_switches", "SUCCEEDED"): 2, ("action_catalog", "SUCCEEDED"): 2,
-        ("database_check", "SUCCEEDED"): 6,
-    })  # fmt: skip
+    assert _runs(url) == Counter(
+        {
+            ("installation_id", "SUCCEEDED"): 1,
+            ("system_config", "SUCCEEDED"): 2,
+            ("feature_switches", "SUCCEEDED"): 2,
+            ("action_catalog", "SUCCEEDED"): 2,
+            ("database_check", "SUCCEEDED"): 6,
+        }
+    )
     with session_factory(url)() as session:
         assert session.query(PlanAction).count() == len(ACTIONS)
         assert session.query(SystemConfig).count() == len(SYSTEM_CONFIGS)
@@ -133,24 +141,33 @@ def test_sigkill_in_the_middle_of_a_sync_is_completed_by_the_next_start(db_url: 
     # Hold the last action's row: the sync updates the rows before it, then blocks here.
     with psycopg.connect(libpq_url(db_url)) as blocker:
         blocker.execute("select 1 from pre_plan_action where code = %s for update", (last,))
-        victim = subprocess.Popen([sys.executable, "-m", "nightwatch", "init", "run"], env=env,
-                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+        victim = subprocess.Popen(
+            [sys.executable, "-m", "nightwatch", "init", "run"],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         with psycopg.connect(libpq_url(db_url), autocommit=True) as watcher:
             wait_until(
-                lambda: bool(watcher.execute(
-                    "select 1 from pg_stat_activity where wait_event_type = 'Lock'"
-                    " and query like 'UPDATE pre_plan_action%'").fetchone()),
-                timeout=60, what="the sync to block mid-way",
-            )  # fmt: skip
+                lambda: bool(
+                    watcher.execute(
+                        "select 1 from pg_stat_activity where wait_event_type = 'Lock'"
+                        " and query like 'UPDATE pre_plan_action%'"
+                    ).fetchone()
+                ),
+                timeout=60,
+                what="the sync to block mid-way",
+            )
         victim.send_signal(signal.SIGKILL)
         victim.wait(timeout=30)
         blocker.rollback()
     with session_factory(db_url)() as session:
         names = set(session.scalars(select(PlanAction.name)))
         dead = session.scalar(
-            select(InitTaskRun.state).where(InitTaskRun.task == "action_catalog",
-                                            InitTaskRun.deployment == "deploy-2")
-        )  # fmt: skip
+            select(InitTaskRun.state).where(
+                InitTaskRun.task == "action_catalog", InitTaskRun.deployment == "deploy-2"
+            )
+        )
     assert names == {"stale"}, "a killed sync must leave nothing half-written"
     assert dead == "RUNNING"
 

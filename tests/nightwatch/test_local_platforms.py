@@ -31,8 +31,11 @@ def test_unset_platform_settings_point_at_the_simulator_and_set_ones_stay(
     catalog_db: str,
 ) -> None:
     with session_factory(catalog_db)() as session:
-        session.execute(update(SystemConfig).where(SystemConfig.key == "platform.iam.base_url")
-                        .values(value={"value": "https://iam.bank.example/"}))  # fmt: skip
+        session.execute(
+            update(SystemConfig)
+            .where(SystemConfig.key == "platform.iam.base_url")
+            .values(value={"value": "https://iam.bank.example/"})
+        )
         session.commit()
     _unset(catalog_db, "platform.middleware.base_url")
     said: list[str] = []
@@ -62,10 +65,19 @@ def test_production_settings_are_never_pointed_at_the_simulator(catalog_db: str)
 
 
 def test_the_simulator_refuses_to_run_in_production(catalog_db: str) -> None:
-    env = {**os.environ, "NIGHTWATCH_ENV": "production", "NIGHTWATCH_DATABASE_URL": catalog_db,
-           "NIGHTWATCH_TEMPORAL_ADDRESS": "127.0.0.1:7233",
-           "NIGHTWATCH_PAYLOAD_ENCRYPTION": "off"}  # fmt: skip
-    done = subprocess.run([sys.executable, "-m", "nightwatch", "simulator", "--port", "1"],
-                          env=env, capture_output=True, text=True, timeout=60)  # fmt: skip
+    env = {
+        **os.environ,
+        "NIGHTWATCH_ENV": "production",
+        "NIGHTWATCH_DATABASE_URL": catalog_db,
+        "NIGHTWATCH_TEMPORAL_ADDRESS": "127.0.0.1:7233",
+        "NIGHTWATCH_PAYLOAD_ENCRYPTION": "off",
+    }
+    done = subprocess.run(
+        [sys.executable, "-m", "nightwatch", "simulator", "--port", "1"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert done.returncode == 1
     assert "NIGHTWATCH_ENV: the simulator does not run in production" in done.stderr

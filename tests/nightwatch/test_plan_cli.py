@@ -37,8 +37,10 @@ def test_export_then_apply_changes_nothing(nw: Any, tmp_path: Path) -> None:
     assert json.loads(nw("apply", str(out), "--json").stdout)["outcome"] == "unchanged"
     shown = json.loads(nw("show", "core-banking DC switch", "--json").stdout)
     assert [sub["type"] for sub in shown["sub_plans"]] == [
-        "DISASTER_SWITCH", "DISASTER_RECOVERY", "TRAFFIC_BACK"
-    ]  # fmt: skip
+        "DISASTER_SWITCH",
+        "DISASTER_RECOVERY",
+        "TRAFFIC_BACK",
+    ]
     listed = json.loads(nw("list", "--json").stdout)["plans"]
     assert [(p["name"], p["steps"]) for p in listed] == [("core-banking DC switch", 3)]
 

@@ -102,8 +102,10 @@ async def test_cancel_from_the_cli(cli: Cli) -> None:
     assert (await cli("plan", "apply", "long.yaml"))[0] == 0
     assert (await cli("run", "long wait", "--id", "exec-cli-cancel"))[0] == 0
     err = _one_line(*(await cli("run", "long wait", "--id", "exec-cli-cancel"))[::2])
-    assert err == "error: execution exec-cli-cancel: runs already (nightwatch status " \
-                  "exec-cli-cancel)\n", err  # fmt: skip
+    assert (
+        err == "error: execution exec-cli-cancel: runs already (nightwatch status "
+        "exec-cli-cancel)\n"
+    ), err
     err = _one_line(*(await cli("run", "ghost plan"))[::2])
     assert err == "error: ghost plan: no such plan (`nightwatch plan list`)\n", err
     assert (await cli("cancel", "exec-cli-cancel"))[0] == 0
@@ -145,8 +147,9 @@ async def test_a_secret_without_payload_keys_is_refused_before_anything_starts(
     cli: Cli, dev_env: WorkflowEnvironment
 ) -> None:
     assert (await cli("plan", "apply", "plan.yaml"))[0] == 0
-    code, _, err = await cli("run", "cli end to end", "--id", "exec-cli-secret",
-                             "--set", "3.bearer_token=hunter2")  # fmt: skip
+    code, _, err = await cli(
+        "run", "cli end to end", "--id", "exec-cli-secret", "--set", "3.bearer_token=hunter2"
+    )
     assert "--set 3.bearer_token: a secret value needs the payload keys" in _one_line(code, err)
     assert "hunter2" not in err
     with pytest.raises(RPCError):

@@ -54,10 +54,14 @@ async def setup(
 ) -> AsyncIterator[tuple[Cli, Client, str]]:
     target = dev_env.client.service_client.config.target_host
     env = {k: v for k, v in os.environ.items() if not k.startswith("NIGHTWATCH_")}
-    env.update(DATABASE_URL=engine_db, NIGHTWATCH_TEMPORAL_ADDRESS=target,
-               NIGHTWATCH_TASK_QUEUE=task_queue, NIGHTWATCH_USER="li.wei",
-               NIGHTWATCH_PAYLOAD_KEYS=f"attack-1:{KEY}",
-               NIGHTWATCH_HOME=str(tmp_path / "home"))  # fmt: skip
+    env.update(
+        DATABASE_URL=engine_db,
+        NIGHTWATCH_TEMPORAL_ADDRESS=target,
+        NIGHTWATCH_TASK_QUEUE=task_queue,
+        NIGHTWATCH_USER="li.wei",
+        NIGHTWATCH_PAYLOAD_KEYS=f"attack-1:{KEY}",
+        NIGHTWATCH_HOME=str(tmp_path / "home"),
+    )
     client = await Client.connect(target, data_converter=data_converter(RING))
     async with build_worker(client, task_queue, engine_db, RING):
         yield Cli(env, tmp_path), client, engine_db
@@ -80,19 +84,25 @@ async def _sealed_in(client: Client, execution: str) -> str:
 
 @pytest.mark.devserver
 async def test_a_copied_sealed_secret_never_reaches_another_place(
-    setup: tuple[Cli, Client, str], listener: tuple[str, list[dict[str, str]]],
-    simulator_url: str, say: Say,
-) -> None:  # fmt: skip
+    setup: tuple[Cli, Client, str],
+    listener: tuple[str, list[dict[str, str]]],
+    simulator_url: str,
+    say: Say,
+) -> None:
     cli, client, db = setup
     url, received = listener
-    plan_api = httpx.AsyncClient(transport=httpx.ASGITransport(
-        app=create_app(load_settings(database_url=db))), base_url="http://api")  # fmt: skip
+    plan_api = httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=create_app(load_settings(database_url=db))),
+        base_url="http://api",
+    )
     # The victim: an operator runs a plan with a secret given at start.
-    created = await plan_api.post("/api/v1/plans",
-                                  json=_plan("victim", f"{simulator_url}/probe/victim"))
+    created = await plan_api.post(
+        "/api/v1/plans", json=_plan("victim", f"{simulator_url}/probe/victim")
+    )
     assert created.status_code == 201, created.text
-    code, out, err = await cli("run", "victim", "--id", "exec-victim",
-                               "--set", f"1.bearer_token={SECRET}", "--wait")  # fmt: skip
+    code, out, err = await cli(
+        "run", "victim", "--id", "exec-victim", "--set", f"1.bearer_token={SECRET}", "--wait"
+    )
     assert code == 0, (out, err)
     sealed = await _sealed_in(client, "exec-victim")
     assert sealed.startswith("sealed:v2:") and SECRET not in sealed
@@ -101,8 +111,9 @@ async def test_a_copied_sealed_secret_never_reaches_another_place(
     # 1. The copied value in a plan of one's own, calling one's own listener.
     created = await plan_api.post("/api/v1/plans", json=_plan("exfil", url))
     assert created.status_code == 201, created.text
-    code, out, err = await cli("run", "exfil", "--id", "exec-exfil",
-                               "--set", f"1.bearer_token={sealed}", "--wait")  # fmt: skip
+    code, out, err = await cli(
+        "run", "exfil", "--id", "exec-exfil", "--set", f"1.bearer_token={sealed}", "--wait"
+    )
     view = await client.get_workflow_handle("exec-exfil").query(PlanExecutionWorkflow.get_state)
     [node] = view.nodes
     assert node.state == "FAILED_WAITING" and node.attempts == 1, node
@@ -110,16 +121,18 @@ async def test_a_copied_sealed_secret_never_reaches_another_place(
     say(f"1. own plan, copied value: step 1 {node.state}: {node.error}")
 
     # 2. The victim's execution id again (ended: Temporal would allow the id).
-    code, out, err = await cli("run", "exfil", "--id", "exec-victim",
-                               "--set", f"1.bearer_token={sealed}")  # fmt: skip
+    code, out, err = await cli(
+        "run", "exfil", "--id", "exec-victim", "--set", f"1.bearer_token={sealed}"
+    )
     assert code == 1 and "execution exec-victim: was used by an earlier execution" in err, err
     say(f"2. the victim's id reused: {err.strip()}")
     # 2b. The same with a raw client (as the Web UI starts workflows): the database refuses.
     reused = await client.start_workflow(
         PlanExecutionWorkflow.run,
         ExecutionInput(plan="exfil", overrides={"1": {"bearer_token": sealed}}),
-        id="exec-victim", task_queue=cli.env["NIGHTWATCH_TASK_QUEUE"],
-    )  # fmt: skip
+        id="exec-victim",
+        task_queue=cli.env["NIGHTWATCH_TASK_QUEUE"],
+    )
     with pytest.raises(WorkflowFailureError) as failed:
         await reused.result()
     assert "execution exec-victim: the id was used already" in str(failed.value.cause)
@@ -131,15 +144,18 @@ async def test_a_copied_sealed_secret_never_reaches_another_place(
     say(f"3. re-run towards the listener: {err.strip()}")
 
     # 4. Filled into a step that waits for a bearer token.
-    created = await plan_api.post("/api/v1/plans",
-                                  json=_plan("exfil fill", url, pending=["bearer_token"]))
+    created = await plan_api.post(
+        "/api/v1/plans", json=_plan("exfil fill", url, pending=["bearer_token"])
+    )
     assert created.status_code == 201, created.text
     code, out, err = await cli("run", "exfil fill", "--id", "exec-exfil-fill")
     handle = client.get_workflow_handle("exec-exfil-fill")
     await _node_state(handle, "WAITING_PARAMETERS")
     try:
-        await handle.execute_update(PlanExecutionWorkflow.fill_parameters, Fill(
-            node="1", user="mallory", values={"bearer_token": sealed}))  # fmt: skip
+        await handle.execute_update(
+            PlanExecutionWorkflow.fill_parameters,
+            Fill(node="1", user="mallory", values={"bearer_token": sealed}),
+        )
     except WorkflowUpdateFailedError as exc:  # refused before it runs: also fine
         say(f"4. filled: refused ({exc.cause})")
     else:

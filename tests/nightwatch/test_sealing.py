@@ -38,10 +38,15 @@ def test_seal_and_unseal() -> None:
         unseal(sealed, None, path="p", **HERE)
 
 
-@pytest.mark.parametrize("elsewhere", [
-    {"execution": "exec-2"}, {"node": "1"}, {"param": "url"},
-    {"execution": "exec-13", "node": ""},  # the same characters, split differently
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "elsewhere",
+    [
+        {"execution": "exec-2"},
+        {"node": "1"},
+        {"param": "url"},
+        {"execution": "exec-13", "node": ""},  # the same characters, split differently
+    ],
+)
 def test_a_sealed_value_unseals_only_where_it_was_sealed_for(elsewhere: dict[str, str]) -> None:
     sealed = seal("hunter2", RING, **HERE)
     with pytest.raises(SecretError, match="not sealed for this execution, node and parameter"):
@@ -83,8 +88,10 @@ def test_env_references_are_read_on_the_worker(monkeypatch: pytest.MonkeyPatch) 
 def test_masking_and_plain_text_detection() -> None:
     values = {"bearer_token": "hunter2", "url": "u", "sealed_elsewhere": seal(1, RING, **HERE)}
     assert masked(values, {"bearer_token"}) == {
-        "bearer_token": MASK, "url": "u", "sealed_elsewhere": MASK,
-    }  # fmt: skip
+        "bearer_token": MASK,
+        "url": "u",
+        "sealed_elsewhere": MASK,
+    }
     assert masked({"bearer_token": "env:T"}, {"bearer_token"}) == {"bearer_token": "env:T"}
     assert masked({"bearer_token": None}, {"bearer_token"}) == {"bearer_token": None}
     assert plaintext_secrets(values, {"bearer_token"}) == ["bearer_token"]
@@ -93,10 +100,12 @@ def test_masking_and_plain_text_detection() -> None:
 
 
 def test_a_plan_file_may_not_hold_a_secret_value() -> None:
-    document = emergency(steps=[
-        step("HTTP_CALL", "call", params={"url": "https://x", "bearer_token": "hunter2"}),
-        step("HTTP_CALL", "ref", params={"url": "https://x", "bearer_token": "env:API_TOKEN"}),
-    ])  # fmt: skip
+    document = emergency(
+        steps=[
+            step("HTTP_CALL", "call", params={"url": "https://x", "bearer_token": "hunter2"}),
+            step("HTTP_CALL", "ref", params={"url": "https://x", "bearer_token": "env:API_TOKEN"}),
+        ]
+    )
     problems = validate(document, code_catalog())
     assert [(p.path, "secret" in p.reason) for p in problems] == [
         ("steps[1].params.bearer_token", True)

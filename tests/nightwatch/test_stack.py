@@ -117,24 +117,42 @@ def test_up_twice_keeps_temporal_state_and_the_database(stack: StackEnv) -> None
     assert "execution SUCCEEDED" in first.stdout
     api = f"http://127.0.0.1:{stack.env['NIGHTWATCH_API_PORT']}"
     assert [p["name"] for p in httpx.get(f"{api}/api/v1/plans", timeout=10).json()] == [
-        "core-banking DC switch", "loan-api overload", "night drill",
+        "core-banking DC switch",
+        "loan-api overload",
+        "night drill",
         "payment-gateway instances down",
-    ]  # fmt: skip
+    ]
     assert httpx.get(stack.ui, timeout=10).status_code == 200
     # The address the README and the `ready` line give for the simulator: its index.
-    simulator = httpx.get(f"http://127.0.0.1:{stack.env['NIGHTWATCH_SIMULATOR_PORT']}/",
-                          timeout=10)  # fmt: skip
+    simulator = httpx.get(f"http://127.0.0.1:{stack.env['NIGHTWATCH_SIMULATOR_PORT']}/", timeout=10)
     assert simulator.status_code == 200
     assert "Fault switches" in simulator.text and "dc-a-public" in simulator.text
     # The README's curl: an Alertmanager notification starts the example self-recovery plan.
     secrets = json.loads((stack.home / "intake-secrets.json").read_text())
-    alert = {"version": "4", "receiver": "nightwatch", "status": "firing", "groupKey": "g",
-             "alerts": [{"status": "firing", "startsAt": "2026-11-27T08:00:00Z",
-                         "labels": {"alertname": "PaymentPodsDown", "severity": "critical",
-                                    "app": "payment-gateway"}}]}  # fmt: skip
+    alert = {
+        "version": "4",
+        "receiver": "nightwatch",
+        "status": "firing",
+        "groupKey": "g",
+        "alerts": [
+            {
+                "status": "firing",
+                "startsAt": "2026-11-27T08:00:00Z",
+                "labels": {
+                    "alertname": "PaymentPodsDown",
+                    "severity": "critical",
+                    "app": "payment-gateway",
+                },
+            }
+        ],
+    }
     intake = f"http://127.0.0.1:{stack.env['NIGHTWATCH_INTAKE_PORT']}/alerts/alertmanager"
-    taken = httpx.post(intake, json=alert, timeout=30, headers={
-        "authorization": f"Bearer {secrets['NIGHTWATCH_ALERT_TOKENS']}"})  # fmt: skip
+    taken = httpx.post(
+        intake,
+        json=alert,
+        timeout=30,
+        headers={"authorization": f"Bearer {secrets['NIGHTWATCH_ALERT_TOKENS']}"},
+    )
     assert taken.status_code == 200, taken.text
     assert taken.json()["outcomes"][0]["outcome"] == "STARTED"
 
@@ -150,8 +168,14 @@ def test_up_twice_keeps_temporal_state_and_the_database(stack: StackEnv) -> None
     assert health.returncode == 0, health.stdout
     assert report["ok"] is True
     assert [part["part"] for part in report["parts"]] == [
-        "postgres", "temporal", "ui", "worker", "simulator", "api", "intake"
-    ]  # fmt: skip
+        "postgres",
+        "temporal",
+        "ui",
+        "worker",
+        "simulator",
+        "api",
+        "intake",
+    ]
 
     workflow_id = _park_a_workflow(stack.temporal)
     with psycopg.connect(stack.database, autocommit=True) as conn:
@@ -244,8 +268,9 @@ def _audit_the_demo_run(stack: StackEnv, api: str) -> None:
     settings = httpx.get(f"{stack.ui}api/v1/settings", timeout=10).json()
     assert settings["Codec"]["Endpoint"] == f"{api}/codec"
     with psycopg.connect(stack.database) as conn:
-        row = conn.execute("select history_gz from history_archive where workflow_id = %s",
-                           (demo,)).fetchone()  # fmt: skip
+        row = conn.execute(
+            "select history_gz from history_archive where workflow_id = %s", (demo,)
+        ).fetchone()
     assert row is not None
     raw = gzip.decompress(row[0]).decode()
     assert "YmluYXJ5L2VuY3J5cHRlZA==" in raw  # "binary/encrypted"

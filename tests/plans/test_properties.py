@@ -17,8 +17,9 @@ from tests.plans.samples import SAMPLE_PARAMS
 
 SCENES = ["EMERGENCY", "SELF_RECOVERY", "RECOVERY"]
 SUB_TYPES = ["DISASTER_SWITCH", "DISASTER_RECOVERY", "TRAFFIC_BACK"]
-names = st.text(st.characters(codec="utf-8", exclude_categories=["Cs", "Cc"]), min_size=1,
-                max_size=40).filter(str.strip)  # fmt: skip
+names = st.text(
+    st.characters(codec="utf-8", exclude_categories=["Cs", "Cc"]), min_size=1, max_size=40
+).filter(str.strip)
 strategies = st.fixed_dictionaries(
     {},
     optional={
@@ -26,11 +27,12 @@ strategies = st.fixed_dictionaries(
         "timeoutSeconds": st.integers(0, 86_400),
         "onTimeout": st.sampled_from(["FAIL", "SKIP", "ABORT"]),
         "onFailure": st.sampled_from(["WAIT", "CONTINUE", "ABORT"]),
-        "confirmers": st.lists(st.sampled_from(["alice", "role:duty-manager", "bob"]),
-                               max_size=2, unique=True),
+        "confirmers": st.lists(
+            st.sampled_from(["alice", "role:duty-manager", "bob"]), max_size=2, unique=True
+        ),
         "approvals": st.integers(1, 3),
     },
-)  # fmt: skip
+)
 
 
 @st.composite
@@ -41,13 +43,23 @@ def steps(draw: st.DrawFn, scene: str) -> list[dict[str, Any]]:
     result = []
     for index, code in enumerate(chosen):
         params = dict(SAMPLE_PARAMS[code])
-        optional = [n for n, f in ACTIONS_BY_CODE[code].params.model_fields.items()
-                    if not f.is_required() and n in params]  # fmt: skip
+        optional = [
+            n
+            for n, f in ACTIONS_BY_CODE[code].params.model_fields.items()
+            if not f.is_required() and n in params
+        ]
         pending = draw(st.lists(st.sampled_from(optional), unique=True)) if optional else []
         for name in pending:
             params.pop(name, None)
-        result.append({"name": f"{index + 1} {draw(names)}", "action": code, "params": params,
-                       "pending": pending, "strategy": draw(strategies)})  # fmt: skip
+        result.append(
+            {
+                "name": f"{index + 1} {draw(names)}",
+                "action": code,
+                "params": params,
+                "pending": pending,
+                "strategy": draw(strategies),
+            }
+        )
     return result
 
 
@@ -86,8 +98,9 @@ def _corrupt(plan: dict[str, Any], how: str) -> dict[str, Any]:
     return plan
 
 
-SETTINGS = settings(max_examples=60, deadline=None,
-                    suppress_health_check=[HealthCheck.function_scoped_fixture])  # fmt: skip
+SETTINGS = settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 
 
 @SETTINGS
@@ -105,9 +118,10 @@ def test_random_valid_plans_round_trip(session: Session, data: dict[str, Any]) -
 
 
 @SETTINGS
-@given(data=valid_plans(),
-       how=st.sampled_from(["unknown action", "bad parameter", "strategy key", "empty",
-                            "sub-plans"]))  # fmt: skip
+@given(
+    data=valid_plans(),
+    how=st.sampled_from(["unknown action", "bad parameter", "strategy key", "empty", "sub-plans"]),
+)
 def test_random_invalid_plans_are_rejected_without_writing(
     session: Session, data: dict[str, Any], how: str
 ) -> None:

@@ -29,17 +29,25 @@ def test_emergency_and_self_recovery_plans_are_one_main_row_and_their_steps(
     session: Session, scene: str
 ) -> None:
     document = PlanDocument.model_validate(
-        {"name": "p", "scene": scene,
-         "steps": [step("RATE_LIMIT_APPLY"), step("WAIT", strategy={"preConfirm": True})]}
-    )  # fmt: skip
+        {
+            "name": "p",
+            "scene": scene,
+            "steps": [step("RATE_LIMIT_APPLY"), step("WAIT", strategy={"preConfirm": True})],
+        }
+    )
     result = store.apply(session, document)
     session.commit()
     assert counts(session) == (1, 2)
     main = session.get(Plan, result.plan_id)
     assert main is not None
     assert (main.scene, main.type, main.atomic, main.group_id, main.layer, main.version) == (
-        scene, "MAIN", True, None, None, 1
-    )  # fmt: skip
+        scene,
+        "MAIN",
+        True,
+        None,
+        None,
+        1,
+    )
     first, second = _rows(session, main.id)
     assert (first.type, first.execute_order, second.execute_order) == ("ATOMIC_ACTION", 1, 2)
     assert first.execute_strategy == {"preConfirm": False, "timeoutSeconds": 0}
@@ -66,8 +74,11 @@ def test_dr_plan_with_n_sub_types_writes_1_plus_n_plans_and_n_plus_m_steps(
     main = session.get(Plan, result.plan_id)
     assert main is not None
     assert (main.type, main.atomic, main.group_id, main.layer) == (
-        "MAIN", False, "grp-1", "APPLICATION"
-    )  # fmt: skip
+        "MAIN",
+        False,
+        "grp-1",
+        "APPLICATION",
+    )
     templates = _rows(session, main.id)
     assert [t.name for t in templates] == list(sub_types)
     assert [t.execute_order for t in templates] == list(range(1, n + 1))
@@ -78,8 +89,12 @@ def test_dr_plan_with_n_sub_types_writes_1_plus_n_plans_and_n_plus_m_steps(
         sub = session.get(Plan, template.atom_id)
         assert sub is not None
         assert (sub.type, sub.atomic, sub.group_id, sub.layer, sub.scene) == (
-            template.name, True, "grp-1", "APPLICATION", "RECOVERY"
-        )  # fmt: skip
+            template.name,
+            True,
+            "grp-1",
+            "APPLICATION",
+            "RECOVERY",
+        )
         sub_steps = _rows(session, sub.id)
         assert [s.execute_order for s in sub_steps] == [1, 2]
         assert all(s.type == "ATOMIC_ACTION" for s in sub_steps)
@@ -107,8 +122,9 @@ def test_applying_the_same_plan_twice_changes_nothing(session: Session) -> None:
 
 
 def test_edit_bumps_the_version_keeps_rows_and_marks_removed_steps(session: Session) -> None:
-    first = store.apply(session, emergency(steps=[step("WAIT", "a"), step("WAIT", "b"),
-                                                  step("WAIT", "c")]))  # fmt: skip
+    first = store.apply(
+        session, emergency(steps=[step("WAIT", "a"), step("WAIT", "b"), step("WAIT", "c")])
+    )
     ids = [row.id for row in _rows(session, first.plan_id)]
     second = store.apply(session, emergency(steps=[step("NOTIFY", "a2"), step("WAIT", "b")]))
     session.commit()
@@ -146,8 +162,16 @@ def test_scene_of_an_existing_plan_cannot_change(session: Session) -> None:
 def test_pending_parameters_are_stored_and_the_plan_is_valid_without_them(
     session: Session,
 ) -> None:
-    document = emergency(steps=[{"name": "grow", "action": "APP_SCALE_OUT",
-                                 "params": {"app": "loan-api"}, "pending": ["pods"]}])  # fmt: skip
+    document = emergency(
+        steps=[
+            {
+                "name": "grow",
+                "action": "APP_SCALE_OUT",
+                "params": {"app": "loan-api"},
+                "pending": ["pods"],
+            }
+        ]
+    )
     result = store.apply(session, document)
     (row,) = _rows(session, result.plan_id)
     assert row.pending_params == ["pods"]

@@ -29,42 +29,88 @@ def _plan(scene: str = "EMERGENCY", **fields: Any) -> dict[str, Any]:
 
 
 def _dr(*sub_types: str) -> dict[str, Any]:
-    return {"name": "bad dr", "scene": "RECOVERY",
-            "sub_plans": [{"type": t, "steps": [step("WAIT")]} for t in sub_types]}  # fmt: skip
+    return {
+        "name": "bad dr",
+        "scene": "RECOVERY",
+        "sub_plans": [{"type": t, "steps": [step("WAIT")]} for t in sub_types],
+    }
 
 
 @pytest.mark.parametrize(
     ("data", "path", "reason"),
     [
-        (_plan(steps=[step("WAIT") | {"action": "TELEPORT"}]), "steps[1].action",
-         "unknown action 'TELEPORT'"),
-        (_plan("SELF_RECOVERY", steps=[step("MANUAL_STEP")]), "steps[1].action",
-         "not allowed in SELF_RECOVERY plans"),
-        (_plan(steps=[step("WAIT"), step("APP_SCALE_OUT") | {"params": {"app": "x", "pods": 0}}]),
-         "steps[2].params.pods", "greater than or equal to 1"),
-        (_plan(steps=[step("WAIT") | {"params": {"seconds": 5, "colour": "red"}}]),
-         "steps[1].params.colour", "unknown parameter"),
-        (_plan(steps=[step("WAIT") | {"strategy": {"preconfirm": True}}]),
-         "steps[1].strategy.preconfirm", "unknown key"),
-        (_plan(steps=[step("WAIT") | {"strategy": {"timeoutSeconds": -1}}]),
-         "steps[1].strategy.timeoutSeconds", "greater than or equal to 0"),
+        (
+            _plan(steps=[step("WAIT") | {"action": "TELEPORT"}]),
+            "steps[1].action",
+            "unknown action 'TELEPORT'",
+        ),
+        (
+            _plan("SELF_RECOVERY", steps=[step("MANUAL_STEP")]),
+            "steps[1].action",
+            "not allowed in SELF_RECOVERY plans",
+        ),
+        (
+            _plan(
+                steps=[step("WAIT"), step("APP_SCALE_OUT") | {"params": {"app": "x", "pods": 0}}]
+            ),
+            "steps[2].params.pods",
+            "greater than or equal to 1",
+        ),
+        (
+            _plan(steps=[step("WAIT") | {"params": {"seconds": 5, "colour": "red"}}]),
+            "steps[1].params.colour",
+            "unknown parameter",
+        ),
+        (
+            _plan(steps=[step("WAIT") | {"strategy": {"preconfirm": True}}]),
+            "steps[1].strategy.preconfirm",
+            "unknown key",
+        ),
+        (
+            _plan(steps=[step("WAIT") | {"strategy": {"timeoutSeconds": -1}}]),
+            "steps[1].strategy.timeoutSeconds",
+            "greater than or equal to 0",
+        ),
         (_plan(steps=[]), "steps", "an empty plan"),
         (_plan(steps=[step("WAIT", "same"), step("WAIT", "same")]), "steps[2].name", "repeats"),
         (_plan(group_id="g"), "group_id", "used only by disaster-recovery plans"),
-        (_plan(steps=[step("WAIT") | {"pending": ["minutes"]}]), "steps[1].pending",
-         "'minutes' is not a parameter of WAIT"),
+        (
+            _plan(steps=[step("WAIT") | {"pending": ["minutes"]}]),
+            "steps[1].pending",
+            "'minutes' is not a parameter of WAIT",
+        ),
         (_dr(), "sub_plans", "needs 1 to 3 sub-plans, got 0"),
-        (_dr("DISASTER_SWITCH", "DISASTER_RECOVERY", "TRAFFIC_BACK", "TRAFFIC_BACK"),
-         "sub_plans", "got 4"),
-        (_dr("DISASTER_SWITCH", "DISASTER_SWITCH"), "sub_plans[DISASTER_SWITCH]",
-         "more than once"),
-        ({"name": "x", "scene": "RECOVERY", "sub_plans": [{"type": "TRAFFIC_BACK", "steps": []}]},
-         "sub_plans[TRAFFIC_BACK].steps", "at least one step"),
-        ({"name": "x", "scene": "RECOVERY", "sub_plans": [
-            {"type": "TRAFFIC_BACK", "steps": [step("APP_SCALE_IN") | {"params": {"app": "A!"}}]}]},
-         "sub_plans[TRAFFIC_BACK].steps[1].params.app", "pattern"),
+        (
+            _dr("DISASTER_SWITCH", "DISASTER_RECOVERY", "TRAFFIC_BACK", "TRAFFIC_BACK"),
+            "sub_plans",
+            "got 4",
+        ),
+        (_dr("DISASTER_SWITCH", "DISASTER_SWITCH"), "sub_plans[DISASTER_SWITCH]", "more than once"),
+        (
+            {
+                "name": "x",
+                "scene": "RECOVERY",
+                "sub_plans": [{"type": "TRAFFIC_BACK", "steps": []}],
+            },
+            "sub_plans[TRAFFIC_BACK].steps",
+            "at least one step",
+        ),
+        (
+            {
+                "name": "x",
+                "scene": "RECOVERY",
+                "sub_plans": [
+                    {
+                        "type": "TRAFFIC_BACK",
+                        "steps": [step("APP_SCALE_IN") | {"params": {"app": "A!"}}],
+                    }
+                ],
+            },
+            "sub_plans[TRAFFIC_BACK].steps[1].params.app",
+            "pattern",
+        ),
     ],
-)  # fmt: skip
+)
 def test_each_problem_names_its_path(
     session: Session, data: dict[str, Any], path: str, reason: str
 ) -> None:
@@ -74,11 +120,16 @@ def test_each_problem_names_its_path(
 
 
 def test_all_problems_are_reported_at_once(session: Session) -> None:
-    problems = _rejected(session, _plan(steps=[
-        step("TELEPORT" if False else "WAIT") | {"action": "TELEPORT"},
-        step("APP_SCALE_OUT") | {"params": {"app": "x"}},
-        step("WAIT", "w") | {"strategy": {"retry": 3}},
-    ]))  # fmt: skip
+    problems = _rejected(
+        session,
+        _plan(
+            steps=[
+                step("TELEPORT" if False else "WAIT") | {"action": "TELEPORT"},
+                step("APP_SCALE_OUT") | {"params": {"app": "x"}},
+                step("WAIT", "w") | {"strategy": {"retry": 3}},
+            ]
+        ),
+    )
     assert set(problems) == {"steps[1].action", "steps[2].params.pods", "steps[3].strategy.retry"}
 
 
@@ -130,5 +181,7 @@ def test_a_plan_larger_than_the_engine_runs_is_refused() -> None:
     assert [(p.path, p.reason) for p in problems] == [
         ("steps", f"{MAX_STEPS + 1} steps; a plan holds at most {MAX_STEPS} (split it into plans)")
     ]
-    assert validate(emergency(steps=[step("CHECKPOINT", f"s{i}") for i in range(500)]),
-                    code_catalog()) == []  # fmt: skip
+    assert (
+        validate(emergency(steps=[step("CHECKPOINT", f"s{i}") for i in range(500)]), code_catalog())
+        == []
+    )

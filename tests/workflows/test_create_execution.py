@@ -22,9 +22,10 @@ from workflows.models import ExecutionInput, ExecutionRecord, NodeRecord
 
 def _apply(db: str, name: str, steps: list[dict[str, Any]]) -> None:
     with session_factory(db)() as session:
-        store.apply(session, PlanDocument.model_validate(
-            {"name": name, "scene": "EMERGENCY", "steps": steps}
-        ))  # fmt: skip
+        store.apply(
+            session,
+            PlanDocument.model_validate({"name": name, "scene": "EMERGENCY", "steps": steps}),
+        )
         session.commit()
 
 
@@ -35,8 +36,10 @@ def _nodes(db: str, execution_row: int) -> list[ExecutionNode]:
 
 
 def test_a_retried_creation_returns_the_same_snapshot(catalog_db: str) -> None:
-    steps: list[dict[str, Any]] = [{"name": "a", "action": "CHECKPOINT"},
-             {"name": "b", "action": "WAIT", "params": {"seconds": 1}}]  # fmt: skip
+    steps: list[dict[str, Any]] = [
+        {"name": "a", "action": "CHECKPOINT"},
+        {"name": "b", "action": "WAIT", "params": {"seconds": 1}},
+    ]
     _apply(catalog_db, "twice", steps)
     activities = ExecutionActivities(catalog_db)
     first = activities._create("exec-twice", "run-1", ExecutionInput(plan="twice"))
@@ -69,8 +72,14 @@ def test_an_edited_plan_is_snapshotted_at_its_new_version(catalog_db: str) -> No
     _apply(catalog_db, "edited", [{"name": "a", "action": "WAIT", "params": {"seconds": 1}}])
     activities = ExecutionActivities(catalog_db)
     before = activities._create("exec-edit-1", "run-1", ExecutionInput(plan="edited"))
-    _apply(catalog_db, "edited", [{"name": "a", "action": "WAIT", "params": {"seconds": 9}},
-                                  {"name": "b", "action": "CHECKPOINT"}])  # fmt: skip
+    _apply(
+        catalog_db,
+        "edited",
+        [
+            {"name": "a", "action": "WAIT", "params": {"seconds": 9}},
+            {"name": "b", "action": "CHECKPOINT"},
+        ],
+    )
     after = activities._create("exec-edit-2", "run-1", ExecutionInput(plan="edited"))
     assert (before.plan_version, [n.params for n in before.nodes]) == (1, [{"seconds": 1}])
     assert (after.plan_version, [n.params for n in after.nodes]) == (2, [{"seconds": 9}, {}])
@@ -83,10 +92,22 @@ def test_an_edited_plan_is_snapshotted_at_its_new_version(catalog_db: str) -> No
 def _record(row: int, node_ids: list[int], state: str, *, ended: bool) -> ExecutionRecord:
     now = datetime.now(UTC)
     return ExecutionRecord(
-        execution_row=row, state=state, ended=ended,
-        nodes=[NodeRecord(node_id=i, state=NodeState(state), params={"seconds": 1}, attempts=1,
-                          output={"ok": True}, started_at=now, ended_at=now) for i in node_ids],
-    )  # fmt: skip
+        execution_row=row,
+        state=state,
+        ended=ended,
+        nodes=[
+            NodeRecord(
+                node_id=i,
+                state=NodeState(state),
+                params={"seconds": 1},
+                attempts=1,
+                output={"ok": True},
+                started_at=now,
+                ended_at=now,
+            )
+            for i in node_ids
+        ],
+    )
 
 
 def test_the_record_of_an_ended_execution_changes_nothing(catalog_db: str) -> None:
@@ -128,4 +149,5 @@ def test_bookkeeping_tells_the_database_away_from_bad_data() -> None:
     with pytest.raises(ApplicationError) as final, _database_errors():
         raise bad
     assert final.value.non_retryable and str(final.value.message) == (
-        "bookkeeping refused: value too long")  # the statement's values never travel
+        "bookkeeping refused: value too long"
+    )  # the statement's values never travel

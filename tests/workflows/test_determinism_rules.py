@@ -10,13 +10,37 @@ from pathlib import Path
 
 WORKFLOW_CODE = sorted((Path(__file__).parents[2] / "workflows").glob("*.py"))
 FORBIDDEN_CALLS = {
-    "datetime.now", "datetime.utcnow", "datetime.today", "date.today", "time.time",
-    "time.monotonic", "time.perf_counter", "time.sleep", "asyncio.sleep", "uuid.uuid1",
-    "uuid.uuid4", "os.getenv", "os.urandom", "open", "print", "input",
-}  # fmt: skip
+    "datetime.now",
+    "datetime.utcnow",
+    "datetime.today",
+    "date.today",
+    "time.time",
+    "time.monotonic",
+    "time.perf_counter",
+    "time.sleep",
+    "asyncio.sleep",
+    "uuid.uuid1",
+    "uuid.uuid4",
+    "os.getenv",
+    "os.urandom",
+    "open",
+    "print",
+    "input",
+}
 FORBIDDEN_NAMES = {"os.environ", "sys.argv"}
-FORBIDDEN_MODULES = {"random", "secrets", "threading", "subprocess", "socket", "httpx",
-                     "requests", "sqlalchemy", "psycopg", "structlog", "logging"}  # fmt: skip
+FORBIDDEN_MODULES = {
+    "random",
+    "secrets",
+    "threading",
+    "subprocess",
+    "socket",
+    "httpx",
+    "requests",
+    "sqlalchemy",
+    "psycopg",
+    "structlog",
+    "logging",
+}
 
 
 def _dotted(node: ast.AST) -> str:
@@ -36,8 +60,11 @@ def problems(source: str, name: str) -> list[str]:
         elif isinstance(node, ast.Attribute) and _dotted(node) in FORBIDDEN_NAMES:
             found.append(f"{where}: reads {_dotted(node)}")
         elif isinstance(node, ast.Import | ast.ImportFrom):
-            modules = [a.name for a in node.names] if isinstance(node, ast.Import) else [
-                node.module or ""]  # fmt: skip
+            modules = (
+                [a.name for a in node.names]
+                if isinstance(node, ast.Import)
+                else [node.module or ""]
+            )
             for module in modules:
                 if module.split(".")[0] in FORBIDDEN_MODULES:
                     found.append(f"{where}: imports {module}")
@@ -56,6 +83,8 @@ def test_the_check_catches_what_the_sandbox_would() -> None:
         "def f():\n    t = datetime.now()\n    k = os.environ['X']\n    return open('f')\n"
     )
     assert sorted(problems(bad, "bad.py")) == [
-        "bad.py:1: imports random", "bad.py:5: calls datetime.now()",
-        "bad.py:6: reads os.environ", "bad.py:7: calls open()",
-    ]  # fmt: skip
+        "bad.py:1: imports random",
+        "bad.py:5: calls datetime.now()",
+        "bad.py:6: reads os.environ",
+        "bad.py:7: calls open()",
+    ]

@@ -38,13 +38,15 @@ async def _chat(simulator_url: str) -> list[str]:
 
 
 async def test_emergency_plan_runs_end_to_end(engine: Engine, simulator_url: str) -> None:
-    plan = engine.apply(_plan(
-        "e2e",
-        step("CHECKPOINT", "look"),
-        step("WAIT", "settle") | {"params": {"seconds": 120}},
-        step("NOTIFY", "tell") | {"params": {"channel": "ops", "message": "hello from e2e"}},
-        step("CHECKPOINT", "gate") | GATE,
-    ))  # fmt: skip
+    plan = engine.apply(
+        _plan(
+            "e2e",
+            step("CHECKPOINT", "look"),
+            step("WAIT", "settle") | {"params": {"seconds": 120}},
+            step("NOTIFY", "tell") | {"params": {"channel": "ops", "message": "hello from e2e"}},
+            step("CHECKPOINT", "gate") | GATE,
+        )
+    )
     handle = await engine.start(plan)
     await engine.node_when(handle, "2", lambda n: n.state == NodeState.RUNNING)
     await engine.env.sleep(timedelta(seconds=121))  # the WAIT step is a durable timer
@@ -178,8 +180,9 @@ async def test_override_applies_to_that_execution_only(engine: Engine) -> None:
 
 
 async def test_invalid_override_fails_the_start_naming_the_field(engine: Engine) -> None:
-    handle = await engine.start(engine.apply(_plan("bad override", step("WAIT", "w"))),
-                                overrides={"1": {"seconds": -5}})  # fmt: skip
+    handle = await engine.start(
+        engine.apply(_plan("bad override", step("WAIT", "w"))), overrides={"1": {"seconds": -5}}
+    )
     with pytest.raises(WorkflowFailureError) as caught:
         await handle.result()
     assert "overrides.1.seconds" in str(caught.value.cause)
@@ -189,8 +192,9 @@ async def test_a_plain_text_secret_override_fails_the_start_and_writes_no_row(
     engine: Engine,
 ) -> None:
     call = step("HTTP_CALL", "call") | {"params": {"url": "https://x.bank/ping"}}
-    handle = await engine.start(engine.apply(_plan("plain secret", call)),
-                                overrides={"1": {"bearer_token": "hunter2"}})  # fmt: skip
+    handle = await engine.start(
+        engine.apply(_plan("plain secret", call)), overrides={"1": {"bearer_token": "hunter2"}}
+    )
     with pytest.raises(WorkflowFailureError) as caught:
         await handle.result()
     reason = str(caught.value.cause)

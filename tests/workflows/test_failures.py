@@ -23,8 +23,11 @@ from workflows.models import Decision, Fill
 
 
 def _probe(simulator_url: str, name: str, **strategy: Any) -> dict[str, Any]:
-    call = {"name": f"call {name}", "action": "HTTP_CALL",
-            "params": {"url": f"{simulator_url}/probe/{name}"}}  # fmt: skip
+    call = {
+        "name": f"call {name}",
+        "action": "HTTP_CALL",
+        "params": {"url": f"{simulator_url}/probe/{name}"},
+    }
     return call | ({"strategy": strategy} if strategy else {})
 
 
@@ -50,8 +53,10 @@ async def test_failure_then_retry_succeeds(engine: Engine, simulator_url: str) -
     await _act(handle, PlanExecutionWorkflow.retry, "1", comment="platform back")
     result = await handle.result()
     assert (result.state, result.nodes[0].state, result.nodes[0].attempts) == (
-        "SUCCEEDED", "SUCCEEDED", 2
-    )  # fmt: skip
+        "SUCCEEDED",
+        "SUCCEEDED",
+        2,
+    )
 
 
 async def test_failure_then_skip_goes_on(engine: Engine, simulator_url: str) -> None:
@@ -107,8 +112,13 @@ async def test_done_by_hand_needs_a_comment(engine: Engine, simulator_url: str) 
 
 
 async def test_only_named_confirmers_may_confirm_and_approvals_add_up(engine: Engine) -> None:
-    gate = {"strategy": {"preConfirm": True, "confirmers": ["role:duty-manager", "zhang.min"],
-                         "approvals": 2}}  # fmt: skip
+    gate = {
+        "strategy": {
+            "preConfirm": True,
+            "confirmers": ["role:duty-manager", "zhang.min"],
+            "approvals": 2,
+        }
+    }
     handle = await engine.start(engine.apply(_plan("four eyes", step("CHECKPOINT", "a") | gate)))
     await engine.waiting(handle, "1")
     with pytest.raises(WorkflowUpdateFailedError) as refused:
@@ -133,15 +143,20 @@ async def test_who_may_act_applies_to_filling_parameters_too(engine: Engine) -> 
     handle = await engine.start(engine.apply(_plan("fill rule", step("CHECKPOINT", "a") | waits)))
     await engine.node_when(handle, "1", lambda n: n.state == NodeState.WAITING_PARAMETERS)
     with pytest.raises(WorkflowUpdateFailedError) as refused:
-        await handle.execute_update(PlanExecutionWorkflow.fill_parameters,
-                                    Fill(node="1", user="intern", values={"note": "x"}))
+        await handle.execute_update(
+            PlanExecutionWorkflow.fill_parameters,
+            Fill(node="1", user="intern", values={"note": "x"}),
+        )
     assert "intern may not act on node 1: only role:duty-manager" in str(refused.value.cause)
-    await handle.signal(PlanExecutionWorkflow.fill,
-                        Fill(node="1", user="intern", values={"note": "x"}))  # fmt: skip
+    await handle.signal(
+        PlanExecutionWorkflow.fill, Fill(node="1", user="intern", values={"note": "x"})
+    )
     recorded = await engine.node_when(handle, "1", lambda n: bool(n.decisions))
     assert recorded.decisions[0].action == "REFUSED FILL" and recorded.missing == ["note"]
-    await handle.execute_update(PlanExecutionWorkflow.fill_parameters, Fill(
-        node="1", user="li.wei", roles=["duty-manager"], values={"note": "ok"}))  # fmt: skip
+    await handle.execute_update(
+        PlanExecutionWorkflow.fill_parameters,
+        Fill(node="1", user="li.wei", roles=["duty-manager"], values={"note": "ok"}),
+    )
     result = await handle.result()
     assert result.nodes[0].state == "SUCCEEDED" and result.nodes[0].params["note"] == "ok"
 
@@ -202,8 +217,14 @@ async def test_database_outage_during_a_step_still_ends_consistent(engine: Engin
 
 
 async def test_rerun_from_a_node_skips_the_earlier_ones(engine: Engine) -> None:
-    plan = engine.apply(_plan("rerun", step("CHECKPOINT", "a"), step("CHECKPOINT", "b") |
-                              {"params": {"note": "first"}}, step("CHECKPOINT", "c")))  # fmt: skip
+    plan = engine.apply(
+        _plan(
+            "rerun",
+            step("CHECKPOINT", "a"),
+            step("CHECKPOINT", "b") | {"params": {"note": "first"}},
+            step("CHECKPOINT", "c"),
+        )
+    )
     first = await engine.start(plan, overrides={"2": {"note": "tuned"}})
     await first.result()
     again = await engine.start(plan, rerun_of=first.id, rerun_from="2", trigger_kind="RERUN")

@@ -44,8 +44,12 @@ async def test_a_non_deterministic_change_is_caught() -> None:
 
 
 def _replay_cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "nightwatch", "replay", *args],
-                          capture_output=True, text=True, timeout=300)  # fmt: skip
+    return subprocess.run(
+        [sys.executable, "-m", "nightwatch", "replay", *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
 
 
 def test_replay_gate_passes_the_corpus_and_fails_a_tampered_history(tmp_path: Path) -> None:
@@ -69,8 +73,11 @@ def test_replay_gate_passes_the_corpus_and_fails_a_tampered_history(tmp_path: Pa
 
 def _markers(path: Path) -> list[str]:
     events = json.loads(path.read_text())["events"]
-    return [e["markerRecordedEventAttributes"]["markerName"] for e in events
-            if "markerRecordedEventAttributes" in e]  # fmt: skip
+    return [
+        e["markerRecordedEventAttributes"]["markerName"]
+        for e in events
+        if "markerRecordedEventAttributes" in e
+    ]
 
 
 async def test_the_plan_memo_patch_replays_old_and_new_histories(

@@ -60,19 +60,30 @@ def upgrade() -> None:
         sa.Column("reason", sa.Text(), nullable=True),
         sa.Column("acknowledged_by", sa.String(200), nullable=True),
         sa.Column("acknowledged_at", sa.DateTime(timezone=True), nullable=True),
-        sa.Column("first_received_at", sa.DateTime(timezone=True), server_default=NOW,
-                  nullable=False),
-        sa.Column("last_received_at", sa.DateTime(timezone=True), server_default=NOW,
-                  nullable=False),
-        sa.ForeignKeyConstraint(["rule_id"], ["alert_rule.id"],
-                                name=op.f("fk_risk_event_rule_id_alert_rule")),
+        sa.Column(
+            "first_received_at", sa.DateTime(timezone=True), server_default=NOW, nullable=False
+        ),
+        sa.Column(
+            "last_received_at", sa.DateTime(timezone=True), server_default=NOW, nullable=False
+        ),
+        sa.ForeignKeyConstraint(
+            ["rule_id"], ["alert_rule.id"], name=op.f("fk_risk_event_rule_id_alert_rule")
+        ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_risk_event")),
-        sa.UniqueConstraint("source", "fingerprint", "episode",
-                            name=op.f("uq_risk_event_source_fingerprint_episode")),
-    )  # fmt: skip
+        sa.UniqueConstraint(
+            "source",
+            "fingerprint",
+            "episode",
+            name=op.f("uq_risk_event_source_fingerprint_episode"),
+        ),
+    )
     op.create_index("ix_risk_event_state", "risk_event", ["state"])
-    op.create_index("ix_risk_event_plan_started", "risk_event", ["plan_name"],
-                    postgresql_where=sa.text("outcome = 'STARTED'"))  # fmt: skip
+    op.create_index(
+        "ix_risk_event_plan_started",
+        "risk_event",
+        ["plan_name"],
+        postgresql_where=sa.text("outcome = 'STARTED'"),
+    )
     op.create_index(op.f("ix_risk_event_execution_id"), "risk_event", ["execution_id"])
 
 
