@@ -20,11 +20,20 @@ SubPlanType = Literal["DISASTER_SWITCH", "DISASTER_RECOVERY", "TRAFFIC_BACK"]
 
 
 class StepStrategy(BaseModel):
-    """How a step runs. Stored as camelCase JSON; keys may be added, never change meaning."""
+    """How a step runs. Stored as camelCase JSON; keys may be added, never change meaning.
+
+    So a strategy read back (from a row, or inside a workflow history) ignores keys a newer
+    release added; a plan file's unknown keys are refused by validation (`unknown_keys`)."""
 
     model_config = ConfigDict(
-        extra="forbid", alias_generator=to_camel, populate_by_name=True, frozen=True
+        extra="ignore", alias_generator=to_camel, populate_by_name=True, frozen=True
     )
+
+    @classmethod
+    def unknown_keys(cls, given: dict[str, Any]) -> list[str]:
+        """Keys of `given` this release does not know (a typo in a plan file, most likely)."""
+        known = {name for name in cls.model_fields} | {to_camel(n) for n in cls.model_fields}
+        return sorted(key for key in given if key not in known)
 
     pre_confirm: bool = Field(False, description="wait for a person before the step runs")
     timeout_seconds: int = Field(

@@ -177,7 +177,10 @@ def _structure(document: PlanDocument) -> list[Problem]:
 
 
 def _step(path: str, step: StepDoc, scene: Scene, catalog: CatalogView) -> list[Problem]:
-    problems = []
+    problems = [
+        Problem(path=f"{path}.strategy.{key}", reason="unknown key")
+        for key in StepStrategy.unknown_keys(step.strategy)
+    ]
     try:
         StepStrategy.model_validate(step.strategy)
     except ValidationError as exc:

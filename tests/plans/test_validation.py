@@ -185,3 +185,11 @@ def test_a_plan_larger_than_the_engine_runs_is_refused() -> None:
         validate(emergency(steps=[step("CHECKPOINT", f"s{i}") for i in range(500)]), code_catalog())
         == []
     )
+
+
+def test_an_unknown_strategy_key_in_a_plan_file_is_refused_naming_it() -> None:
+    document = emergency(steps=[step("WAIT", "w") | {"strategy": {"preconfirm": True}}])
+    problems = validate(document, code_catalog())
+    assert [(p.path, p.reason) for p in problems] == [
+        ("steps[1].strategy.preconfirm", "unknown key")
+    ]

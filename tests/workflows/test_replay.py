@@ -3,6 +3,7 @@ catches a change that would break executions started by an older release."""
 
 from __future__ import annotations
 
+import base64
 import json
 import subprocess
 import sys
@@ -96,3 +97,25 @@ async def test_the_plan_memo_patch_replays_old_and_new_histories(
     monkeypatch.setattr(workflow, "patched", lambda patch_id: True)
     [unguarded] = await replay(both[:1])
     assert not unguarded.ok and "Nondeterminism" in (unguarded.error or "")
+
+
+async def test_a_history_a_newer_release_wrote_with_an_unknown_strategy_key_replays() -> None:
+    # A newer release may add strategy keys (their meaning never changes); this release
+    # must still replay its histories: the snapshot in the creation marker carries them.
+    original = json.loads((CORPUS / "emergency-confirm-wait-notify-1.json").read_text())
+    changed = 0
+    for event in original["events"]:
+        marker = event.get("markerRecordedEventAttributes")
+        if not marker or "result" not in marker.get("details", {}):
+            continue
+        for payload in marker["details"]["result"]["payloads"]:
+            value = json.loads(base64.b64decode(payload.get("data", "")) or "null")
+            if isinstance(value, dict) and "nodes" in value:
+                for node in value["nodes"]:
+                    node["strategy"]["escalateAfterSeconds"] = 600  # not known here
+                    changed += 1
+                payload["data"] = base64.b64encode(json.dumps(value).encode()).decode()
+    assert changed >= 2
+    history = WorkflowHistory.from_json("newer", json.dumps(original))
+    [result] = await replay([("newer", history)])
+    assert result.ok, result.error
