@@ -10,10 +10,8 @@ import typer
 from sqlalchemy import select
 
 from nightwatch.cli.context import sessions
-from nightwatch.cli.output import emit_json, say
+from nightwatch.cli.output import JsonFlag, emit_json, say
 from nightwatch.errors import NightwatchError
-
-JsonFlag = Annotated[bool, typer.Option("--json", help="Machine-readable output (docs/cli.md).")]
 
 alerts_app = typer.Typer(help="Alert routing rules and risk events.", no_args_is_help=True)
 

@@ -10,11 +10,9 @@ from sqlalchemy import select
 
 from catalog.views import load_actions
 from nightwatch.cli.context import sessions, settings
-from nightwatch.cli.output import emit_json, say
+from nightwatch.cli.output import JsonFlag, emit_json, say
 from nightwatch.errors import NightwatchError
 from storage.models import InitTaskRun, SystemConfig
-
-JsonFlag = Annotated[bool, typer.Option("--json", help="Machine-readable output (docs/cli.md).")]
 
 catalog_app = typer.Typer(help="The action catalog as the database holds it.", no_args_is_help=True)
 config_app = typer.Typer(

@@ -7,11 +7,10 @@ from typing import Annotated, Any
 import typer
 
 from nightwatch.cli.context import sessions
-from nightwatch.cli.output import emit_json, say
+from nightwatch.cli.output import JsonFlag, emit_json, say
 from storage import executions
 from storage.enums import NodeState
 
-JsonFlag = Annotated[bool, typer.Option("--json", help="Machine-readable output (docs/cli.md).")]
 WHAT = {
     NodeState.WAITING_CONFIRMATION: "confirmation",
     NodeState.WAITING_PARAMETERS: "parameters",

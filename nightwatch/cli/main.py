@@ -17,7 +17,7 @@ from nightwatch.cli import audit_cmds, inbox_cmds, run_cmds
 from nightwatch.cli.alert_cmds import alerts_app
 from nightwatch.cli.catalog_cmds import catalog_app, config_app, init_app
 from nightwatch.cli.context import settings
-from nightwatch.cli.output import FAILED, OK, emit_json, report, report_unexpected, say
+from nightwatch.cli.output import FAILED, OK, JsonFlag, emit_json, report, report_unexpected, say
 from nightwatch.cli.plan_cmds import plan_app
 from nightwatch.config import load_settings
 from nightwatch.errors import DatabaseError, NightwatchError
@@ -43,8 +43,6 @@ app.registered_commands += (
 )
 temporal_app = typer.Typer(help="Set up a Temporal namespace for Nightwatch.", no_args_is_help=True)
 app.add_typer(temporal_app, name="temporal")
-
-JsonFlag = Annotated[bool, typer.Option("--json", help="Machine-readable output (docs/cli.md).")]
 
 
 @app.command()

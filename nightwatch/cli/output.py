@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Annotated, Any
 
 import typer
 
@@ -11,6 +11,8 @@ from nightwatch.errors import NightwatchError
 
 # Exit codes (docs/cli.md): 0 ok, 1 failed or unhealthy, 2 bad usage or settings, 3 waiting.
 OK, FAILED, USAGE, WAITING = 0, 1, 2, 3
+# Every command's `--json` (the keys of each are in docs/cli.md).
+JsonFlag = Annotated[bool, typer.Option("--json", help="Machine-readable output (docs/cli.md).")]
 
 
 def say(text: str) -> None:

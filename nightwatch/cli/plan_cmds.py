@@ -9,11 +9,10 @@ from typing import Annotated, NoReturn
 import typer
 
 from nightwatch.cli.context import sessions
-from nightwatch.cli.output import FAILED, emit_json, say
+from nightwatch.cli.output import FAILED, JsonFlag, emit_json, say
 from plans import files, store
 from plans.validation import CatalogView, PlanInvalid, check, code_catalog
 
-JsonFlag = Annotated[bool, typer.Option("--json", help="Machine-readable output (docs/cli.md).")]
 By = Annotated[str | None, typer.Option("--by", help="Who makes the change (audit).")]
 
 plan_app = typer.Typer(help="Plans: files, validation, the database.", no_args_is_help=True)

@@ -19,13 +19,12 @@ from executions.service import (
     rerun_id,
 )
 from nightwatch.cli.context import settings
-from nightwatch.cli.output import FAILED, OK, WAITING, emit_json, say
+from nightwatch.cli.output import FAILED, OK, WAITING, JsonFlag, emit_json, say
 from nightwatch.sealing import seal_values
 from nightwatch.temporal import connect
 from workflows.models import Decision, DecisionKind, ExecutionInput, ExecutionView, Fill, NodeView
 
 RUNNING = 4
-JsonFlag = Annotated[bool, typer.Option("--json", help="Machine-readable output (docs/cli.md).")]
 Comment = Annotated[str | None, typer.Option("--comment", "-m", help="Why (kept for audit).")]
 User = Annotated[
     str | None, typer.Option("--user", help="Who acts (default NIGHTWATCH_USER, login).")

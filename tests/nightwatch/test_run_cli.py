@@ -14,7 +14,7 @@ from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
 from nightwatch.worker_runtime import build_worker
-from tests.support import Cli
+from tests.support import Cli, wait_until_async
 
 PLAN = """
 name: cli end to end
@@ -74,19 +74,20 @@ async def test_operator_drives_an_execution_from_the_cli(cli: Cli, simulator_url
         out = (await cli("status", "exec-cli-e2e", "--json"))[1]
         return json.loads(out)["nodes"][2]["missing"] == ["url"] and "parameters" in out
 
-    for _ in range(100):
-        if await waits_for_url():
-            break
-        await asyncio.sleep(0.2)
+    await wait_until_async(waits_for_url, within=30, what="step 3 waiting for its url")
     err = _one_line(*(await cli("fill", "exec-cli-e2e", "3", "url=ftp://x"))[::2])
     assert "url: String should match pattern" in err
     code, _, _ = await cli("fill", "exec-cli-e2e", "3", f"url={simulator_url}/probe/cli")
     assert code == 0
-    for _ in range(100):
+    seen: list[tuple[int, str]] = []
+
+    async def ended() -> bool:
         code, out, _ = await cli("status", "exec-cli-e2e", "--json")
-        if code != 4 and json.loads(out)["state"] not in ("RUNNING", "WAITING"):
-            break
-        await asyncio.sleep(0.2)
+        seen[:] = [(code, out)]
+        return code != 4 and json.loads(out)["state"] not in ("RUNNING", "WAITING")
+
+    await wait_until_async(ended, within=30, what=f"the execution to end (seen {seen})")
+    code, out = seen[0]
     view = json.loads(out)
     assert (code, view["state"]) == (0, "SUCCEEDED")
     assert [n["state"] for n in view["nodes"]] == ["SUCCEEDED"] * 3
@@ -109,11 +110,15 @@ async def test_cancel_from_the_cli(cli: Cli) -> None:
     err = _one_line(*(await cli("run", "ghost plan"))[::2])
     assert err == "error: ghost plan: no such plan (`nightwatch plan list`)\n", err
     assert (await cli("cancel", "exec-cli-cancel"))[0] == 0
-    for _ in range(100):
+    seen: list[tuple[int, str]] = []
+
+    async def cancelled() -> bool:
         code, out, _ = await cli("status", "exec-cli-cancel", "--json")
-        if json.loads(out)["state"] == "CANCELLED":
-            break
-        await asyncio.sleep(0.2)
+        seen[:] = [(code, out)]
+        return bool(json.loads(out)["state"] == "CANCELLED")
+
+    await wait_until_async(cancelled, within=30, what=f"the execution cancelled (seen {seen})")
+    code, out = seen[0]
     assert (code, json.loads(out)["nodes"][0]["state"]) == (1, "CANCELLED")
     err = _one_line(*(await cli("run", "long wait", "--id", "exec-cli-cancel"))[::2])
     assert "exec-cli-cancel: was used by an earlier execution; ids are never reused" in err
