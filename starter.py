@@ -1,6 +1,6 @@
 """Operators start and steer executions here: `python starter.py …` is `nightwatch …`."""
 
-from nightwatch.cli.main import main
+from cli.main import main
 
 if __name__ == "__main__":
     main()

@@ -35,12 +35,12 @@ from bench.raw import RawFirstActivity, RawStepsWorkflow, noop
 from bench.support import fresh_database, postgres_server, write_report
 from intake.rules import RuleDoc, save_rule
 from nightwatch.config import load_settings
-from nightwatch.init_tasks import INIT_TASKS
-from nightwatch.initialisation import InitContext, run_tasks
 from nightwatch.logs import configure_logging
-from nightwatch.worker_runtime import build_worker
 from plans import store
 from plans.model import PlanDocument
+from runtime.init_tasks import INIT_TASKS
+from runtime.initialisation import InitContext, run_tasks
+from runtime.worker import build_worker
 from storage import migrate
 from storage.db import session_factory
 from storage.models import Execution, ExecutionNode, RiskEvent, SystemConfig

@@ -21,9 +21,9 @@ from activities.execution import ExecutionActivities
 from bench.engine import apply, checkpoints
 from bench.support import fresh_database, postgres_server, write_report
 from nightwatch.config import load_settings
-from nightwatch.init_tasks import INIT_TASKS
-from nightwatch.initialisation import InitContext, run_tasks
 from nightwatch.logs import configure_logging
+from runtime.init_tasks import INIT_TASKS
+from runtime.initialisation import InitContext, run_tasks
 from storage import migrate
 from storage.enums import NodeState
 from workflows.models import ExecutionInput, ExecutionRecord, ExecutionSnapshot, NodeRecord

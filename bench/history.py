@@ -21,10 +21,10 @@ from datetime import UTC, datetime
 from bench.engine import apply, checkpoints
 from bench.support import fresh_database, postgres_server, write_report
 from nightwatch.config import load_settings
-from nightwatch.init_tasks import INIT_TASKS
-from nightwatch.initialisation import InitContext, run_tasks
 from nightwatch.logs import configure_logging
-from nightwatch.worker_runtime import build_worker
+from runtime.init_tasks import INIT_TASKS
+from runtime.initialisation import InitContext, run_tasks
+from runtime.worker import build_worker
 from storage import migrate
 from tests.support import dev_server
 from workflows.execution import PlanExecutionWorkflow

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import psutil
 
-from nightwatch.stack.postgres import EmbeddedPostgres
+from stack.postgres import EmbeddedPostgres
 from tests.support import create_database, drop_database, free_port
 
 

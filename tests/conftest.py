@@ -20,10 +20,10 @@ from sqlalchemy import update
 from temporalio.testing import WorkflowEnvironment
 
 from catalog.sync import refresh_visibility
-from nightwatch.init_tasks import INIT_TASKS
-from nightwatch.initialisation import InitContext, run_tasks
-from nightwatch.stack.postgres import EmbeddedPostgres
 from nightwatch.temporal import data_converter
+from runtime.init_tasks import INIT_TASKS
+from runtime.initialisation import InitContext, run_tasks
+from stack.postgres import EmbeddedPostgres
 from storage import migrate
 from storage.db import engine, session_factory
 from storage.models import SystemConfig

@@ -38,8 +38,8 @@ def binary(name: str) -> str:
 async def dev_server() -> WorkflowEnvironment:
     """The real Temporal dev server with our converter, search attributes and the local
     stack's profile (the caller shuts it down)."""
-    from nightwatch.stack.temporal_server import FAST_PROFILE
     from nightwatch.temporal import SEARCH_ATTRIBUTES, data_converter
+    from stack.temporal_server import FAST_PROFILE
 
     return await WorkflowEnvironment.start_local(
         data_converter=data_converter(),

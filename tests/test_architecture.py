@@ -1,24 +1,28 @@
-"""The shape of the code, checked: one place drives executions."""
+"""The shape of the code, checked: layers import only downwards (the kernel imports
+nothing above it), and one place drives executions."""
 
 from __future__ import annotations
 
+import ast
 import re
 from pathlib import Path
 
 ROOT = Path(__file__).parents[1]
-PRODUCT = [
-    "activities",
-    "api",
-    "catalog",
-    "executions",
-    "intake",
-    "nightwatch",
-    "plans",
-    "platforms",
-    "simulator",
-    "storage",
-    "workflows",
+# Bottom to top (docs/architecture.md). A package imports its own layer and those below.
+LAYERS = [
+    ["nightwatch"],  # the kernel: errors, settings, logs, Temporal client, codec, sealing
+    ["storage", "platforms", "simulator"],
+    ["catalog"],
+    ["plans"],
+    ["workflows", "activities"],  # a workflow references its activities, as samples do
+    ["executions"],
+    ["audit", "runtime", "api", "intake"],
+    ["cli", "stack"],
 ]
+LAYER = {package: level for level, packages in enumerate(LAYERS) for package in packages}
+# The program's entry point (`python -m nightwatch`) is no module anyone imports.
+ENTRY_POINTS = {"nightwatch/__main__.py"}
+PRODUCT = sorted(LAYER)
 # Starting, steering and querying executions: only the execution service does it (the
 # workflow itself defines these, the worker registers it).
 DRIVING = re.compile(
@@ -39,3 +43,31 @@ def test_only_the_execution_service_drives_executions() -> None:
         if DRIVING.search(line) and "signal.signal(" not in line
     ]
     assert found == [], "drive executions through executions/service.py:\n" + "\n".join(found)
+
+
+def _imports(path: Path) -> list[tuple[int, str]]:
+    found = []
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            found += [(node.lineno, alias.name) for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found.append((node.lineno, node.module))
+    return found
+
+
+def test_no_package_imports_a_layer_above_its_own() -> None:
+    packages = {p.parent.name for p in ROOT.glob("*/__init__.py")} - {"tests", "bench"}
+    assert packages == set(LAYER), "place every package in LAYERS"
+    wrong = []
+    for package, level in LAYER.items():
+        for path in sorted((ROOT / package).rglob("*.py")):
+            if str(path.relative_to(ROOT)) in ENTRY_POINTS:
+                continue
+            for line, module in _imports(path):
+                top = module.split(".")[0]
+                if LAYER.get(top, -1) > level:
+                    wrong.append(
+                        f"{path.relative_to(ROOT)}:{line} imports {module} "
+                        f"(layer {LAYER[top]} above {level})"
+                    )
+    assert wrong == [], "\n".join(wrong)

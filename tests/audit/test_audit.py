@@ -21,10 +21,10 @@ from temporalio.client import Client, WorkflowUpdateFailedError
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
-from nightwatch.archive import archive_closed, verify_chain
+from audit.archive import archive_closed, verify_chain
 from nightwatch.codec import KeyRing
 from nightwatch.temporal import data_converter
-from nightwatch.worker_runtime import build_worker
+from runtime.worker import build_worker
 from tests import support
 from tests.conftest import SIMULATOR_TOKEN
 from tests.support import libpq_url, wait_until_async

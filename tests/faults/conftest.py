@@ -19,12 +19,12 @@ from temporalio.client import Client
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
-from nightwatch.audit import build_report
-from nightwatch.init_tasks import INIT_TASKS
-from nightwatch.initialisation import InitContext, run_tasks
-from nightwatch.stack.postgres import EmbeddedPostgres
-from nightwatch.stack.temporal_server import FAST_PROFILE, search_attribute_args
+from audit.report import build_report
 from nightwatch.temporal import data_converter
+from runtime.init_tasks import INIT_TASKS
+from runtime.initialisation import InitContext, run_tasks
+from stack.postgres import EmbeddedPostgres
+from stack.temporal_server import FAST_PROFILE, search_attribute_args
 from storage import migrate
 from storage.db import engine
 from tests.conftest import point_at_simulator

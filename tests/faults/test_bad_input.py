@@ -21,7 +21,7 @@ from schemathesis.core.result import Ok
 from temporalio.testing import WorkflowEnvironment
 
 from api.app import create_app
-from nightwatch.cli.main import _invoke
+from cli.main import _invoke
 from nightwatch.config import load_settings
 from tests.support import HOSTILE_BODIES, Say, digest, send_fixed_set, serve
 

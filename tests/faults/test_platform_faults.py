@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
-from nightwatch.worker_runtime import build_worker
+from runtime.worker import build_worker
 from storage.enums import NodeState
 from tests.conftest import sim
 from tests.faults.conftest import consistent, engine_on

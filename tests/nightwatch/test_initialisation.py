@@ -21,15 +21,15 @@ from catalog.actions import ACTIONS
 from catalog.feature_switches import FEATURE_SWITCHES
 from catalog.system_config import SYSTEM_CONFIGS
 from nightwatch.config import load_settings
-from nightwatch.init_tasks import INIT_TASKS
-from nightwatch.initialisation import (
+from runtime.init_tasks import INIT_TASKS
+from runtime.initialisation import (
     InitContext,
     InitError,
     InitTask,
     _lock_key,
     run_tasks,
 )
-from nightwatch.stack.health import worker_pollers
+from stack.health import worker_pollers
 from storage.db import engine, session_factory
 from storage.enums import InitStrategy
 from storage.models import FeatureSwitch, InitTaskRun, PlanAction, SystemConfig
@@ -241,7 +241,7 @@ def test_every_server_task_runs_each_time_and_once_tasks_do_not(db_url: str) -> 
 
 
 async def test_default_deployment_is_version_plus_catalog_fingerprint() -> None:
-    from nightwatch.initialisation import default_context
+    from runtime.initialisation import default_context
 
     context = default_context(None)
     assert context.deployment.startswith("0.1.0+")

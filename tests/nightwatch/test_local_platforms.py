@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import select, update
 
 from nightwatch.config import load_settings
-from nightwatch.stack.local_platforms import configure_local_platforms
+from stack.local_platforms import configure_local_platforms
 from storage.db import session_factory
 from storage.models import SystemConfig
 

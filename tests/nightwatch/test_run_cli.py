@@ -13,7 +13,7 @@ import pytest_asyncio
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
-from nightwatch.worker_runtime import build_worker
+from runtime.worker import build_worker
 from tests.support import Cli, wait_until_async
 
 PLAN = """

@@ -23,7 +23,7 @@ from api.app import create_app
 from nightwatch.codec import KeyRing
 from nightwatch.config import load_settings
 from nightwatch.temporal import data_converter
-from nightwatch.worker_runtime import build_worker
+from runtime.worker import build_worker
 from tests.support import Cli, Say, serve, wait_until_async
 from workflows.execution import PlanExecutionWorkflow
 from workflows.models import ExecutionInput, Fill

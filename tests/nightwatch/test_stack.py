@@ -22,7 +22,7 @@ import pytest
 import yaml
 from temporalio.client import Client
 
-from nightwatch.stack.processes import StackState, port_in_use
+from stack.processes import StackState, port_in_use
 from tests.support import free_port, wait_until
 
 pytestmark = pytest.mark.slow

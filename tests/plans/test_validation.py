@@ -141,8 +141,8 @@ def test_retired_action_names_plan_step_and_action(session: Session) -> None:
 
 
 def test_hidden_action_is_refused_with_the_reason(db_url: str) -> None:
-    from nightwatch.init_tasks import INIT_TASKS
-    from nightwatch.initialisation import InitContext, run_tasks
+    from runtime.init_tasks import INIT_TASKS
+    from runtime.initialisation import InitContext, run_tasks
     from storage.db import session_factory
 
     run_tasks(db_url, INIT_TASKS, InitContext("0.1.0", "test", "test:1"))

@@ -13,9 +13,9 @@ from temporalio.client import WorkflowHandle
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
-from nightwatch.worker_runtime import build_worker
 from plans import store
 from plans.model import PlanDocument
+from runtime.worker import build_worker
 from storage.db import session_factory
 from storage.models import Execution, ExecutionNode
 from tests.support import wait_until_async

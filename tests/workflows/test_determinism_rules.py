@@ -1,4 +1,4 @@
-"""Workflows run outside the SDK's sandbox (nightwatch/worker_runtime.py: it cost more CPU
+"""Workflows run outside the SDK's sandbox (runtime/worker.py: it cost more CPU
 than the orchestration itself), so this check keeps what the sandbox would have caught out
 of workflow code: clocks, randomness, sleeping, I/O and the environment. Workflow code
 uses workflow.now(), workflow.sleep(), workflow.random() and activities instead."""

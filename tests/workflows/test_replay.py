@@ -14,7 +14,7 @@ import pytest
 from temporalio import workflow
 from temporalio.client import WorkflowHistory
 
-from nightwatch.replay import histories_in, replay
+from audit.replay import histories_in, replay
 from workflows.models import ExecutionInput, ExecutionView
 
 CORPUS = Path(__file__).parents[1] / "histories"

@@ -9,8 +9,8 @@ from typing import Annotated
 import typer
 from sqlalchemy import select
 
-from nightwatch.cli.context import sessions
-from nightwatch.cli.output import JsonFlag, emit_json, say
+from cli.context import sessions
+from cli.output import JsonFlag, emit_json, say
 from nightwatch.errors import NightwatchError
 
 alerts_app = typer.Typer(help="Alert routing rules and risk events.", no_args_is_help=True)

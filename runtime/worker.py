@@ -19,13 +19,13 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 
 from activities.diagnostics import DiagnosticsActivities
 from activities.execution import ExecutionActivities
-from nightwatch.archive import archive_forever
+from audit.archive import archive_forever
 from nightwatch.codec import KeyRing
 from nightwatch.config import Settings
-from nightwatch.init_tasks import INIT_TASKS
-from nightwatch.initialisation import default_context, run_tasks
 from nightwatch.logs import configure_logging, get_logger
 from nightwatch.temporal import connect
+from runtime.init_tasks import INIT_TASKS
+from runtime.initialisation import default_context, run_tasks
 from storage import migrate
 from workflows.diagnostics import DiagnosticsWorkflow
 from workflows.execution import PlanExecutionWorkflow

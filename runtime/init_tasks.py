@@ -13,7 +13,7 @@ from catalog.config_sync import sync_feature_switches, sync_system_config
 from catalog.feature_switches import FEATURE_SWITCHES
 from catalog.sync import sync_catalog
 from catalog.system_config import SYSTEM_CONFIGS
-from nightwatch.initialisation import InitContext, InitError, InitTask
+from runtime.initialisation import InitContext, InitError, InitTask
 from storage.enums import InitStrategy
 from storage.models import SystemConfig
 

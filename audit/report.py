@@ -18,8 +18,8 @@ from temporalio.api.common.v1 import Payloads
 from temporalio.api.history.v1 import HistoryEvent
 from temporalio.client import Client, WorkflowHistory
 
+from audit.archive import fetch_histories
 from catalog.registry import SECRET_PARAM_NAMES, secret_params
-from nightwatch.archive import fetch_histories
 from nightwatch.codec import KeyRing, PayloadKeyError
 from nightwatch.errors import NightwatchError, NotFound
 from nightwatch.sealing import masked

@@ -8,8 +8,8 @@ from typing import Annotated, Literal
 
 import typer
 
-from nightwatch.cli.context import settings
-from nightwatch.cli.output import FAILED, emit_json, say
+from cli.context import settings
+from cli.output import FAILED, emit_json, say
 
 app = typer.Typer()
 
@@ -42,8 +42,8 @@ def audit(
     if target == "archive":
         _archive(as_json)
         return
-    from nightwatch.audit import RENDERERS, build_report
-    from nightwatch.cli.run_cmds import execution_id
+    from audit.report import RENDERERS, build_report
+    from cli.run_cmds import execution_id
     from nightwatch.temporal import connect
 
     execution_id(target)
@@ -67,7 +67,7 @@ def audit(
 
 
 def _verify(as_json: bool) -> None:
-    from nightwatch.archive import verify_chain
+    from audit.archive import verify_chain
 
     check = verify_chain(settings().effective_database_url)
     if as_json:
@@ -81,7 +81,7 @@ def _verify(as_json: bool) -> None:
 
 
 def _archive(as_json: bool) -> None:
-    from nightwatch.archive import archive_closed
+    from audit.archive import archive_closed
     from nightwatch.temporal import connect
 
     current = settings()

@@ -21,7 +21,7 @@ from storage import executions as execution_rows
 from storage.db import session_factory
 from workflows.models import Decision, DecisionKind, ExecutionInput, ExecutionView, Fill, NodeView
 
-EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "plans"
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples" / "plans"
 DEMO_PLAN = "loan-api overload"
 DEMO_PODS = 4
 DEMO_USER, DEMO_ROLES = "demo-duty-manager", ["duty-manager"]

@@ -12,13 +12,13 @@ from typing import Annotated, Any
 
 import typer
 
+from cli import audit_cmds, inbox_cmds, run_cmds
+from cli.alert_cmds import alerts_app
+from cli.catalog_cmds import catalog_app, config_app, init_app
+from cli.context import settings
+from cli.output import FAILED, OK, JsonFlag, emit_json, report, report_unexpected, say
+from cli.plan_cmds import plan_app
 from nightwatch import __version__
-from nightwatch.cli import audit_cmds, inbox_cmds, run_cmds
-from nightwatch.cli.alert_cmds import alerts_app
-from nightwatch.cli.catalog_cmds import catalog_app, config_app, init_app
-from nightwatch.cli.context import settings
-from nightwatch.cli.output import FAILED, OK, JsonFlag, emit_json, report, report_unexpected, say
-from nightwatch.cli.plan_cmds import plan_app
 from nightwatch.config import load_settings
 from nightwatch.errors import DatabaseError, NightwatchError
 
@@ -65,8 +65,8 @@ def replay(
 ) -> None:
     """Replay histories against this code (exit 1 if any no longer replays): the gate to
     run before upgrading."""
-    from nightwatch.replay import histories_from, histories_in
-    from nightwatch.replay import replay as replay_all
+    from audit.replay import histories_from, histories_in
+    from audit.replay import replay as replay_all
     from nightwatch.temporal import connect
 
     if not executions and not query and folder is None:
@@ -126,8 +126,8 @@ def up(
 ) -> None:
     """Start the local stack: PostgreSQL, Temporal and its Web UI, the API, the simulator and
     a worker."""
-    from nightwatch.stack.demo import run_demo
-    from nightwatch.stack.stack import Stack, addresses
+    from stack.demo import run_demo
+    from stack.stack import Stack, addresses
 
     current = settings()
     stack = Stack(current, say)
@@ -157,7 +157,7 @@ def _print_ready(where: dict[str, str], *, detach: bool) -> None:
 @app.command()
 def down() -> None:
     """Stop the local stack started by `nightwatch up`; its data is kept."""
-    from nightwatch.stack.stack import Stack
+    from stack.stack import Stack
 
     if not Stack(settings(), say).down():
         say("nothing was running")
@@ -171,8 +171,8 @@ def health(
     ] = False,
 ) -> None:
     """Report each part (database, Temporal, Web UI, worker); exit 0 only if all are up."""
-    from nightwatch.stack.health import check_all
-    from nightwatch.stack.stack import Stack
+    from stack.health import check_all
+    from stack.stack import Stack
 
     current = settings()
     stack = Stack(current, say)
@@ -190,7 +190,7 @@ def health(
 @app.command()
 def worker() -> None:
     """Run a worker: migrate, initialise, then register with Temporal (Ctrl-C to stop)."""
-    from nightwatch.worker_runtime import run_worker
+    from runtime.worker import run_worker
 
     asyncio.run(run_worker(load_settings()))
 

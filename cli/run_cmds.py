@@ -11,6 +11,8 @@ from typing import Annotated, Any
 import typer
 
 from catalog.registry import SECRET_PARAM_NAMES
+from cli.context import settings
+from cli.output import FAILED, OK, WAITING, JsonFlag, emit_json, say
 from executions.service import (
     ExecutionError,
     Executions,
@@ -18,8 +20,6 @@ from executions.service import (
     new_execution_id,
     rerun_id,
 )
-from nightwatch.cli.context import settings
-from nightwatch.cli.output import FAILED, OK, WAITING, JsonFlag, emit_json, say
 from nightwatch.sealing import seal_values
 from nightwatch.temporal import connect
 from workflows.models import Decision, DecisionKind, ExecutionInput, ExecutionView, Fill, NodeView

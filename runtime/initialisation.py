@@ -34,7 +34,7 @@ from storage.db import engine
 from storage.enums import InitRunState, InitStrategy
 from storage.models import InitTaskRun
 
-log = get_logger("nightwatch.initialisation")
+log = get_logger("runtime.initialisation")
 EVER = "*"
 
 

@@ -9,8 +9,8 @@ import typer
 from sqlalchemy import select
 
 from catalog.views import load_actions
-from nightwatch.cli.context import sessions, settings
-from nightwatch.cli.output import JsonFlag, emit_json, say
+from cli.context import sessions, settings
+from cli.output import JsonFlag, emit_json, say
 from nightwatch.errors import NightwatchError
 from storage.models import InitTaskRun, SystemConfig
 
@@ -174,7 +174,7 @@ def config_set(
 @init_app.command("status")
 def init_status(as_json: JsonFlag = False) -> None:
     """Every initialisation task, its strategy, and who ran it for which deployment."""
-    from nightwatch.init_tasks import INIT_TASKS
+    from runtime.init_tasks import INIT_TASKS
 
     with sessions()() as session:
         runs = session.scalars(select(InitTaskRun).order_by(InitTaskRun.id)).all()
@@ -223,8 +223,8 @@ def init_status(as_json: JsonFlag = False) -> None:
 @init_app.command("run")
 def init_run(as_json: JsonFlag = False) -> None:
     """Run the initialisation tasks as a worker does at start-up (migrating first)."""
-    from nightwatch.init_tasks import INIT_TASKS
-    from nightwatch.initialisation import default_context, run_tasks
+    from runtime.init_tasks import INIT_TASKS
+    from runtime.initialisation import default_context, run_tasks
     from storage.migrate import upgrade
 
     current = settings()

@@ -13,11 +13,11 @@ from pathlib import Path
 from temporalio.client import Client, WorkflowHistory
 from temporalio.worker import Replayer
 
-from nightwatch.archive import fetch_histories
+from audit.archive import fetch_histories
 from nightwatch.codec import KeyRing
 from nightwatch.errors import NotFound
 from nightwatch.temporal import data_converter
-from nightwatch.worker_runtime import WORKFLOWS
+from runtime.worker import WORKFLOWS
 
 
 @dataclass(frozen=True)

@@ -24,10 +24,10 @@ import httpx
 from nightwatch.codec import KeyRing, write_key_file
 from nightwatch.config import LOCAL_KEY_FILE, Settings, env_name
 from nightwatch.errors import StackError
-from nightwatch.stack.health import PartHealth, check_all, connect_checked, worker_pollers
-from nightwatch.stack.local_platforms import configure_local_platforms
-from nightwatch.stack.postgres import EmbeddedPostgres
-from nightwatch.stack.processes import (
+from stack.health import PartHealth, check_all, connect_checked, worker_pollers
+from stack.local_platforms import configure_local_platforms
+from stack.postgres import EmbeddedPostgres
+from stack.processes import (
     Part,
     StackState,
     log_tail,
@@ -36,7 +36,7 @@ from nightwatch.stack.processes import (
     start_process,
     stop_pid,
 )
-from nightwatch.stack.temporal_server import dev_server_command
+from stack.temporal_server import dev_server_command
 from storage import migrate
 from storage.db import check_reachable, shown_url
 

@@ -26,7 +26,7 @@ from nightwatch.logs import get_logger
 from storage.db import session_factory
 from storage.models import HistoryArchive
 
-log = get_logger("nightwatch.archive")
+log = get_logger("audit.archive")
 
 WORKFLOW_TYPE = "PlanExecution"
 GENESIS = "0" * 64

@@ -8,8 +8,8 @@ from typing import Annotated, NoReturn
 
 import typer
 
-from nightwatch.cli.context import sessions
-from nightwatch.cli.output import FAILED, JsonFlag, emit_json, say
+from cli.context import sessions
+from cli.output import FAILED, JsonFlag, emit_json, say
 from plans import files, store
 from plans.validation import CatalogView, PlanInvalid, check, code_catalog
 

@@ -6,8 +6,8 @@ from typing import Annotated, Any
 
 import typer
 
-from nightwatch.cli.context import sessions
-from nightwatch.cli.output import JsonFlag, emit_json, say
+from cli.context import sessions
+from cli.output import JsonFlag, emit_json, say
 from storage import executions
 from storage.enums import NodeState
 
