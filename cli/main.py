@@ -19,7 +19,6 @@ from cli.context import settings
 from cli.output import FAILED, OK, JsonFlag, emit_json, report, report_unexpected, say
 from cli.plan_cmds import plan_app
 from nightwatch import __version__
-from nightwatch.config import load_settings
 from nightwatch.errors import DatabaseError, NightwatchError
 
 app = typer.Typer(
@@ -190,9 +189,9 @@ def health(
 @app.command()
 def worker() -> None:
     """Run a worker: migrate, initialise, then register with Temporal (Ctrl-C to stop)."""
-    from runtime.worker import run_worker
+    import worker as process  # the worker process as worker.py shows it
 
-    asyncio.run(run_worker(load_settings()))
+    asyncio.run(process.main())
 
 
 def _serve(application: Any, port: int, openapi: bool, **server: Any) -> None:

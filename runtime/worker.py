@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from temporalio.client import Client
-from temporalio.worker import UnsandboxedWorkflowRunner, Worker
+from temporalio.worker import UnsandboxedWorkflowRunner, Worker, WorkflowRunner
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 
 from activities.diagnostics import DiagnosticsActivities
@@ -22,8 +22,7 @@ from activities.execution import ExecutionActivities
 from audit.archive import archive_forever
 from nightwatch.codec import KeyRing
 from nightwatch.config import Settings
-from nightwatch.logs import configure_logging, get_logger
-from nightwatch.temporal import connect
+from nightwatch.logs import get_logger
 from runtime.init_tasks import INIT_TASKS
 from runtime.initialisation import default_context, run_tasks
 from storage import migrate
@@ -35,6 +34,8 @@ log = get_logger("nightwatch.worker")
 WORKFLOWS: Sequence[type] = (DiagnosticsWorkflow, PlanExecutionWorkflow)
 # Sync activities (bookkeeping through SQLAlchemy) run on this many threads.
 ACTIVITY_THREADS = 16
+# Executions waiting for people need no memory: evicted ones replay on the next decision
+# (short histories), so the cache stays small.
 MAX_CACHED_WORKFLOWS = 300
 # Workflows run outside the SDK's sandbox: entering it costs more CPU per workflow task
 # than the rest of an execution's orchestration (profiled: bench/results/profile.md).
@@ -73,6 +74,11 @@ def precompile_workflows(workflows: Sequence[type] = WORKFLOWS) -> None:
         compileall.compile_file(path, quiet=2)
 
 
+def runner(sandboxed: bool = SANDBOXED) -> WorkflowRunner:
+    """How workflows run: production's runner (`SANDBOXED`), which replay uses too."""
+    return SandboxedWorkflowRunner() if sandboxed else UnsandboxedWorkflowRunner()
+
+
 def build_worker(
     client: Client,
     task_queue: str,
@@ -81,16 +87,16 @@ def build_worker(
     *,
     sandboxed: bool = SANDBOXED,
 ) -> Worker:
+    """The worker `worker.py` runs, for tests and benchmarks: the same workflows,
+    activities and options."""
     precompile_workflows()
     return Worker(
         client,
         task_queue=task_queue,
         workflows=list(WORKFLOWS),
-        workflow_runner=SandboxedWorkflowRunner() if sandboxed else UnsandboxedWorkflowRunner(),
         activities=activities(database_url, ring),
+        workflow_runner=runner(sandboxed),
         activity_executor=ThreadPoolExecutor(ACTIVITY_THREADS),
-        # Executions waiting for people need no memory: evicted ones replay on the next
-        # decision (short histories), so the cache stays small.
         max_cached_workflows=MAX_CACHED_WORKFLOWS,
         identity=worker_identity(),
     )
@@ -114,13 +120,9 @@ async def prepare(settings: Settings) -> None:
         )
 
 
-async def run_worker(settings: Settings) -> None:
-    configure_logging(settings)
-    await prepare(settings)
-    client = await connect(settings, identity=worker_identity())
-    worker = build_worker(
-        client, settings.task_queue, settings.effective_database_url, settings.key_ring()
-    )
+async def serve(worker: Worker, client: Client, settings: Settings) -> None:
+    """Run `worker` until SIGTERM or SIGINT, archiving closed histories beside it; on a
+    signal, in-flight tasks finish first."""
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
