@@ -17,7 +17,7 @@ from audit.archive import fetch_histories
 from nightwatch.codec import KeyRing
 from nightwatch.errors import NotFound
 from nightwatch.temporal import data_converter
-from runtime.worker import WORKFLOWS
+from runtime.worker import SANDBOXED, WORKFLOWS, runner
 
 
 @dataclass(frozen=True)
@@ -75,10 +75,17 @@ async def replay(
     histories: Iterable[tuple[str, WorkflowHistory]],
     workflows: Sequence[type] = WORKFLOWS,
     ring: KeyRing | None = None,
+    *,
+    sandboxed: bool = SANDBOXED,
 ) -> list[Replayed]:
-    """Replay each history; a failure names the workflow and the first mismatch. `ring`
-    decrypts payloads of encrypted histories (plain ones replay with or without it)."""
-    replayer = Replayer(workflows=list(workflows), data_converter=data_converter(ring))
+    """Replay each history with the runner production uses (or the SDK's sandbox); a
+    failure names the workflow and the first mismatch. `ring` decrypts payloads of
+    encrypted histories (plain ones replay with or without it)."""
+    replayer = Replayer(
+        workflows=list(workflows),
+        data_converter=data_converter(ring),
+        workflow_runner=runner(sandboxed),
+    )
     results = []
     for source, history in histories:
         outcome = await replayer.replay_workflow(history, raise_on_replay_failure=False)
