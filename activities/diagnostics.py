@@ -2,18 +2,12 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel
 from sqlalchemy import text
 from temporalio import activity
 
 from storage.db import async_engine
 from storage.migrate import head_revision
-
-
-class DatabaseReport(BaseModel):
-    server_version: str
-    schema_revision: str | None
-    code_head: str
+from workflows.diagnostics import DatabaseReport
 
 
 class DiagnosticsActivities:

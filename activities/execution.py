@@ -38,6 +38,7 @@ from storage import executions
 from storage.db import transactional, unavailable, writer_engine
 from storage.enums import NodeState
 from workflows.models import (
+    DATABASE_UNAVAILABLE,
     ExecutionInput,
     ExecutionRecord,
     ExecutionSnapshot,
@@ -46,9 +47,7 @@ from workflows.models import (
 )
 
 log = get_logger("nightwatch.activities.execution")
-# The error type of bookkeeping that found the database away: the workflow waits and tries
-# again (workflows/execution.py); any other failure of bookkeeping is final.
-DATABASE_UNAVAILABLE = "DatabaseUnavailable"
+
 # Heartbeats are how a cancellation reaches a running step (timeout 10 s in the workflow).
 HEARTBEAT_SECONDS = 2
 # A step still running after this is recorded RUNNING; a quicker one is recorded once.

@@ -23,28 +23,44 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from nightwatch.errors import NightwatchError
+from nightwatch.masking import (
+    ENV,
+    MASK,
+    SEALED,
+    UNBOUND,
+    is_reference,
+    is_sealed,
+    masked,
+    plaintext_secrets,
+)
 
-if TYPE_CHECKING:  # workflow code imports this module: the cryptography is imported lazily
+if TYPE_CHECKING:
     from nightwatch.codec import KeyRing
 
-SEALED = "sealed:v2:"
-UNBOUND = "sealed:v1:"  # the first format: bound to no execution, refused since
-ENV = "env:"
-MASK = "***"
+# Recognising and masking sealed values is nightwatch/masking.py's (workflow code uses it).
+__all__ = [
+    "ENV",
+    "MASK",
+    "SEALED",
+    "UNBOUND",
+    "SecretError",
+    "is_reference",
+    "is_sealed",
+    "masked",
+    "plaintext_secrets",
+    "reseal",
+    "reveal",
+    "reveal_env",
+    "seal",
+    "seal_values",
+    "unseal",
+]
+
 _AAD = b"nightwatch-secret-parameter"
 
 
 class SecretError(NightwatchError):
     """A secret parameter cannot be sealed or unsealed."""
-
-
-def is_reference(value: object) -> bool:
-    """Sealed text or an `env:NAME` reference: safe to store and show."""
-    return isinstance(value, str) and value.startswith((SEALED, UNBOUND, ENV))
-
-
-def is_sealed(value: object) -> bool:
-    return isinstance(value, str) and value.startswith((SEALED, UNBOUND))
 
 
 def _aad(key_id: str, execution: str, node: str, param: str) -> bytes:
@@ -123,15 +139,6 @@ def seal_values(
     return sealed
 
 
-def plaintext_secrets(values: Mapping[str, Any], secret: set[str] | list[str]) -> list[str]:
-    """Names of secret parameters given in plain text (neither sealed nor `env:`)."""
-    return sorted(
-        name
-        for name, value in values.items()
-        if name in secret and value not in (None, "") and not is_reference(value)
-    )
-
-
 def reveal(
     values: Mapping[str, Any], ring: KeyRing | None, *, path: str, execution: str, node: str
 ) -> dict[str, Any]:
@@ -159,14 +166,3 @@ def reveal_env(values: dict[str, Any], secret: set[str], *, path: str) -> dict[s
                 )
             values[name] = os.environ[variable]
     return values
-
-
-def masked(values: Mapping[str, Any], secret: set[str] | list[str]) -> dict[str, Any]:
-    """As people may see them: secret and sealed values masked, `env:` references shown."""
-    shown: dict[str, Any] = {}
-    for name, value in values.items():
-        if is_sealed(value) or (name in secret and value not in (None, "")):
-            shown[name] = value if isinstance(value, str) and value.startswith(ENV) else MASK
-        else:
-            shown[name] = value
-    return shown

@@ -1,4 +1,7 @@
-"""Register Nightwatch's custom search attributes on a Temporal namespace (idempotent)."""
+"""Nightwatch's custom search attributes, and registering them on a namespace (idempotent).
+
+Workflow code imports the keys from here: this module reads no environment and does no
+I/O when imported."""
 
 from __future__ import annotations
 
@@ -8,8 +11,22 @@ from temporalio.api.operatorservice.v1 import (
     ListSearchAttributesRequest,
 )
 from temporalio.client import Client
+from temporalio.common import SearchAttributeKey
 
-from nightwatch.temporal import SEARCH_ATTRIBUTES
+# Registered by the local stack and by `deploy/` for production. Ids and search attributes
+# are not encrypted: never put secrets or personal data in them.
+PLAN_ID = SearchAttributeKey.for_keyword("PlanId")
+PLAN_SCENE = SearchAttributeKey.for_keyword("PlanScene")
+EXECUTION_ID = SearchAttributeKey.for_keyword("ExecutionId")
+TRIGGER_KIND = SearchAttributeKey.for_keyword("TriggerKind")
+ALERT_FINGERPRINT = SearchAttributeKey.for_keyword("AlertFingerprint")
+SEARCH_ATTRIBUTES: tuple[SearchAttributeKey[str], ...] = (
+    PLAN_ID,
+    PLAN_SCENE,
+    EXECUTION_ID,
+    TRIGGER_KIND,
+    ALERT_FINGERPRINT,
+)
 
 
 async def register_search_attributes(client: Client) -> list[str]:

@@ -9,7 +9,6 @@ from __future__ import annotations
 import dataclasses
 
 from temporalio.client import Client
-from temporalio.common import SearchAttributeKey
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.converter import DataConverter
 from temporalio.service import TLSConfig
@@ -17,21 +16,26 @@ from temporalio.service import TLSConfig
 from nightwatch.codec import EncryptionCodec, KeyRing
 from nightwatch.config import Settings
 from nightwatch.errors import NightwatchError
-
-# Custom search attributes, registered by the local stack and by `deploy/` for production.
-# Ids and search attributes are not encrypted: never put secrets or personal data in them.
-PLAN_ID = SearchAttributeKey.for_keyword("PlanId")
-PLAN_SCENE = SearchAttributeKey.for_keyword("PlanScene")
-EXECUTION_ID = SearchAttributeKey.for_keyword("ExecutionId")
-TRIGGER_KIND = SearchAttributeKey.for_keyword("TriggerKind")
-ALERT_FINGERPRINT = SearchAttributeKey.for_keyword("AlertFingerprint")
-SEARCH_ATTRIBUTES: tuple[SearchAttributeKey[str], ...] = (
+from nightwatch.search_attributes import (
+    ALERT_FINGERPRINT,
+    EXECUTION_ID,
     PLAN_ID,
     PLAN_SCENE,
-    EXECUTION_ID,
+    SEARCH_ATTRIBUTES,
     TRIGGER_KIND,
-    ALERT_FINGERPRINT,
 )
+
+# The search attributes live with their registration (nightwatch/search_attributes.py).
+__all__ = [
+    "ALERT_FINGERPRINT",
+    "EXECUTION_ID",
+    "PLAN_ID",
+    "PLAN_SCENE",
+    "SEARCH_ATTRIBUTES",
+    "TRIGGER_KIND",
+    "connect",
+    "data_converter",
+]
 
 
 def data_converter(ring: KeyRing | None = None) -> DataConverter:

@@ -8,8 +8,14 @@ from pydantic import BaseModel
 from temporalio import workflow
 from temporalio.common import RetryPolicy
 
-with workflow.unsafe.imports_passed_through():
-    from activities.diagnostics import DatabaseReport, DiagnosticsActivities
+# The activity by name (activities/diagnostics.py): workflow code imports no activity module.
+CHECK_DATABASE = "check_database"
+
+
+class DatabaseReport(BaseModel):
+    server_version: str
+    schema_revision: str | None
+    code_head: str
 
 
 class DiagnosticsInput(BaseModel):
@@ -26,8 +32,9 @@ class DiagnosticsWorkflow:
     @workflow.run
     async def run(self, params: DiagnosticsInput) -> DiagnosticsResult:
         workflow.logger.info("diagnostics requested", extra={"by": params.requested_by})
-        report = await workflow.execute_activity_method(
-            DiagnosticsActivities.check_database,
+        report = await workflow.execute_activity(
+            CHECK_DATABASE,
+            result_type=DatabaseReport,
             start_to_close_timeout=timedelta(seconds=10),
             retry_policy=RetryPolicy(maximum_attempts=2),
         )

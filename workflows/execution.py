@@ -32,9 +32,8 @@ with workflow.unsafe.imports_passed_through():
     # `import workflows.people`, not `from workflows import people`: the sandbox would
     # run that module again for every execution.
     import workflows.people as people
-    from activities.execution import DATABASE_UNAVAILABLE, ExecutionActivities
-    from nightwatch.sealing import masked
-    from nightwatch.temporal import (
+    from nightwatch.masking import masked
+    from nightwatch.search_attributes import (
         ALERT_FINGERPRINT,
         EXECUTION_ID,
         PLAN_ID,
@@ -43,6 +42,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from storage.enums import ExecutionState, NodeState
     from workflows.models import (
+        DATABASE_UNAVAILABLE,
         TERMINAL_NODE_STATES,
         AlertResolved,
         Decision,
@@ -61,6 +61,13 @@ with workflow.unsafe.imports_passed_through():
     )
 
 K = DecisionKind
+# The bookkeeping activities, by name (activities/execution.py): workflow code imports
+# no activity module, so none of their I/O libraries come along.
+CREATE_EXECUTION, RECORD_EXECUTION, SEND_REMINDER = (
+    "create_execution",
+    "record_execution",
+    "send_reminder",
+)
 # Patch ids (workflow.patched): each marks a change that running executions must not see.
 PLAN_MEMO_PATCH = "plan-memo"
 BOOKKEEPING = RetryPolicy(maximum_attempts=3, initial_interval=timedelta(milliseconds=200))
@@ -131,7 +138,7 @@ class PlanExecutionWorkflow:
     async def _create(self) -> ExecutionSnapshot:
         try:
             snapshot: ExecutionSnapshot = await self._until_written(
-                ExecutionActivities.create_execution, self.params, timedelta(seconds=60)
+                CREATE_EXECUTION, self.params, timedelta(seconds=60), ExecutionSnapshot
             )
         except FailureError as exc:
             cause = exc.cause if isinstance(exc, ActivityError) and exc.cause else exc
@@ -391,9 +398,10 @@ class PlanExecutionWorkflow:
             DecisionRecord(action="REMINDER", user="nightwatch", at=workflow.now(), comment=text)
         )
         try:
-            await workflow.execute_activity_method(
-                ExecutionActivities.send_reminder,
+            await workflow.execute_activity(
+                SEND_REMINDER,
                 text,
+                result_type=bool,
                 start_to_close_timeout=timedelta(seconds=30),
                 retry_policy=BOOKKEEPING,
             )
@@ -641,9 +649,7 @@ class PlanExecutionWorkflow:
             # At most one write in flight, so an older view never lands after a newer one.
             await workflow.wait_condition(lambda: not self.catching_up)
             await self._until_written(
-                ExecutionActivities.record_execution,
-                self._record_now(True),
-                timedelta(seconds=30),
+                RECORD_EXECUTION, self._record_now(True), timedelta(seconds=30)
             )
             return
         if self.catching_up:
@@ -663,8 +669,8 @@ class PlanExecutionWorkflow:
 
     async def _write_view(self) -> None:
         """One try (three quick attempts) at writing the current view, not the end."""
-        await workflow.execute_local_activity_method(
-            ExecutionActivities.record_execution,
+        await workflow.execute_local_activity(
+            RECORD_EXECUTION,
             self._record_now(False),
             start_to_close_timeout=timedelta(seconds=15),
             retry_policy=BOOKKEEPING,
@@ -688,14 +694,20 @@ class PlanExecutionWorkflow:
         finally:
             self.catching_up = False
 
-    async def _until_written(self, method: Any, argument: Any, limit: timedelta) -> Any:
+    async def _until_written(
+        self, activity: str, argument: Any, limit: timedelta, result_type: type | None = None
+    ) -> Any:
         """Run a bookkeeping local activity until the database takes it, waiting on
         durable timers between tries (queries answer meanwhile), for DATABASE_PATIENCE."""
         deadline, pause = workflow.now() + DATABASE_PATIENCE, FIRST_PAUSE
         while True:
             try:
-                return await workflow.execute_local_activity_method(
-                    method, argument, start_to_close_timeout=limit, retry_policy=BOOKKEEPING
+                return await workflow.execute_local_activity(
+                    activity,
+                    argument,
+                    result_type=result_type,
+                    start_to_close_timeout=limit,
+                    retry_policy=BOOKKEEPING,
                 )
             except FailureError as exc:
                 if not _database_away(exc) or workflow.now() + pause > deadline:

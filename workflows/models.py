@@ -56,6 +56,11 @@ class ExecutionSnapshot(BaseModel):
     )
 
 
+# The error type of bookkeeping that found the database away: the workflow waits and tries
+# again; any other failure of bookkeeping is final (activities/execution.py raises both).
+DATABASE_UNAVAILABLE = "DatabaseUnavailable"
+
+
 class ExecutionInput(BaseModel):
     """What starts an execution. From the Web UI, plain JSON such as
     `{"plan": "loan-api overload", "overrides": {"3": {"pods": 4}}, "triggered_by": "li.wei"}`."""

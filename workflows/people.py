@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 from catalog.params import check_parameters
 from catalog.registry import ACTIONS_BY_CODE
-from nightwatch.sealing import plaintext_secrets
+from nightwatch.masking import plaintext_secrets
 from workflows.models import Decision, DecisionKind, Fill, NodeSpec, NodeView
 
 CONFIRMATION = "confirmation"

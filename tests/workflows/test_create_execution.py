@@ -139,7 +139,8 @@ def test_a_record_for_no_execution_is_refused_for_good(catalog_db: str) -> None:
 def test_bookkeeping_tells_the_database_away_from_bad_data() -> None:
     from sqlalchemy.exc import DataError, OperationalError
 
-    from activities.execution import DATABASE_UNAVAILABLE, _database_errors
+    from activities.execution import _database_errors
+    from workflows.models import DATABASE_UNAVAILABLE
 
     away = OperationalError("UPDATE …", {"token": "s3cret"}, Exception("connection refused"))
     with pytest.raises(ApplicationError) as waited, _database_errors():
