@@ -42,7 +42,8 @@ def audit(
     if target == "archive":
         _archive(as_json)
         return
-    from audit.report import RENDERERS, build_report
+    from audit.reconcile import build_report
+    from audit.render import RENDERERS
     from cli.run_cmds import execution_id
     from nightwatch.temporal import connect
 

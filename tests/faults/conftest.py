@@ -19,7 +19,7 @@ from temporalio.client import Client
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
-from audit.report import build_report
+from audit.reconcile import build_report
 from nightwatch.temporal import data_converter
 from runtime.init_tasks import INIT_TASKS
 from runtime.initialisation import InitContext, run_tasks
