@@ -27,7 +27,8 @@ from activities import creation
 from activities.actions import HANDLERS, ActionContext, handler_for
 from activities.node_writer import NodeWriter
 from catalog.actions import ACTIONS
-from catalog.registry import secret_params
+from catalog.params import check_parameters
+from catalog.registry import ACTIONS_BY_CODE, secret_params
 from nightwatch.codec import KeyRing
 from nightwatch.errors import NightwatchError
 from nightwatch.logs import bind_execution, get_logger
@@ -160,6 +161,10 @@ class ExecutionActivities:
         except SecretError as exc:
             self._mark_later(request.node_id, error=str(exc), attempts=info.attempt)
             raise ApplicationError(str(exc), type="SecretError", non_retryable=True) from None
+        invalid = _invalid(request.action, params)
+        if invalid:  # values a signal filled in are checked here (workflows/people.py)
+            self._mark_later(request.node_id, error=invalid, attempts=info.attempt)
+            raise ApplicationError(invalid, type="InvalidParameters", non_retryable=True)
         work = asyncio.ensure_future(handler_for(request.action)(params, context))
         try:
             await asyncio.wait({work}, timeout=SLOW_STEP_SECONDS)
@@ -266,6 +271,15 @@ class ExecutionActivities:
             except PlatformError as exc:
                 log.warning("reminder not delivered", channel=hook["name"], error=str(exc))
         return True
+
+
+def _invalid(action: str, params: dict[str, Any]) -> str | None:
+    """What is wrong with a step's parameters by this release's action (None: nothing)."""
+    spec = ACTIONS_BY_CODE.get(action)
+    if spec is None:
+        return f"action {action} is not known to this server version"
+    problems = check_parameters(spec.params, params)
+    return "; ".join(f"{p.field}: {p.reason}" for p in problems) or None
 
 
 @contextmanager

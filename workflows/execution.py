@@ -70,6 +70,9 @@ CREATE_EXECUTION, RECORD_EXECUTION, SEND_REMINDER = (
 )
 # Patch ids (workflow.patched): each marks a change that running executions must not see.
 PLAN_MEMO_PATCH = "plan-memo"
+# A `fill` signal is decided from its history alone (who may act included), not from this
+# release's catalog: docs/replay.md.
+SIGNAL_FILL_PATCH = "signal-fill-as-recorded"
 BOOKKEEPING = RetryPolicy(maximum_attempts=3, initial_interval=timedelta(milliseconds=200))
 # An unreachable database never fails an execution: its bookkeeping (creation, the record
 # at each wait, the final record) waits on durable timers, backing off to one try a minute
@@ -511,11 +514,20 @@ class PlanExecutionWorkflow:
         if reason:
             raise ValueError(reason)
 
-    def _fill_refusal(self, fill: Fill) -> str | None:
+    def _fill_refusal(self, fill: Fill, *, signal: bool = False) -> str | None:
+        """Why a fill is refused. The update's validator checks everything, the catalog
+        included; a signal's handler only what its history decides (see people.py), and
+        histories from before that rule replay with the rule they were written under."""
         if self.snapshot is None:
             return "the execution is starting; try again in a moment"
+        as_recorded = signal and workflow.patched(SIGNAL_FILL_PATCH)
         return people.fill_refusal(
-            fill, self.specs.get(fill.node), self.views.get(fill.node), self.waits.get(fill.node)
+            fill,
+            self.specs.get(fill.node),
+            self.views.get(fill.node),
+            self.waits.get(fill.node),
+            catalog=not as_recorded,
+            may_act=as_recorded or not signal,
         )
 
     def _fill(self, fill: Fill) -> NodeView | None:
@@ -561,7 +573,7 @@ class PlanExecutionWorkflow:
 
     @workflow.signal(description="Fill in parameters as JSON {node, user, values: {...}}.")
     def fill(self, fill: Fill) -> None:
-        reason = self._fill_refusal(fill)
+        reason = self._fill_refusal(fill, signal=True)
         if reason:
             self._refused(fill.node, fill.user, "FILL", reason)
             return

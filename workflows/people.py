@@ -71,13 +71,25 @@ def refusal(decision: Decision, spec: NodeSpec | None, wait: Wait | None) -> str
 
 
 def fill_refusal(
-    fill: Fill, spec: NodeSpec | None, view: NodeView | None, wait: Wait | None
+    fill: Fill,
+    spec: NodeSpec | None,
+    view: NodeView | None,
+    wait: Wait | None,
+    *,
+    catalog: bool = True,
+    may_act: bool = True,
 ) -> str | None:
+    """Why this fill cannot be taken now, or None when it can. `catalog` checks the values
+    against the action's parameter model of this release: for update validators only
+    (they run before history; on replay the recorded outcome stands). A signal's handler
+    decides from what the history holds alone (`catalog=False`), so a release that
+    tightens a parameter rule gives the same answer on replay. `may_act=False` is the
+    rule before fills applied the step's "may act" list (replaying those histories)."""
     if spec is None or view is None:
         return f"no node {fill.node!r} in this execution"
     if wait is None or wait.reason != PARAMETERS:
         return f"node {fill.node} is not waiting for parameters"
-    not_allowed = _may_not_act(fill.user, fill.roles, spec, fill.node)
+    not_allowed = _may_not_act(fill.user, fill.roles, spec, fill.node) if may_act else None
     if not_allowed:
         return not_allowed
     unknown = sorted(set(fill.values) - set(view.missing))
@@ -86,9 +98,6 @@ def fill_refusal(
             f"node {fill.node} does not wait for {', '.join(unknown)} (waits for "
             f"{', '.join(view.missing)})"
         )
-    action = ACTIONS_BY_CODE.get(spec.action or "")
-    if action is None:
-        return f"action {spec.action} is not known to this server version"
     plain = plaintext_secrets(fill.values, spec.secret_params)
     if plain:
         names = ", ".join(plain)
@@ -96,6 +105,11 @@ def fill_refusal(
             f"{names}: secret, so it must arrive sealed (`nightwatch fill` seals it) or "
             "as env:NAME; plain text is refused before it reaches the history"
         )
+    if not catalog:
+        return None  # the step's activity checks the values against the action
+    action = ACTIONS_BY_CODE.get(spec.action or "")
+    if action is None:
+        return f"action {spec.action} is not known to this server version"
     merged = {**view.params, **fill.values}
     still_missing = set(view.missing) - set(fill.values)
     problems = check_parameters(action.params, merged, may_be_missing=still_missing)

@@ -35,6 +35,9 @@ SCENARIOS: dict[str, Callable[..., Awaitable[None]]] = {
     "cancel-mid-step": test_failures.test_cancel_mid_step_leaves_nothing_running,
     # Recorded after the `plan-memo` patch (docs/replay.md); the files above are from before.
     "patched-plan-memo": test_execution.test_emergency_plan_runs_end_to_end,
+    # Recorded after the `signal-fill-as-recorded` patch: a fill signal replays whatever the
+    # catalog of the replaying release says (tests/workflows/test_replay.py).
+    "signal-fill": test_execution.test_a_fill_signal_is_taken_as_its_history_records_it,
 }
 
 

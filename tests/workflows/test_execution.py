@@ -218,3 +218,27 @@ async def test_editing_the_plan_never_changes_a_running_execution(engine: Engine
     execution, _ = engine.rows(handle.id)
     assert execution.plan_version == 1
     assert execution.plan_snapshot["document"]["steps"][1]["params"] == {"note": "before the edit"}
+
+
+async def test_a_fill_signal_is_taken_as_its_history_records_it(engine: Engine) -> None:
+    waits = {"params": {}, "pending": ["note"]}
+    handle = await engine.start(engine.apply(_plan("signal fill", step("CHECKPOINT") | waits)))
+    await engine.node_when(handle, "1", lambda n: n.state == NodeState.WAITING_PARAMETERS)
+    await handle.signal(
+        PlanExecutionWorkflow.fill, Fill(node="1", user="li.wei", values={"note": "by signal"})
+    )
+    result = await handle.result()
+    assert result.nodes[0].state == "SUCCEEDED"
+    assert result.nodes[0].output == {"note": "by signal"}
+
+
+async def test_values_a_signal_filled_in_are_checked_when_the_step_runs(engine: Engine) -> None:
+    waits = {"params": {}, "pending": ["url"]}
+    plan = _plan("signal bad fill", step("HTTP_CALL") | waits)
+    handle = await engine.start(engine.apply(plan))
+    await engine.node_when(handle, "1", lambda n: n.state == NodeState.WAITING_PARAMETERS)
+    await handle.signal(
+        PlanExecutionWorkflow.fill, Fill(node="1", user="li.wei", values={"url": "ftp://x"})
+    )
+    failed = await engine.node_when(handle, "1", lambda n: n.state == NodeState.FAILED_WAITING)
+    assert failed.attempts == 1 and "url: String should match pattern" in (failed.error or "")

@@ -123,3 +123,21 @@ async def test_a_history_a_newer_release_wrote_with_an_unknown_strategy_key_repl
     history = WorkflowHistory.from_json("newer", json.dumps(original))
     [result] = await replay([("newer", history)])
     assert result.ok, result.error
+
+
+async def test_a_fill_signal_replays_after_the_rule_it_passed_is_tightened(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A later release refuses the value this history's signal filled in: the signal's
+    # handler decides from the history alone, so the history still replays.
+    from catalog.params import ParameterProblem
+
+    def tightened(*args: object, **kwargs: object) -> list[ParameterProblem]:
+        return [ParameterProblem(field="note", reason="now at most 3 characters")]
+
+    monkeypatch.setattr("workflows.people.check_parameters", tightened)
+    path = CORPUS / "signal-fill-1.json"
+    history = WorkflowHistory.from_json(path.stem, path.read_text())
+    assert "WORKFLOW_EXECUTION_SIGNALED" in path.read_text()
+    [result] = await replay([(str(path), history)])
+    assert result.ok, result.error
