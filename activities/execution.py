@@ -161,7 +161,7 @@ class ExecutionActivities:
         except SecretError as exc:
             self._mark_later(request.node_id, error=str(exc), attempts=info.attempt)
             raise ApplicationError(str(exc), type="SecretError", non_retryable=True) from None
-        invalid = _invalid(request.action, params)
+        invalid = _invalid(request.action, params) if request.check_params else None
         if invalid:  # values a signal filled in are checked here (workflows/people.py)
             self._mark_later(request.node_id, error=invalid, attempts=info.attempt)
             raise ApplicationError(invalid, type="InvalidParameters", non_retryable=True)

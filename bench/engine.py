@@ -1,8 +1,13 @@
 """The engine beside raw Temporal, in the same run, on the stack's dev-server profile.
 
-- per-step cost of a 50-step plan of no-op (CHECKPOINT) steps (target <= 1.3x raw);
-- throughput of 200 concurrent 5-step executions (target >= 0.7x raw);
-- confirmation signal -> next step started (target <= 1.5x raw);
+The fair comparison is the default: raw Temporal runs on the same workflow runner as
+Nightwatch (unsandboxed, as production runs); `--raw-sandboxed` measures against the SDK's
+default (sandboxed) runner instead, as the first figures did.
+
+- per-step cost of a 50-step plan of no-op (CHECKPOINT) steps (target <= 1.2x raw);
+- throughput of 200 concurrent 5-step executions (target >= 0.85x raw), with the worker
+  CPU per execution (target <= 1.3x raw);
+- confirmation signal -> next step started (target: below raw's);
 - worker memory with 2,000 executions waiting for confirmation (target < 300 MB).
 
 Run: `python -m bench.engine [--rounds 5]`; results go to bench/results/engine.md.
@@ -239,9 +244,10 @@ async def main() -> None:
     parser.add_argument("--waiting", type=int, default=2000)
     parser.add_argument("--only", choices=["steps", "throughput", "signal", "memory"])
     parser.add_argument(
-        "--raw-unsandboxed",
+        "--raw-sandboxed",
         action="store_true",
-        help="run the raw baseline outside the SDK sandbox too, as Nightwatch's workflow runs",
+        help="run the raw baseline in the SDK's sandbox (its default) instead of unsandboxed "
+        "as Nightwatch's workflow runs",
     )
     args = parser.parse_args()
     configure_logging(load_settings(log_level="WARNING"))
@@ -258,9 +264,9 @@ async def main() -> None:
             task_queue="raw",
             workflows=[RawStepsWorkflow, RawSignalWorkflow],
             activities=[noop],
-            workflow_runner=UnsandboxedWorkflowRunner()
-            if args.raw_unsandboxed
-            else SandboxedWorkflowRunner(),
+            workflow_runner=SandboxedWorkflowRunner()
+            if args.raw_sandboxed
+            else UnsandboxedWorkflowRunner(),
         )
         try:
             want = {args.only} if args.only else {"steps", "throughput", "signal", "memory"}
@@ -270,7 +276,7 @@ async def main() -> None:
                 await per_step(client, "ours", "raw", 1)  # warm up both
                 if "steps" in want:
                     steps = await per_step(client, "ours", "raw", args.rounds)
-                    rows.append(row("per step, 50-step plan", *steps, "ms", 1000, "<= 1.3x"))
+                    rows.append(row("per step, 50-step plan", *steps, "ms", 1000, "<= 1.2x"))
                 if "throughput" in want:
                     ours, raw, *cpu = await throughput(client, "ours", "raw", args.rounds)
                     rows.append(
@@ -280,7 +286,7 @@ async def main() -> None:
                             raw,
                             "executions/s",
                             1,
-                            ">= 0.7x",
+                            ">= 0.85x",
                         )
                     )
                 if "signal" in want:
@@ -291,7 +297,7 @@ async def main() -> None:
                             *signal,
                             "ms",
                             1000,
-                            "<= 1.5x",
+                            "< 1x",
                         )
                     )
             rss, parked = 0.0, 0
@@ -304,7 +310,7 @@ async def main() -> None:
         f"engine benchmark, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {platform.node()}, "
         f"{os.cpu_count()} cores, {args.rounds} rounds, dev server with the stack's profile; "
         f"Nightwatch's workflow unsandboxed, raw "
-        f"{'unsandboxed too' if args.raw_unsandboxed else 'with the SDK defaults (sandboxed)'}",
+        f"{'with the SDK defaults (sandboxed)' if args.raw_sandboxed else 'unsandboxed too'}",
     ]
     if rows:
         lines += [
@@ -334,7 +340,7 @@ async def main() -> None:
     report = "\n".join(lines)
     name = "engine" + (f"-{args.only}" if args.only else "")
     name += f"-{args.waiting}" if args.only == "memory" else ""
-    name += "-raw-unsandboxed" if args.raw_unsandboxed else ""
+    name += "-raw-sandboxed" if args.raw_sandboxed else ""
     write_report(name, report)
 
 

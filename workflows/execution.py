@@ -107,6 +107,7 @@ class PlanExecutionWorkflow:
         self.catching_up = False  # a record at a wait is retried until the database answers
         self.finishing = False  # the final record has begun: the catching up stops
         self._catcher: asyncio.Task[None] | None = None
+        self.signal_filled: set[str] = set()  # nodes whose values a `fill` signal brought
 
     # -- the run ---------------------------------------------------------------------------
 
@@ -259,6 +260,7 @@ class PlanExecutionWorkflow:
                 params=params,
                 attempt_note=spec.key,
                 execution_id=self.snapshot.execution_id,
+                check_params=spec.key in self.signal_filled,
                 round=view.attempts,
             ),
             result_type=StepResult,
@@ -577,6 +579,7 @@ class PlanExecutionWorkflow:
         if reason:
             self._refused(fill.node, fill.user, "FILL", reason)
             return
+        self.signal_filled.add(fill.node)
         self._fill(fill)
 
     def _refused(self, node: str, user: str, action: str, reason: str) -> None:

@@ -163,6 +163,8 @@ class StepRequest(BaseModel):
     attempt_note: str | None = None  # the node's key
     # The (top-level) execution's id: sealed parameters are bound to it and to the node.
     execution_id: str | None = None
+    # Values a signal filled in were not checked against the action yet: the step does it.
+    check_params: bool = False
     round: int = 1  # 1 + how many times a person asked for a retry (part of idempotency keys)
 
 
