@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import random
 import shutil
 import socket
 import subprocess
@@ -49,11 +50,23 @@ async def dev_server() -> WorkflowEnvironment:
     )
 
 
+# Ports a test hands to a server it starts later. They come from below the kernel's
+# ephemeral range (32768-60999): a port from that range can be taken, between the choice
+# and the server's bind, by any outgoing connection (the dev server opens many).
+_PORTS = list(range(20000, 32000))
+random.Random(os.getpid()).shuffle(_PORTS)
+
+
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
+    while _PORTS:
+        port = _PORTS.pop()
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
         return port
+    raise AssertionError("no free port left in 20000-31999")
 
 
 def wait_until(condition: Callable[[], bool], *, timeout: float = 30, what: str = "") -> None:
