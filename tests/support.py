@@ -279,6 +279,21 @@ def send_fixed_set(
     return len(requests), failures
 
 
+def cli_env(database_url: str, temporal: str, task_queue: str, **extra: str) -> dict[str, str]:
+    """The environment an operator's `nightwatch` has: this machine's, without any
+    NIGHTWATCH_ setting of the test run, pointed at one database, Temporal and task queue,
+    acting as li.wei."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("NIGHTWATCH_")}
+    env.update(
+        DATABASE_URL=database_url,
+        NIGHTWATCH_TEMPORAL_ADDRESS=temporal,
+        NIGHTWATCH_TASK_QUEUE=task_queue,
+        NIGHTWATCH_USER="li.wei",
+        **extra,
+    )
+    return env
+
+
 class Cli:
     """`nightwatch ARGS…` run as an operator runs it (its own process), asynchronously;
     keeps everything it printed (for secret scans)."""

@@ -7,7 +7,6 @@ from __future__ import annotations
 import base64
 import gzip
 import json
-import os
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -92,12 +91,10 @@ async def setup(
             """SIMULATOR_TOKEN"}' WHERE key LIKE 'platform.%.token'"""
         )
     target = dev_env.client.service_client.config.target_host
-    env = {k: v for k, v in os.environ.items() if not k.startswith("NIGHTWATCH_")}
-    env.update(
-        DATABASE_URL=engine_db,
-        NIGHTWATCH_TEMPORAL_ADDRESS=target,
-        NIGHTWATCH_TASK_QUEUE=task_queue,
-        NIGHTWATCH_USER="li.wei",
+    env = support.cli_env(
+        engine_db,
+        target,
+        task_queue,
         NIGHTWATCH_ROLES="duty-manager",
         NIGHTWATCH_PAYLOAD_KEYS=f"audit-1:{KEY}",
         NIGHTWATCH_HOME=str(tmp_path / "home"),

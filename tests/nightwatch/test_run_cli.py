@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -14,7 +13,7 @@ from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
 from runtime.worker import build_worker
-from tests.support import Cli, wait_until_async
+from tests.support import Cli, cli_env, wait_until_async
 
 PLAN = """
 name: cli end to end
@@ -36,13 +35,7 @@ steps:
 async def cli(
     dev_env: WorkflowEnvironment, engine_db: str, task_queue: str, tmp_path: Path
 ) -> AsyncIterator[Cli]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("NIGHTWATCH_")}
-    env.update(
-        DATABASE_URL=engine_db,
-        NIGHTWATCH_TEMPORAL_ADDRESS=dev_env.client.service_client.config.target_host,
-        NIGHTWATCH_TASK_QUEUE=task_queue,
-        NIGHTWATCH_USER="li.wei",
-    )
+    env = cli_env(engine_db, dev_env.client.service_client.config.target_host, task_queue)
     (tmp_path / "plan.yaml").write_text(PLAN)
     (tmp_path / "long.yaml").write_text(LONG)
     async with build_worker(dev_env.client, task_queue, engine_db):

@@ -7,7 +7,6 @@ filled into a step that waits for it. The listener must receive nothing."""
 from __future__ import annotations
 
 import base64
-import os
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -24,7 +23,7 @@ from nightwatch.codec import KeyRing
 from nightwatch.config import load_settings
 from nightwatch.temporal import data_converter
 from runtime.worker import build_worker
-from tests.support import Cli, Say, serve, wait_until_async
+from tests.support import Cli, Say, cli_env, serve, wait_until_async
 from workflows.execution import PlanExecutionWorkflow
 from workflows.models import ExecutionInput, Fill
 
@@ -53,12 +52,10 @@ async def setup(
     dev_env: WorkflowEnvironment, engine_db: str, task_queue: str, tmp_path: Path
 ) -> AsyncIterator[tuple[Cli, Client, str]]:
     target = dev_env.client.service_client.config.target_host
-    env = {k: v for k, v in os.environ.items() if not k.startswith("NIGHTWATCH_")}
-    env.update(
-        DATABASE_URL=engine_db,
-        NIGHTWATCH_TEMPORAL_ADDRESS=target,
-        NIGHTWATCH_TASK_QUEUE=task_queue,
-        NIGHTWATCH_USER="li.wei",
+    env = cli_env(
+        engine_db,
+        target,
+        task_queue,
         NIGHTWATCH_PAYLOAD_KEYS=f"attack-1:{KEY}",
         NIGHTWATCH_HOME=str(tmp_path / "home"),
     )
