@@ -15,7 +15,8 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import Connection, insert, select, text
+from pydantic_core import to_json
+from sqlalchemy import Connection, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.orm import Session, aliased
 
@@ -45,13 +46,42 @@ def allocate_ids(connection: Connection, nodes: int) -> tuple[int, list[int]]:
     return int(execution_row), list(node_ids)
 
 
+# The execution and all its nodes in one statement: the nodes travel as one JSON document
+# (serialised by pydantic-core), with their ids allocated up front (`allocate_ids`).
+_INSERT = text("""
+WITH execution AS (
+    INSERT INTO pre_plan_execute_order (
+        id, execution_id, workflow_run_id, plan_id, plan_version, state, trigger_kind,
+        triggered_by, overrides, rerun_of_id, rerun_from_node, started_at, plan_snapshot
+    ) VALUES (
+        :id, :execution_id, :workflow_run_id, :plan_id, :plan_version, :state,
+        :trigger_kind, :triggered_by, CAST(:overrides AS jsonb), :rerun_of_id,
+        :rerun_from_node, :started_at, CAST(:plan_snapshot AS jsonb)
+    )
+    RETURNING id
+)
+INSERT INTO pre_plan_execute_node (
+    id, execute_order_id, parent_node_id, step_id, plan_id, name, type, atom_id,
+    execute_order, state, parameters, strategy, pending_parameters, decisions
+)
+SELECT v.id, execution.id, v.parent_node_id, v.step_id, v.plan_id, v.name, v.type,
+       v.atom_id, v.execute_order, v.state, v.parameters, v.strategy,
+       v.pending_parameters, v.decisions
+FROM execution, jsonb_to_recordset(CAST(:nodes AS jsonb)) AS v(
+    id bigint, parent_node_id bigint, step_id bigint, plan_id bigint, name text,
+    type text, atom_id bigint, execute_order integer, state text, parameters jsonb,
+    strategy jsonb, pending_parameters jsonb, decisions jsonb
+)
+""")
+_JSON_COLUMNS = ("overrides", "plan_snapshot")
+
+
 def insert_execution(
     connection: Connection, execution: dict[str, Any], nodes: list[dict[str, Any]]
 ) -> None:
-    """The execution and all its nodes, in two statements (the caller's transaction)."""
-    connection.execute(insert(Execution), execution)
-    if nodes:
-        connection.execute(insert(ExecutionNode), nodes)
+    """The execution and all its nodes, in one statement (the caller's transaction)."""
+    values = {k: to_json(v).decode() if k in _JSON_COLUMNS else v for k, v in execution.items()}
+    connection.execute(_INSERT, {**values, "nodes": to_json(nodes).decode()})
 
 
 def by_execution_id(session: Session, execution_id: str) -> Execution | None:
