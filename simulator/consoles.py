@@ -96,11 +96,10 @@ async def iam_mode(world: WorldDep) -> dict[str, Any]:
 @router.put("/iam/v1/mode")
 async def set_iam_mode(world: WorldDep, spec: IamRequest) -> dict[str, Any]:
     await behave(world, "iam.mode")
-    current = world
-    previous = current.iam["mode"]
+    previous = world.iam["mode"]
     until = time.time() + spec.max_minutes * 60 if spec.max_minutes else None
-    current.iam = {"mode": spec.mode, "reason": spec.reason, "until": until}
-    return {**current.iam, "previous": previous}
+    world.iam = {"mode": spec.mode, "reason": spec.reason, "until": until}
+    return {**world.iam, "previous": previous}
 
 
 @router.get("/product/v1/products/{code}")

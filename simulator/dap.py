@@ -46,9 +46,8 @@ async def instance_operation(
     key: IdempotencyKey = None,
 ) -> dict[str, Any]:
     await behave(world, f"dap.{operation}")
-    current = world
-    if key and key in current.answered:
-        return current.answered[key]
+    if key and key in world.answered:
+        return world.answered[key]
     pod = next((p for p in instances_of(world, name) if p.name == instance), None)
     if pod is None:
         raise SimError(404, f"{instance} is not an instance of {name}", retryable=False)
@@ -68,7 +67,7 @@ async def instance_operation(
             )
         pod.status, pod.ready_at, pod.restarts = (
             "Pending",
-            now + current.step_seconds,
+            now + world.step_seconds,
             pod.restarts + 1,
         )
         answer = {"status": "Pending", "restarts": pod.restarts}
@@ -80,9 +79,9 @@ async def instance_operation(
                 retryable=False,
             )
         answer = {"status": "Pending", "was": pod.status}
-        pod.status, pod.ready_at = "Pending", now + current.step_seconds
+        pod.status, pod.ready_at = "Pending", now + world.step_seconds
     if key:
-        current.answered[key] = answer
+        world.answered[key] = answer
     return answer
 
 
@@ -98,16 +97,15 @@ async def create_order(
     world: WorldDep, numbers: NumbersDep, spec: OrderRequest, key: IdempotencyKey = None
 ) -> dict[str, Any]:
     await behave(world, "dap.create_order")
-    current = world
     if not key:
         raise SimError(400, "Idempotency-Key header is required", retryable=False)
-    existing = next((o for o in current.orders.values() if o.key == key), None)
+    existing = next((o for o in world.orders.values() if o.key == key), None)
     if existing is not None:
         return existing.view()
     instances = instances_of(world, spec.app)
     busy = [
         o.id
-        for o in current.orders.values()
+        for o in world.orders.values()
         if o.app == spec.app and o.state in ("CREATED", "RUNNING", "WAITING_CONFIRMATION")
     ]
     if busy:
@@ -122,7 +120,7 @@ async def create_order(
             retryable=False,
         )
     order = Order(f"RO-{next(numbers):04d}", spec.app, spec.kind, spec.pods, spec.batch_size, key)
-    current.orders[order.id] = order
+    world.orders[order.id] = order
     return order.view()
 
 
