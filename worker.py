@@ -22,6 +22,7 @@ from nightwatch.temporal import connect
 from runtime.worker import (
     ACTIVITY_THREADS,
     MAX_CACHED_WORKFLOWS,
+    WORKFLOW_THREADS,
     WORKFLOWS,
     activities,
     precompile_workflows,
@@ -45,6 +46,7 @@ async def main() -> None:
         activities=activities(settings.effective_database_url, settings.key_ring()),
         workflow_runner=runner(),
         activity_executor=ThreadPoolExecutor(ACTIVITY_THREADS),
+        workflow_task_executor=ThreadPoolExecutor(WORKFLOW_THREADS),
         max_cached_workflows=MAX_CACHED_WORKFLOWS,
         identity=worker_identity(),
     )

@@ -3,8 +3,9 @@
 Every run starts here, so it is kept cheap: a plan version's step tree and document are
 read once and kept (a plan's version changes with every edit of it or of its sub-plans),
 the snapshot is checked before anything is written, and the rows go in with their ids
-allocated up front: one query for the plan, one for the ids, one insert of the execution
-(with its snapshot) and one of all its nodes.
+allocated up front: one query for the plan (its columns, no ORM object), one for the ids,
+and one statement inserting the execution (with its snapshot) and all its nodes, so no
+transaction is needed around them (no BEGIN, no COMMIT).
 """
 
 from __future__ import annotations
@@ -83,7 +84,7 @@ _TEMPLATES_KEPT = 256
 _TEMPLATES_LOCK = threading.Lock()
 
 
-def template(session: Session, plan: Plan) -> Template:
+def template(session: Session, plan: store.PlanRef) -> Template:
     """The plan's step tree, action codes and document, read once per plan version."""
     key = (str(session.get_bind().engine.url), plan.id, plan.version, plan.updated_at)
     with _TEMPLATES_LOCK:  # creations run on several threads
@@ -91,6 +92,8 @@ def template(session: Session, plan: Plan) -> Template:
         if found is not None:
             _TEMPLATES.move_to_end(key)
             return found
+    main = session.get(Plan, plan.id)
+    assert main is not None, f"plan {plan.id} was read a moment ago"
     tree = store.step_tree(session, plan.id)
     codes = store.action_codes(session)
     made = Template(
@@ -99,7 +102,7 @@ def template(session: Session, plan: Plan) -> Template:
             for step, children in tree
         ],
         codes=codes,
-        document=store.document(session, plan, tree, codes).model_dump(mode="json"),
+        document=store.document(session, main, tree, codes).model_dump(mode="json"),
     )
     with _TEMPLATES_LOCK:
         _TEMPLATES[key] = made
@@ -116,7 +119,8 @@ def create(
     run_id: str | None = None,
     ring: KeyRing | None = None,
 ) -> ExecutionSnapshot:
-    """Snapshot the plan and insert the execution and its nodes; the caller commits.
+    """Snapshot the plan and insert the execution and its nodes, in one statement: on an
+    autocommit connection it needs no transaction around it.
 
     Raises OverrideError (nothing written) when the run's parameters do not fit the plan,
     and IntegrityError when an execution with this id exists already. `run_id` is the
@@ -128,9 +132,9 @@ def create(
         previous = executions.by_execution_id(session, params.rerun_of)
         if previous is None:
             raise OverrideError("rerun_of", f"no execution {params.rerun_of}")
-        plan = store.main_plan(session, previous.plan_id)
+        plan = store.main_plan_ref(session, previous.plan_id)
     else:
-        plan = store.main_plan(session, params.plan)
+        plan = store.main_plan_ref(session, params.plan)
     plan_template = template(session, plan)
     earlier = executions.effective_params(session, previous.id) if previous else {}
     carry = Carry(previous.execution_id, execution_id, ring) if previous else None

@@ -36,7 +36,7 @@ from nightwatch.sealing import SecretError, reveal, reveal_env
 from nightwatch.temporal import SEARCH_ATTRIBUTES
 from platforms.errors import PlatformError
 from storage import executions
-from storage.db import transactional, unavailable, writer_engine
+from storage.db import unavailable, writer_engine
 from storage.enums import NodeState
 from workflows.models import (
     DATABASE_UNAVAILABLE,
@@ -83,12 +83,12 @@ class ExecutionActivities:
         self, execution_id: str, run_id: str | None, params: ExecutionInput
     ) -> ExecutionSnapshot:
         bind_execution(execution_id)
-        with Session(transactional(writer_engine(self._url))) as session:
+        # Autocommit: the creation writes in one statement (activities/creation.py).
+        with Session(writer_engine(self._url)) as session:
             try:
                 snapshot = creation.create(
                     session, execution_id, params, run_id=run_id, ring=self._ring
                 )
-                session.commit()
             except NightwatchError as exc:
                 raise ApplicationError(
                     str(exc), type=type(exc).__name__, non_retryable=True

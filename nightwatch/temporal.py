@@ -9,8 +9,8 @@ from __future__ import annotations
 import dataclasses
 
 from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
-from temporalio.converter import DataConverter
+from temporalio.contrib.pydantic import PydanticPayloadConverter
+from temporalio.converter import CompositePayloadConverter, DataConverter
 from temporalio.service import TLSConfig
 
 from nightwatch.codec import EncryptionCodec, KeyRing
@@ -38,11 +38,28 @@ __all__ = [
 ]
 
 
+class PayloadConverter(CompositePayloadConverter):
+    """The SDK's pydantic payload converter (the same wire format), built once.
+
+    The worker builds a payload converter from its class for every workflow activation;
+    pydantic's builds its encoders and an empty type-adapter cache each time. This one
+    hands out the same encoders, so the type adapters are built once per type.
+    """
+
+    _shared = PydanticPayloadConverter()
+
+    def __init__(self) -> None:
+        super().__init__(*self._shared.converters.values())
+
+
+_CONVERTER = DataConverter(payload_converter_class=PayloadConverter)
+
+
 def data_converter(ring: KeyRing | None = None) -> DataConverter:
     """Pydantic payloads, AES-GCM encrypted with `ring` when encryption is on."""
     if ring is None:
-        return pydantic_data_converter
-    return dataclasses.replace(pydantic_data_converter, payload_codec=EncryptionCodec(ring))
+        return _CONVERTER
+    return dataclasses.replace(_CONVERTER, payload_codec=EncryptionCodec(ring))
 
 
 def _tls(settings: Settings) -> TLSConfig | bool:

@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from typing import Literal
 
 from pydantic import BaseModel
-from sqlalchemy import func, select, text
+from sqlalchemy import Select, func, select, text
 from sqlalchemy.orm import Session
 
 from nightwatch.errors import Conflict, NotFound
@@ -279,17 +279,50 @@ def _step_docs(rows: list[PlanStep], codes: dict[int, str]) -> list[StepDoc]:
     ]
 
 
+def _live_main(query: Select[Plan], ref: str | int) -> Select[Plan]:
+    query = query.where(Plan.type == PlanType.MAIN, Plan.deleted_at.is_(None))
+    if isinstance(ref, int) or str(ref).isdigit():
+        return query.where(Plan.id == int(ref))
+    return query.where(Plan.name == ref)
+
+
 def main_plan(session: Session, ref: str | int) -> Plan:
     """A live MAIN plan by id or by name."""
-    query = select(Plan).where(Plan.type == PlanType.MAIN, Plan.deleted_at.is_(None))
-    if isinstance(ref, int) or str(ref).isdigit():
-        query = query.where(Plan.id == int(ref))
-    else:
-        query = query.where(Plan.name == ref)
-    plan = session.scalar(query)
+    plan = session.scalar(_live_main(select(Plan), ref))
     if plan is None:
         raise PlanNotFound(str(ref), "no such plan (`nightwatch plan list`)")
     return plan
+
+
+@dataclass(frozen=True)
+class PlanRef:
+    """What starting an execution reads of a live MAIN plan: one row, no ORM object (every
+    run starts with this read)."""
+
+    id: int
+    name: str
+    version: int
+    scene: str
+    updated_at: datetime
+
+
+# Built once: every run's creation reads its plan through one of these.
+_REF = (
+    "SELECT id, name, version, scene, updated_at FROM pre_plan "
+    f"WHERE type = '{PlanType.MAIN.value}' AND deleted_at IS NULL"
+)
+_REF_BY_ID = text(f"{_REF} AND id = :ref")
+_REF_BY_NAME = text(f"{_REF} AND name = :ref")
+
+
+def main_plan_ref(session: Session, ref: str | int) -> PlanRef:
+    """`main_plan`, as the columns an execution's creation needs."""
+    by_id = isinstance(ref, int) or str(ref).isdigit()
+    statement, value = (_REF_BY_ID, int(ref)) if by_id else (_REF_BY_NAME, ref)
+    row = session.connection().execute(statement, {"ref": value}).first()
+    if row is None:
+        raise PlanNotFound(str(ref), "no such plan (`nightwatch plan list`)")
+    return PlanRef(*row)
 
 
 def export(session: Session, plan_id: int) -> PlanDocument:

@@ -67,14 +67,9 @@ def bookkeeping_engine(url: str) -> AsyncEngine:
 
 @cache
 def writer_engine(url: str) -> Engine:
-    """For creations and records (`transactional` where a write needs a transaction); they
-    run on at most 6 + 16 threads."""
+    """For creations and records, each one statement (autocommit); they run on at most
+    6 + 16 threads."""
     return create_engine(normalise_url(url), pool_size=5, max_overflow=20, **_WRITER)
-
-
-def transactional(engine: Engine) -> Engine:
-    """The same engine and pool, with transactions (READ COMMITTED)."""
-    return engine.execution_options(isolation_level="READ COMMITTED")
 
 
 def session_factory(url: str) -> sessionmaker[Session]:

@@ -90,6 +90,18 @@ async def wait_until_async(
     raise AssertionError(f"timed out after {within}s waiting for {what or condition}")
 
 
+async def holds_async(
+    condition: Callable[[], Awaitable[bool]], *, during: float, what: str = ""
+) -> None:
+    """A negative check: `condition` stays true for `during` seconds (checked every 0.1 s);
+    fails at the first check that finds it false, with when."""
+    started = time.monotonic()
+    while (elapsed := time.monotonic() - started) < during:
+        if not await condition():
+            raise AssertionError(f"{what or condition} stopped holding after {elapsed:.1f}s")
+        await asyncio.sleep(0.1)
+
+
 def libpq_url(url: str) -> str:
     """A psycopg (libpq) connection string from a SQLAlchemy URL."""
     return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)

@@ -18,7 +18,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from storage.enums import NodeState
 from tests.conftest import SIMULATOR_TOKEN, sim
-from tests.support import wait_until_async
+from tests.support import holds_async, wait_until_async
 from tests.workflows.conftest import Engine
 
 
@@ -108,9 +108,14 @@ async def test_cancel_while_polling_stops_and_says_where_the_order_was_left(
     order = (await _orders(simulator_url))[0]
     assert node.output["progress"]["order"] == order["id"]
     assert node.output["progress"]["state"] == "RUNNING"
+
     # The step ended with the cancellation (the workflow waited for it): no more polls.
-    await asyncio.sleep(1)  # several poll intervals, to see that none happens
-    assert await _polls(simulator_url) == polls
+    async def no_new_poll() -> bool:
+        return await _polls(simulator_url) == polls
+
+    await holds_async(
+        no_new_poll, during=1, what="no poll after the cancellation (several poll intervals)"
+    )
     assert len(await _orders(simulator_url)) == 1
 
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime
 
+import pytest
 from structlog.testing import capture_logs
 
 from activities.node_writer import NodeWriter
@@ -80,3 +82,44 @@ async def test_a_write_that_cannot_be_encoded_is_logged_and_the_writer_goes_on()
         writer.put(2, state=NodeState.RUNNING)
         await writer.drain()
     assert [e["event"] for e in logs] == ["node bookkeeping deferred: database unavailable"]
+
+
+async def test_values_that_come_in_while_it_gathers_go_in_one_batch(engine: Engine) -> None:
+    plan = _plan("gathered", step("CHECKPOINT", "a") | GATE, step("CHECKPOINT", "b"))
+    handle = await engine.start(engine.apply(plan))
+    await engine.waiting(handle, "1")
+    _, nodes = engine.rows(handle.id)
+    first, second = nodes
+    writer = NodeWriter(engine.db, linger_seconds=0.5)
+    batches: list[list[int]] = []
+    write = writer._write
+
+    async def counted(batch: dict[int, dict[str, object]]) -> None:
+        batches.append(sorted(batch))
+        await write(batch)
+
+    writer._write = counted  # type: ignore[method-assign]
+    writer.put(first, attempts=3)
+    await asyncio.sleep(0)  # the writer has started gathering (a step went on meanwhile)
+    writer.put(second, attempts=4)
+    await writer.drain()
+    assert batches == [sorted([first, second])]
+    _, nodes = engine.rows(handle.id)
+    assert (nodes[first].attempts, nodes[second].attempts) == (3, 4)
+
+
+async def test_a_stopping_worker_still_writes_what_was_gathered(engine: Engine) -> None:
+    plan = _plan("stopping", step("CHECKPOINT", "a") | GATE, step("CHECKPOINT", "b"))
+    handle = await engine.start(engine.apply(plan))
+    await engine.waiting(handle, "1")
+    _, nodes = engine.rows(handle.id)
+    _, second = nodes
+    writer = NodeWriter(engine.db, linger_seconds=60)
+    writer.put(second, attempts=9)
+    await asyncio.sleep(0)
+    assert writer._task is not None
+    writer._task.cancel()  # what the event loop does to its tasks when the worker stops
+    with pytest.raises(asyncio.CancelledError):
+        await writer._task
+    _, nodes = engine.rows(handle.id)
+    assert nodes[second].attempts == 9
