@@ -49,7 +49,8 @@ class PayloadConverter(CompositePayloadConverter):
     _shared = PydanticPayloadConverter()
 
     def __init__(self) -> None:
-        super().__init__(*self._shared.converters.values())
+        # Not super().__init__(): it would build the mapping again, for every activation.
+        self.converters = self._shared.converters
 
 
 _CONVERTER = DataConverter(payload_converter_class=PayloadConverter)

@@ -71,3 +71,25 @@ def test_no_package_imports_a_layer_above_its_own() -> None:
                         f"(layer {LAYER[top]} above {level})"
                     )
     assert wrong == [], "\n".join(wrong)
+
+
+def test_worker_py_and_the_tests_worker_set_the_same_options() -> None:
+    """`worker.py` spells its Worker out as Temporal's samples do; `build_worker` (tests,
+    benchmarks) must build the same one: a worker option added to one only fails here."""
+
+    def options(path: Path, function: str) -> set[str]:
+        tree = ast.parse(path.read_text())
+        for node in ast.walk(tree):
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and node.name == function:
+                for call in ast.walk(node):
+                    if (
+                        isinstance(call, ast.Call)
+                        and isinstance(call.func, ast.Name)
+                        and call.func.id == "Worker"
+                    ):
+                        return {k.arg for k in call.keywords if k.arg}
+        raise AssertionError(f"no Worker(...) call in {path}:{function}")
+
+    assert options(ROOT / "worker.py", "main") == options(
+        ROOT / "runtime/worker.py", "build_worker"
+    )
