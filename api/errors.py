@@ -10,7 +10,14 @@ from sqlalchemy.exc import DataError
 
 from catalog.options import OptionsError
 from catalog.views import CatalogNotSynced
-from nightwatch.errors import Conflict, Forbidden, NightwatchError, NotFound, PreconditionRequired
+from nightwatch.errors import (
+    Conflict,
+    Forbidden,
+    NightwatchError,
+    NotFound,
+    PreconditionRequired,
+    Unauthenticated,
+)
 from nightwatch.logs import get_logger
 from plans.validation import PlanInvalid, Problem
 from platforms.errors import PlatformError
@@ -28,6 +35,8 @@ class ErrorBody(BaseModel):
 def _status(exc: NightwatchError) -> int:
     if isinstance(exc, NotFound):
         return 404
+    if isinstance(exc, Unauthenticated):
+        return 401
     if isinstance(exc, Forbidden):
         return 403
     if isinstance(exc, Conflict):

@@ -41,6 +41,11 @@ class NotFound(NightwatchError):
     """The thing named does not exist (HTTP 404)."""
 
 
+class Unauthenticated(NightwatchError):
+    """No credential, or one that proves nothing (HTTP 401). The reason never says which
+    part of a credential was wrong beyond what its owner needs to fix it."""
+
+
 class Forbidden(NightwatchError):
     """The caller may not do this (HTTP 403)."""
 

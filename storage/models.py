@@ -370,3 +370,45 @@ class HistoryArchive(Base):
     prev_hash: Mapped[str] = mapped_column(String(64))
     chain_hash: Mapped[str] = mapped_column(String(64))
     archived_at: Mapped[datetime] = _created()
+
+
+class Account(Base):
+    """`account`: a local account (the embedded default; a bank's people sign in through
+    its OpenID provider instead). The password is kept as an argon2id hash only."""
+
+    __tablename__ = "account"
+
+    id: Mapped[int] = _id()
+    username: Mapped[str] = mapped_column(String(128), unique=True)
+    display_name: Mapped[str | None] = mapped_column(String(200))
+    password_hash: Mapped[str] = mapped_column(Text)
+    roles: Mapped[JsonList]
+    # Repeated failed sign-ins lock the account for a while, longer each time.
+    failed_sign_ins: Mapped[int] = mapped_column(Integer, server_default="0")
+    locked_until: Mapped[datetime | None]
+    last_sign_in_at: Mapped[datetime | None]
+    disabled_at: Mapped[datetime | None]
+    created_by: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[datetime] = _created()
+    updated_at: Mapped[datetime] = _updated()
+
+
+class ApiToken(Base):
+    """`api_token`: a token for the CLI or automation, shown once and kept as a hash. It
+    acts as `owner` with `roles` (never more than its creator had) until it expires or is
+    revoked."""
+
+    __tablename__ = "api_token"
+
+    id: Mapped[int] = _id()
+    token_id: Mapped[str] = mapped_column(String(32), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    owner: Mapped[str] = mapped_column(String(200), index=True)
+    roles: Mapped[JsonList]
+    secret_hash: Mapped[str] = mapped_column(String(64))
+    created_by: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = _created()
+    expires_at: Mapped[datetime]
+    revoked_at: Mapped[datetime | None]
+    revoked_by: Mapped[str | None] = mapped_column(String(200))
+    last_used_at: Mapped[datetime | None]

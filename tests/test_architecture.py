@@ -12,7 +12,7 @@ ROOT = Path(__file__).parents[1]
 LAYERS = [
     ["nightwatch"],  # the kernel: errors, settings, logs, Temporal client, codec, sealing
     ["storage", "platforms", "simulator"],
-    ["catalog"],
+    ["catalog", "identity"],
     ["plans"],
     ["workflows", "activities"],  # a workflow references its activities, as samples do
     ["executions"],

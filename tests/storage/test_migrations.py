@@ -32,6 +32,8 @@ DOMAIN_TABLES = {
     "alert_rule",
     "risk_event",
     "history_archive",
+    "account",
+    "api_token",
 }
 
 

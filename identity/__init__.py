@@ -1,0 +1,1 @@
+"""Who acts: proven identities, roles, local accounts and API tokens (docs/identity.md)."""
