@@ -29,11 +29,16 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-test: $(STAMP)
+# The tests' real OpenID provider (oidc-provider from the npm registry, its lock committed).
+OIDC := tests/oidc/node_modules/.installed
+$(OIDC): tests/oidc/package-lock.json
+	if command -v npm >/dev/null; then npm ci --prefix tests/oidc --no-audit --no-fund --silent && touch $(OIDC); fi
+
+test: $(STAMP) $(OIDC)
 	$(BIN)/ruff format --check .
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 	$(BIN)/pytest
 
 clean:
-	rm -rf $(VENV) build *.egg-info
+	rm -rf $(VENV) build *.egg-info tests/oidc/node_modules

@@ -12,17 +12,23 @@ from activities.node_writer import NodeWriter
 from storage.enums import NodeState
 from tests.plans.samples import step
 from tests.support import free_port
-from tests.workflows.conftest import Engine
+from tests.workflows.conftest import Engine, Handle
 from tests.workflows.test_execution import GATE, _act, _plan
 from workflows.execution import PlanExecutionWorkflow
 
 
-async def test_writes_merge_in_order_and_never_touch_an_ended_execution(engine: Engine) -> None:
-    plan = _plan("writer", step("CHECKPOINT", "a") | GATE, step("CHECKPOINT", "b"))
+async def _parked(engine: Engine, name: str) -> tuple[Handle, int, int]:
+    """An execution of two steps waiting at its first, and its two nodes' row ids."""
+    plan = _plan(name, step("CHECKPOINT", "a") | GATE, step("CHECKPOINT", "b"))
     handle = await engine.start(engine.apply(plan))
     await engine.waiting(handle, "1")
     _, nodes = engine.rows(handle.id)
     first, second = nodes
+    return handle, first, second
+
+
+async def test_writes_merge_in_order_and_never_touch_an_ended_execution(engine: Engine) -> None:
+    handle, first, second = await _parked(engine, "writer")
     writer = NodeWriter(engine.db)
     started = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
     # Three writes for one node and one for another, queued before the writer runs:
@@ -85,11 +91,7 @@ async def test_a_write_that_cannot_be_encoded_is_logged_and_the_writer_goes_on()
 
 
 async def test_values_that_come_in_while_it_gathers_go_in_one_batch(engine: Engine) -> None:
-    plan = _plan("gathered", step("CHECKPOINT", "a") | GATE, step("CHECKPOINT", "b"))
-    handle = await engine.start(engine.apply(plan))
-    await engine.waiting(handle, "1")
-    _, nodes = engine.rows(handle.id)
-    first, second = nodes
+    handle, first, second = await _parked(engine, "gathered")
     writer = NodeWriter(engine.db, linger_seconds=0.5)
     batches: list[list[int]] = []
     write = writer._write
@@ -109,11 +111,7 @@ async def test_values_that_come_in_while_it_gathers_go_in_one_batch(engine: Engi
 
 
 async def test_a_stopping_worker_still_writes_what_was_gathered(engine: Engine) -> None:
-    plan = _plan("stopping", step("CHECKPOINT", "a") | GATE, step("CHECKPOINT", "b"))
-    handle = await engine.start(engine.apply(plan))
-    await engine.waiting(handle, "1")
-    _, nodes = engine.rows(handle.id)
-    _, second = nodes
+    handle, _, second = await _parked(engine, "stopping")
     writer = NodeWriter(engine.db, linger_seconds=60)
     writer.put(second, attempts=9)
     await asyncio.sleep(0)
