@@ -2,7 +2,7 @@
 
 Roles are separate duties, not a ladder: an operator starts, cancels and fills in; an
 approver confirms and rejects risky steps; an admin manages plans, rules, tokens and
-accounts. Every role may read. Nobody is an approver by being an admin: a bank separates
+accounts. Every role may read; no role, nothing. Nobody is an approver by being an admin: a bank separates
 who changes the rules from who approves a change in production.
 """
 
@@ -58,7 +58,9 @@ class Identity(BaseModel):
     proof_id: str  # the account's username, the token's id, or the provider's issuer#subject
 
     def has(self, role: Role) -> bool:
-        return role == Role.VIEWER or role in self.roles
+        """Every role may read; someone proven but given no role (a provider group that maps
+        to none) may do nothing, reading included."""
+        return role in self.roles or (role == Role.VIEWER and bool(self.roles))
 
     def require(self, role: Role, doing: str) -> None:
         """Forbidden (403), naming the role `doing` needs, unless this identity has it."""
