@@ -110,12 +110,7 @@ def _verify(password_hash: str, password: str) -> bool:
 
 
 def identity_of(account: Account) -> Identity:
-    return Identity(
-        user=account.username,
-        roles=frozenset(Role(r) for r in account.roles),
-        proof=Proof.LOCAL_ACCOUNT,
-        proof_id=account.username,
-    )
+    return Identity.stored(account.username, account.roles, Proof.LOCAL_ACCOUNT, account.username)
 
 
 def set_password(session: Session, username: str, password: str) -> None:

@@ -2,8 +2,8 @@
 
 Roles are separate duties, not a ladder: an operator starts, cancels and fills in; an
 approver confirms and rejects risky steps; an admin manages plans, rules, tokens and
-accounts. Every role may read; no role, nothing. Nobody is an approver by being an admin: a bank separates
-who changes the rules from who approves a change in production.
+accounts. Every role may read; no role, nothing. Nobody is an approver by being an admin:
+a bank separates who changes the rules from who approves a change in production.
 """
 
 from __future__ import annotations
@@ -56,6 +56,13 @@ class Identity(BaseModel):
     groups: frozenset[str] = frozenset()
     proof: Proof
     proof_id: str  # the account's username, the token's id, or the provider's issuer#subject
+
+    @classmethod
+    def stored(cls, user: str, roles: list[str], proof: Proof, proof_id: str) -> Identity:
+        """An identity from a row that keeps its roles as names (an account, a token)."""
+        return cls(
+            user=user, roles=frozenset(Role(r) for r in roles), proof=proof, proof_id=proof_id
+        )
 
     def has(self, role: Role) -> bool:
         """Every role may read; someone proven but given no role (a provider group that maps

@@ -99,12 +99,7 @@ def authenticate(session: Session, presented: str) -> Identity:
     if row.last_used_at is None or now - row.last_used_at >= LAST_USE_EVERY:
         session.execute(update(ApiToken).where(ApiToken.id == row.id).values(last_used_at=now))
         session.commit()
-    return Identity(
-        user=row.owner,
-        roles=frozenset(Role(r) for r in row.roles),
-        proof=Proof.API_TOKEN,
-        proof_id=row.token_id,
-    )
+    return Identity.stored(row.owner, row.roles, Proof.API_TOKEN, row.token_id)
 
 
 def revoke(session: Session, by: Identity, token_id: str) -> None:
