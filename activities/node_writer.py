@@ -5,7 +5,7 @@ comes in for `LINGER_SECONDS` after the first value, merges it per node (later v
 win, so a node's writes keep their order) and writes the batch in one statement. Under
 load a batch carries many executions' nodes, so the cost per step falls as the load
 grows: without the window, 200 concurrent executions made about 750 statements for 1,000
-node writes, each costing more worker CPU than the row it carried (bench/_prof_ours.py).
+node writes, each costing more worker CPU than the row it carried (docs/performance.md).
 
 Best effort by design: the workflow's view is written again, authoritatively, at every
 wait for a person and when the execution ends. A batch the database refuses is logged and

@@ -16,7 +16,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from identity.model import Identity, Proof, Role
+from identity.model import Identity, Proof, Role, role_names
 from nightwatch.errors import Conflict, NightwatchError, NotFound, Unauthenticated
 from storage.models import Account
 
@@ -60,7 +60,7 @@ def create(
         username=name,
         display_name=display_name,
         password_hash=HASHER.hash(password),
-        roles=sorted(r.value for r in roles),
+        roles=role_names(roles),
         created_by=by,
     )
     session.add(account)

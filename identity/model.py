@@ -42,6 +42,11 @@ def parse_roles(values: list[str] | tuple[str, ...] | set[str], *, path: str) ->
     return frozenset(roles)
 
 
+def role_names(roles: frozenset[Role]) -> list[str]:
+    """Roles as a row keeps them (`Identity.stored` reads them back)."""
+    return sorted(r.value for r in roles)
+
+
 class UnknownRole(NightwatchError):
     """A role name that is none of Role's (HTTP 400)."""
 

@@ -221,4 +221,4 @@ class Provider:
 
 
 def _unknown_key(exc: JoseError) -> bool:
-    return exc.error in ("invalid_key_id", "missing_key") or "kid" in str(exc).lower()
+    return exc.error in ("invalid_key_id", "missing_key")

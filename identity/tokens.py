@@ -19,7 +19,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from identity.model import Identity, Proof, Role
+from identity.model import Identity, Proof, Role, role_names
 from nightwatch.errors import Forbidden, NightwatchError, NotFound, Unauthenticated
 from storage.models import ApiToken
 
@@ -72,7 +72,7 @@ def create(
             token_id=token_id,
             name=name.strip(),
             owner=owner,
-            roles=sorted(r.value for r in roles),
+            roles=role_names(roles),
             secret_hash=_hash(secret),
             created_by=creator.proven_by,
             expires_at=expires_at,

@@ -279,9 +279,14 @@ def _step_docs(rows: list[PlanStep], codes: dict[int, str]) -> list[StepDoc]:
     ]
 
 
+def _by_id(ref: str | int) -> bool:
+    """A plan reference is its id when it is all digits, else its name."""
+    return isinstance(ref, int) or str(ref).isdigit()
+
+
 def _live_main(query: Select[Plan], ref: str | int) -> Select[Plan]:
     query = query.where(Plan.type == PlanType.MAIN, Plan.deleted_at.is_(None))
-    if isinstance(ref, int) or str(ref).isdigit():
+    if _by_id(ref):
         return query.where(Plan.id == int(ref))
     return query.where(Plan.name == ref)
 
@@ -306,7 +311,8 @@ class PlanRef:
     updated_at: datetime
 
 
-# Built once: every run's creation reads its plan through one of these.
+# Built once: every run's creation reads its plan through one of these (`_live_main`'s
+# conditions, as text: no statement to build and compile per run).
 _REF = (
     "SELECT id, name, version, scene, updated_at FROM pre_plan "
     f"WHERE type = '{PlanType.MAIN.value}' AND deleted_at IS NULL"
@@ -317,8 +323,7 @@ _REF_BY_NAME = text(f"{_REF} AND name = :ref")
 
 def main_plan_ref(session: Session, ref: str | int) -> PlanRef:
     """`main_plan`, as the columns an execution's creation needs."""
-    by_id = isinstance(ref, int) or str(ref).isdigit()
-    statement, value = (_REF_BY_ID, int(ref)) if by_id else (_REF_BY_NAME, ref)
+    statement, value = (_REF_BY_ID, int(ref)) if _by_id(ref) else (_REF_BY_NAME, ref)
     row = session.connection().execute(statement, {"ref": value}).first()
     if row is None:
         raise PlanNotFound(str(ref), "no such plan (`nightwatch plan list`)")

@@ -36,7 +36,8 @@ WORKFLOWS: Sequence[type] = (DiagnosticsWorkflow, PlanExecutionWorkflow)
 ACTIVITY_THREADS = 16
 # Workflow activations run on this many threads (the SDK's default is up to 500). They are
 # short, pure Python: more threads cannot run more of them at once under the GIL, they
-# only take it from one another (worker CPU per execution -14 % with one, bench/engine.py).
+# only take it from one another (one thread cut worker CPU per execution by 14 % in an A/B
+# run of bench/engine.py; two keep one activation from waiting behind a slow one).
 WORKFLOW_THREADS = 2
 # Executions waiting for people need no memory: evicted ones replay on the next decision
 # (short histories), so the cache stays small.
