@@ -171,6 +171,7 @@ def create(
         plan_version=plan.version,
         scene=plan.scene,
         nodes=nodes,
+        four_eyes=bool(plan_template.document.get("four_eyes")),
     )
     executions.insert_execution(
         connection,

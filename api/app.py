@@ -1,30 +1,55 @@
-"""The plan API application; `nightwatch api` and the local stack serve it with uvicorn."""
+"""The Nightwatch API application; `nightwatch api` and the local stack serve it with uvicorn.
+
+Plans and the catalog (api/routes.py), executions and the inbox (api/executions.py),
+sign-in, tokens and accounts (api/auth.py), the Web UI's codec endpoint (api/codec.py).
+Every route but sign-in and health needs an authenticated caller with the right role.
+"""
 
 from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from pydantic import SecretStr
 
-from api import codec, errors
+from api import auth, codec, errors, executions
+from api.deps import TemporalLink
 from api.routes import router
+from identity.authn import AuthConfig, Authenticator
 from nightwatch import __version__, web
 from nightwatch.config import Settings
+from storage.db import session_factory
 
 
 def create_app(settings: Settings) -> FastAPI:
+    config = AuthConfig.of(settings)
+    config.check_usable(settings)  # a production API nobody can sign in to does not start
+    authenticator = Authenticator(config, session_factory(settings.effective_database_url))
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        yield
+        await authenticator.aclose()
+
     app = web.app(
         title="Nightwatch API",
         version=__version__,
-        description="Plans, the action catalog and parameter options. Errors are JSON "
+        lifespan=lifespan,
+        description="Plans, the action catalog, executions and the inbox, sign-in and tokens. "
+        "Every call but sign-in needs `Authorization: Bearer <token>` or the session cookie "
+        "(with `X-CSRF-Token` on writes). Errors are JSON "
         "`{error, path, reason, problems: [{path, reason}]}` with the paths the CLI prints.",
     )
     app.state.database_url = settings.effective_database_url
     app.state.settings = settings
+    app.state.auth = authenticator
+    app.state.temporal = TemporalLink(settings)
     errors.install(app)
     web.install(app)
-    app.include_router(router)
-    app.include_router(codec.router)
+    for routes in (auth.router, router, executions.router, codec.router):
+        app.include_router(routes, responses=errors.AUTH_ERRORS)
     origins = settings.entries(SecretStr(settings.codec_cors_origins))
     if origins:  # the Web UI calls the codec endpoint from the browser
         app.add_middleware(

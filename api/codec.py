@@ -2,26 +2,23 @@
 
 The UI posts the payloads it shows to `/codec/decode` (and the inputs people type to
 `/codec/encode`), in Temporal's JSON form `{"payloads": [{"metadata": {...}, "data": "..."}]}`.
-With `NIGHTWATCH_CODEC_TOKENS` set, a call needs `Authorization: Bearer <token>` (the UI
-forwards the operator's token); in production the endpoint answers nothing without them.
+Only a signed-in viewer may use it: the console's session cookie (the UI and the API share
+the site), an API token, or the provider's access token the Web UI forwards
+(`TEMPORAL_CODEC_PASS_ACCESS_TOKEN`); CORS admits only the configured UI origin.
 """
 
 from __future__ import annotations
 
-import hmac
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Header, Request
+from fastapi import APIRouter, Body, Request
 from google.protobuf import json_format
 from temporalio.api.common.v1 import Payloads
 
+from identity.guard import ViewerReading
 from nightwatch.codec import EncryptionCodec, PayloadKeyError
 from nightwatch.config import Settings
-from nightwatch.errors import Forbidden, NightwatchError, NotFound
-
-
-class CodecRefused(Forbidden):
-    """The caller may not use the codec endpoint (HTTP 403)."""
+from nightwatch.errors import NightwatchError, NotFound
 
 
 class CodecUnavailable(NotFound):
@@ -35,18 +32,11 @@ _BODY = Body(
 )
 
 
-def _codec(request: Request, authorization: str | None) -> EncryptionCodec:
+def _codec(request: Request) -> EncryptionCodec:
     settings: Settings = request.app.state.settings
     ring = settings.key_ring()
     if ring is None:
         raise CodecUnavailable("codec", "payload encryption is off on this server")
-    tokens = settings.entries(settings.codec_tokens)
-    if tokens:
-        given = (authorization or "").removeprefix("Bearer ").strip()
-        if not any(hmac.compare_digest(given, token) for token in tokens):
-            raise CodecRefused("Authorization", "a codec token is required (Bearer)")
-    elif settings.env == "production":
-        raise CodecRefused("codec", "set NIGHTWATCH_CODEC_TOKENS to open the codec endpoint")
     return EncryptionCodec(ring)
 
 
@@ -67,9 +57,9 @@ def _answer(payloads: Payloads) -> dict[str, Any]:
 async def decode(
     request: Request,
     body: Annotated[dict[str, Any], _BODY],
-    authorization: Annotated[str | None, Header()] = None,
+    identity: ViewerReading,
 ) -> dict[str, Any]:
-    codec = _codec(request, authorization)
+    codec = _codec(request)
     try:
         decoded = await codec.decode(_payloads(body).payloads)
     except PayloadKeyError as exc:
@@ -81,7 +71,7 @@ async def decode(
 async def encode(
     request: Request,
     body: Annotated[dict[str, Any], _BODY],
-    authorization: Annotated[str | None, Header()] = None,
+    identity: ViewerReading,
 ) -> dict[str, Any]:
-    codec = _codec(request, authorization)
+    codec = _codec(request)
     return _answer(Payloads(payloads=await codec.encode(_payloads(body).payloads)))

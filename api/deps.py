@@ -1,13 +1,17 @@
-"""Request-scoped dependencies: a database session and the acting user."""
+"""Request-scoped dependencies: a database session and the execution service."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from typing import Annotated
 
-from fastapi import Depends, Header, Request
+from fastapi import Depends, Request
 from sqlalchemy.orm import Session
 
+from executions.service import Executions
+from nightwatch.config import Settings
+from nightwatch.temporal import connect
 from storage.db import session_factory
 
 
@@ -16,12 +20,27 @@ def get_session(request: Request) -> Iterator[Session]:
         yield session
 
 
-def get_user(
-    x_nightwatch_user: Annotated[str | None, Header(max_length=128)] = None,
-) -> str | None:
-    """Who acts, as the gateway in front of the API asserts it (recorded for audit)."""
-    return x_nightwatch_user
+class TemporalLink:
+    """The API's one Temporal client, connected at first use (the API answers plan and
+    catalog reads while Temporal is still starting)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._executions: Executions | None = None
+        self._lock = asyncio.Lock()
+
+    async def executions(self) -> Executions:
+        async with self._lock:
+            if self._executions is None:
+                client = await connect(self.settings, identity="nightwatch-api")
+                self._executions = Executions(client, self.settings.task_queue)
+            return self._executions
+
+
+async def get_executions(request: Request) -> Executions:
+    link: TemporalLink = request.app.state.temporal
+    return await link.executions()
 
 
 SessionDep = Annotated[Session, Depends(get_session)]
-UserDep = Annotated[str | None, Depends(get_user)]
+ExecutionsDep = Annotated[Executions, Depends(get_executions)]

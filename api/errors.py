@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -10,15 +12,11 @@ from sqlalchemy.exc import DataError
 
 from catalog.options import OptionsError
 from catalog.views import CatalogNotSynced
-from nightwatch.errors import (
-    Conflict,
-    Forbidden,
-    NightwatchError,
-    NotFound,
-    PreconditionRequired,
-    Unauthenticated,
-)
+from executions.service import ExecutionExists, Refused
+from nightwatch import web
+from nightwatch.errors import NightwatchError
 from nightwatch.logs import get_logger
+from nightwatch.temporal import TemporalUnavailable
 from plans.validation import PlanInvalid, Problem
 from platforms.errors import PlatformError
 
@@ -32,22 +30,23 @@ class ErrorBody(BaseModel):
     problems: list[Problem] = []
 
 
+# Every route that needs a caller answers these (identity/guard.py).
+AUTH_ERRORS: dict[int | str, dict[str, Any]] = {
+    401: {"model": ErrorBody, "description": "no credential, or one that proves nothing"},
+    403: {"model": ErrorBody, "description": "your roles do not allow this (or no CSRF token)"},
+}
+
+
 def _status(exc: NightwatchError) -> int:
-    if isinstance(exc, NotFound):
-        return 404
-    if isinstance(exc, Unauthenticated):
-        return 401
-    if isinstance(exc, Forbidden):
-        return 403
-    if isinstance(exc, Conflict):
+    if isinstance(exc, Refused | ExecutionExists):
         return 409
-    if isinstance(exc, PreconditionRequired):
-        return 428
+    if isinstance(exc, TemporalUnavailable):
+        return 503
     if isinstance(exc, PlanInvalid | OptionsError):
         return 422
     if isinstance(exc, PlatformError | CatalogNotSynced):
         return 503 if getattr(exc, "retryable", True) else 502
-    return 400
+    return web.kernel_status(exc)
 
 
 def _problem_path(loc: tuple[int | str, ...]) -> str:
@@ -63,9 +62,7 @@ def _problem_path(loc: tuple[int | str, ...]) -> str:
 def install(app: FastAPI) -> None:
     @app.exception_handler(NightwatchError)
     async def domain_error(request: Request, exc: NightwatchError) -> JSONResponse:
-        body = exc.to_dict()
-        body.setdefault("problems", [])
-        return JSONResponse(status_code=_status(exc), content=body)
+        return web.domain_error_response(exc, _status(exc))
 
     @app.exception_handler(DataError)
     async def refused_value(request: Request, exc: DataError) -> JSONResponse:

@@ -8,11 +8,12 @@ from fastapi import APIRouter, Header, Path, Query, Request, Response
 from fastapi.responses import PlainTextResponse
 from pydantic import BaseModel
 
-from api.deps import SessionDep, UserDep
+from api.deps import SessionDep
 from api.errors import ErrorBody
 from catalog.options import Option, options_for
 from catalog.params import InstanceFilter
 from catalog.views import load_actions
+from identity.guard import Admin, Viewer
 from nightwatch.errors import Conflict, NightwatchError, NotFound, PreconditionRequired
 from plans import files, store
 from plans.model import PlanDocument
@@ -57,15 +58,15 @@ class Options(BaseModel):
 
 
 @router.get("/plans", tags=["plans"])
-def list_plans(session: SessionDep) -> list[store.PlanSummary]:
+def list_plans(identity: Viewer, session: SessionDep) -> list[store.PlanSummary]:
     return store.list_plans(session)
 
 
 @router.post("/plans", status_code=201, tags=["plans"])
-def create_plan(document: PlanDocument, session: SessionDep, user: UserDep) -> PlanRef:
+def create_plan(document: PlanDocument, identity: Admin, session: SessionDep) -> PlanRef:
     """Create a plan; a plan with this name already existing is a conflict (409: change it
     with PUT)."""
-    result = store.apply(session, document, by=user, only="create")
+    result = store.apply(session, document, by=identity.user, only="create")
     session.commit()
     return PlanRef(
         id=result.plan_id, name=result.name, version=result.version, outcome=result.outcome
@@ -85,8 +86,8 @@ IfMatch = Annotated[
 def update_plan(
     plan_id: PlanId,
     document: PlanDocument,
+    identity: Admin,
     session: SessionDep,
-    user: UserDep,
     if_match: IfMatch = None,
 ) -> PlanRef:
     """Change a plan; `If-Match` carries the version the change was made to (409 if the
@@ -95,7 +96,12 @@ def update_plan(
     if main.name != document.name:
         raise Conflict("name", f"plan {plan_id} is named {main.name!r}; names do not change")
     result = store.apply(
-        session, document, by=user, only="update", plan_id=plan_id, version=_version(if_match)
+        session,
+        document,
+        by=identity.user,
+        only="update",
+        plan_id=plan_id,
+        version=_version(if_match),
     )
     session.commit()
     return PlanRef(
@@ -116,7 +122,9 @@ def _version(if_match: str | None) -> int:
 
 
 @router.get("/plans/{plan_id}", tags=["plans"])
-def get_plan(plan_id: PlanId, session: SessionDep, response: Response) -> StoredPlan:
+def get_plan(
+    plan_id: PlanId, identity: Viewer, session: SessionDep, response: Response
+) -> StoredPlan:
     """A plan and its version (also in ETag: send it back in If-Match to change it)."""
     main = store.main_plan(session, plan_id)
     response.headers["ETag"] = f'"{main.version}"'
@@ -124,20 +132,20 @@ def get_plan(plan_id: PlanId, session: SessionDep, response: Response) -> Stored
 
 
 @router.get("/plans/{plan_id}/file", tags=["plans"], response_class=PlainTextResponse)
-def export_plan(plan_id: PlanId, session: SessionDep) -> str:
+def export_plan(plan_id: PlanId, identity: Viewer, session: SessionDep) -> str:
     """The plan as a YAML plan file."""
     return files.to_yaml(store.export(session, store.main_plan(session, plan_id).id))
 
 
 @router.delete("/plans/{plan_id}", status_code=204, tags=["plans"])
-def delete_plan(plan_id: PlanId, session: SessionDep, user: UserDep) -> Response:
-    store.delete(session, store.main_plan(session, plan_id).id, by=user)
+def delete_plan(plan_id: PlanId, identity: Admin, session: SessionDep) -> Response:
+    store.delete(session, store.main_plan(session, plan_id).id, by=identity.user)
     session.commit()
     return Response(status_code=204)
 
 
 @router.post("/plans/validate", tags=["plans"])
-def validate_plan(body: dict[str, Any], session: SessionDep) -> Validity:
+def validate_plan(body: dict[str, Any], identity: Viewer, session: SessionDep) -> Validity:
     """Check a plan without storing it: 200 when valid, 422 with every problem otherwise."""
     document = parse_document(body)
     check(document, CatalogView.load(session))
@@ -145,12 +153,14 @@ def validate_plan(body: dict[str, Any], session: SessionDep) -> Validity:
 
 
 @router.get("/actions", tags=["catalog"])
-def list_actions(session: SessionDep, include_retired: bool = Query(False)) -> list[dict[str, Any]]:
+def list_actions(
+    identity: Viewer, session: SessionDep, include_retired: bool = Query(False)
+) -> list[dict[str, Any]]:
     return load_actions(session, include_retired=include_retired)
 
 
 @router.get("/actions/{code}", tags=["catalog"])
-def get_action(code: str, session: SessionDep) -> dict[str, Any]:
+def get_action(code: str, identity: Viewer, session: SessionDep) -> dict[str, Any]:
     for action in load_actions(session, include_retired=True):
         if action["code"] == code:
             return action
@@ -158,10 +168,12 @@ def get_action(code: str, session: SessionDep) -> dict[str, Any]:
 
 
 @router.get("/actions/{code}/params/{name}/options", tags=["catalog"])
-async def parameter_options(code: str, name: str, request: Request, session: SessionDep) -> Options:
+async def parameter_options(
+    code: str, name: str, request: Request, identity: Viewer, session: SessionDep
+) -> Options:
     """Allowed values of a parameter from its option source, filtered as it declares; other
     parameters it depends on (e.g. `app`) are passed as query parameters."""
-    action = get_action(code, session)
+    action = get_action(code, identity, session)
     param = next((p for p in action["params"] if p["name"] == name), None)
     if param is None:
         raise NotFound(f"{code}.{name}", "no such parameter")

@@ -8,53 +8,17 @@ import typer
 
 from cli.context import sessions
 from cli.output import JsonFlag, emit_json, say
+from executions.inbox import Who, as_json, waiting
 from storage import executions
-from storage.enums import NodeState
-
-WHAT = {
-    NodeState.WAITING_CONFIRMATION: "confirmation",
-    NodeState.WAITING_PARAMETERS: "parameters",
-    NodeState.FAILED_WAITING: "a decision after failure",
-}
 
 app = typer.Typer()
 
 
-def _may_act(strategy: dict[str, Any], user: str | None, roles: list[str]) -> bool:
-    confirmers = strategy.get("confirmers") or []
-    if not confirmers or user is None:
-        return True
-    return user in confirmers or any(f"role:{role}" in confirmers for role in roles)
-
-
 def waiting_nodes(user: str | None = None, roles: list[str] | None = None) -> list[dict[str, Any]]:
     """Every node waiting for a person in an open execution, oldest first."""
-    items = []
+    who = Who(user=user, roles=roles or []) if user else None
     with sessions()() as session:
-        for node, execution_id, plan, parent_name in executions.waiting_nodes(session):
-            if not _may_act(node.strategy, user, roles or []):
-                continue
-            key = (
-                f"{parent_name}.{node.execute_order}"
-                if parent_name
-                else (node.name if node.type == "PRE_PLAN_TEMPLATE" else str(node.execute_order))
-            )
-            items.append(
-                {
-                    "execution": execution_id,
-                    "plan": plan,
-                    "node": key,
-                    "name": node.name,
-                    "state": node.state,
-                    "waits_for": WHAT.get(NodeState(node.state), node.state),
-                    "missing": node.pending_parameters
-                    if node.state == NodeState.WAITING_PARAMETERS
-                    else [],
-                    "may_act": node.strategy.get("confirmers") or ["anyone"],
-                    "since": node.updated_at.isoformat(),
-                }
-            )
-    return items
+        return as_json(waiting(session, who))
 
 
 @app.command()

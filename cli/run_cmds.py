@@ -10,7 +10,6 @@ from typing import Annotated, Any
 
 import typer
 
-from catalog.registry import SECRET_PARAM_NAMES
 from cli.context import settings
 from cli.output import FAILED, OK, WAITING, JsonFlag, emit_json, say
 from executions.service import (
@@ -19,8 +18,9 @@ from executions.service import (
     check_id,
     new_execution_id,
     rerun_id,
+    seal_overrides,
+    seal_parameters,
 )
-from nightwatch.sealing import seal_values
 from nightwatch.temporal import connect
 from workflows.models import Decision, DecisionKind, ExecutionInput, ExecutionView, Fill, NodeView
 
@@ -56,23 +56,7 @@ def parse_sets(sets: list[str] | None, execution: str) -> dict[str, dict[str, An
         if not sep or not dot or not node or not param:
             raise ExecutionError(item, "expected NODE.PARAM=VALUE, e.g. 3.pods=4")
         overrides.setdefault(node, {})[param] = _value(raw)
-    return {
-        node: _sealed(f"--set {node}", values, execution, node)
-        for node, values in overrides.items()
-    }
-
-
-def _sealed(path: str, values: dict[str, Any], execution: str, node: str) -> dict[str, Any]:
-    """Secret values sealed here, before they leave this process, for this execution and
-    node only (nightwatch/sealing.py)."""
-    return seal_values(
-        values,
-        set(SECRET_PARAM_NAMES),
-        settings().key_ring(),
-        path=path,
-        execution=execution,
-        node=node,
-    )
+    return seal_overrides(overrides, execution, settings().key_ring(), "--set")
 
 
 def _value(raw: str) -> Any:
@@ -294,7 +278,7 @@ def fill(
         if not sep or not key:
             raise ExecutionError(item, "expected PARAM=VALUE")
         parsed[key] = _value(raw)
-    parsed = _sealed("values", parsed, execution_id(execution), node)
+    parsed = seal_parameters(parsed, execution_id(execution), node, settings().key_ring(), "values")
     argument = Fill(node=node, user=_user(user), roles=_roles(role), values=parsed, comment=comment)
 
     async def go() -> NodeView:

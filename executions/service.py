@@ -25,9 +25,12 @@ from temporalio.client import (
 )
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
-from temporalio.service import RPCError
+from temporalio.service import RPCError, RPCStatusCode
 
-from nightwatch.errors import NightwatchError
+from catalog.registry import SECRET_PARAM_NAMES
+from nightwatch.codec import KeyRing
+from nightwatch.errors import NightwatchError, NotFound
+from nightwatch.sealing import seal_values
 from workflows.execution import PlanExecutionWorkflow, child_workflow_id
 from workflows.models import (
     AlertResolved,
@@ -44,6 +47,7 @@ Handle = WorkflowHandle[PlanExecutionWorkflow, ExecutionView]
 # A decision's kind -> the update that takes it (validated: the caller hears a refusal).
 UPDATES: dict[DecisionKind, Any] = {
     DecisionKind.CONFIRM: PlanExecutionWorkflow.confirm,
+    DecisionKind.REJECT: PlanExecutionWorkflow.reject,
     DecisionKind.SKIP: PlanExecutionWorkflow.skip,
     DecisionKind.RETRY: PlanExecutionWorkflow.retry,
     DecisionKind.DONE: PlanExecutionWorkflow.mark_done,
@@ -61,6 +65,30 @@ class ExecutionExists(ExecutionError):
 
 class Refused(ExecutionError):
     """The execution refused a decision or a fill (who may act, what it waits for…)."""
+
+
+class ExecutionNotFound(ExecutionError, NotFound):
+    """No execution has this id (HTTP 404)."""
+
+
+def seal_overrides(
+    overrides: dict[str, dict[str, Any]], execution: str, ring: KeyRing | None, path: str
+) -> dict[str, dict[str, Any]]:
+    """Secret values among a start's or re-run's parameters sealed for this execution and
+    node, before they reach Temporal (nightwatch/sealing.py)."""
+    return {
+        node: seal_parameters(values, execution, node, ring, f"{path}.{node}")
+        for node, values in overrides.items()
+    }
+
+
+def seal_parameters(
+    values: dict[str, Any], execution: str, node: str, ring: KeyRing | None, path: str
+) -> dict[str, Any]:
+    """Secret values among a node's parameters sealed for this execution and node."""
+    return seal_values(
+        values, set(SECRET_PARAM_NAMES), ring, path=path, execution=execution, node=node
+    )
 
 
 def new_execution_id(prefix: str = "exec") -> str:
@@ -171,6 +199,8 @@ class Executions:
                 PlanExecutionWorkflow.get_state
             )
         except RPCError as exc:
+            if exc.status == RPCStatusCode.NOT_FOUND:
+                raise ExecutionNotFound(execution, "no such execution") from None
             raise ExecutionError(execution, f"cannot read the execution: {exc.message}") from None
         running = [n.key for n in view.nodes if n.kind == "SUB_PLAN" and n.state == "RUNNING"]
         for key in running:
@@ -204,10 +234,14 @@ class Executions:
         )
         return result
 
-    async def cancel(self, execution: str) -> None:
+    async def cancel(self, execution: str, reason: str = "") -> None:
+        """Ask the execution to cancel; `reason` (who asked, how proven) is kept in its
+        history's cancel request."""
         try:
-            await self._handle(execution).cancel()
+            await self._handle(execution).cancel(reason=reason)
         except RPCError as exc:
+            if exc.status == RPCStatusCode.NOT_FOUND:
+                raise ExecutionNotFound(execution, "no such execution") from None
             raise ExecutionError(execution, exc.message) from None
 
     async def alert_resolved(self, execution: str, note: AlertResolved) -> bool:
@@ -227,6 +261,8 @@ class Executions:
             reason = getattr(exc.cause, "message", None) or str(exc.cause or exc)
             raise Refused(f"{execution} node {node}", reason) from None
         except RPCError as exc:
+            if exc.status == RPCStatusCode.NOT_FOUND:
+                raise ExecutionNotFound(execution, "no such execution") from None
             raise ExecutionError(execution, exc.message) from None
 
     def _handle(self, execution: str, node: str = "") -> Handle:

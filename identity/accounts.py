@@ -48,6 +48,7 @@ def create(
     *,
     by: str | None,
     display_name: str | None = None,
+    groups: list[str] | None = None,
 ) -> Account:
     """A new local account (the caller commits); Conflict when the username is taken."""
     name = username.strip()
@@ -61,6 +62,7 @@ def create(
         display_name=display_name,
         password_hash=HASHER.hash(password),
         roles=role_names(roles),
+        groups=_groups(groups or []),
         created_by=by,
     )
     session.add(account)
@@ -109,8 +111,26 @@ def _verify(password_hash: str, password: str) -> bool:
         return False
 
 
+def _groups(groups: list[str]) -> list[str]:
+    cleaned = sorted({g.strip() for g in groups})
+    for group in cleaned:
+        if not group or len(group) > 128 or any(c.isspace() or c == "," for c in group):
+            raise NightwatchError("groups", f"{group!r}: 1-128 characters, no spaces or commas")
+    return cleaned
+
+
 def identity_of(account: Account) -> Identity:
-    return Identity.stored(account.username, account.roles, Proof.LOCAL_ACCOUNT, account.username)
+    return Identity.stored(
+        account.username, account.roles, Proof.LOCAL_ACCOUNT, account.username, account.groups
+    )
+
+
+def listed(session: Session) -> list[Account]:
+    return list(session.scalars(select(Account).order_by(Account.username)))
+
+
+def get(session: Session, username: str) -> Account:
+    return _get(session, username)
 
 
 def set_password(session: Session, username: str, password: str) -> None:

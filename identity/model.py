@@ -63,10 +63,21 @@ class Identity(BaseModel):
     proof_id: str  # the account's username, the token's id, or the provider's issuer#subject
 
     @classmethod
-    def stored(cls, user: str, roles: list[str], proof: Proof, proof_id: str) -> Identity:
+    def stored(
+        cls,
+        user: str,
+        roles: list[str],
+        proof: Proof,
+        proof_id: str,
+        groups: list[str] | None = None,
+    ) -> Identity:
         """An identity from a row that keeps its roles as names (an account, a token)."""
         return cls(
-            user=user, roles=frozenset(Role(r) for r in roles), proof=proof, proof_id=proof_id
+            user=user,
+            roles=frozenset(Role(r) for r in roles),
+            groups=frozenset(groups or []),
+            proof=proof,
+            proof_id=proof_id,
         )
 
     def has(self, role: Role) -> bool:

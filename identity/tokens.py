@@ -73,6 +73,7 @@ def create(
             name=name.strip(),
             owner=owner,
             roles=role_names(roles),
+            groups=sorted(creator.groups) if owner == creator.user else [],
             secret_hash=_hash(secret),
             created_by=creator.proven_by,
             expires_at=expires_at,
@@ -99,7 +100,7 @@ def authenticate(session: Session, presented: str) -> Identity:
     if row.last_used_at is None or now - row.last_used_at >= LAST_USE_EVERY:
         session.execute(update(ApiToken).where(ApiToken.id == row.id).values(last_used_at=now))
         session.commit()
-    return Identity.stored(row.owner, row.roles, Proof.API_TOKEN, row.token_id)
+    return Identity.stored(row.owner, row.roles, Proof.API_TOKEN, row.token_id, row.groups)
 
 
 def revoke(session: Session, by: Identity, token_id: str) -> None:

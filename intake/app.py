@@ -12,10 +12,13 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DataError
 
+from identity.authn import AuthConfig, Authenticator
 from intake import events, webhooks
 from intake.state import Intake, IntakeError
 from nightwatch import __version__, web
 from nightwatch.config import Settings
+from nightwatch.errors import NightwatchError
+from storage.db import session_factory
 
 
 def _with_webhook_schemas(app: FastAPI) -> None:
@@ -42,6 +45,11 @@ async def _intake_error(_: Request, exc: Exception) -> JSONResponse:
     return web.error_response(exc.status, exc.error, exc.path, exc.reason)
 
 
+async def _domain_error(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, NightwatchError)
+    return web.domain_error_response(exc, web.kernel_status(exc))
+
+
 async def _refused_value(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, DataError)
     reason = str(exc.orig).strip().splitlines()[0] if exc.orig else "invalid value"
@@ -59,8 +67,11 @@ def create_app(settings: Settings) -> FastAPI:
         "`{error, path, reason}`.",
     )
     app.state.intake = Intake(settings)
+    config = AuthConfig.of(settings)
+    app.state.auth = Authenticator(config, session_factory(settings.effective_database_url))
     web.install(app, max_body_bytes=settings.alert_max_body_bytes)
     app.add_exception_handler(IntakeError, _intake_error)
+    app.add_exception_handler(NightwatchError, _domain_error)
     app.add_exception_handler(DataError, _refused_value)
     app.include_router(webhooks.router)
     app.include_router(events.router)

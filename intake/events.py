@@ -8,9 +8,10 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query
 from fastapi import Path as FastApiPath
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 
+from identity.guard import Admin, Operator, Viewer
 from intake.payloads import Source
 from intake.rules import RuleDoc, RuleInUse, RuleInvalid, delete_rule, list_rules, save_rule
 from intake.state import Intake, IntakeError, intake_of
@@ -44,7 +45,10 @@ class RiskEventView(BaseModel):
 
 
 class Acknowledge(BaseModel):
-    user: str = Field(min_length=1, max_length=200)
+    """Who acknowledges is the signed-in person; a body naming someone else is refused."""
+
+    model_config = ConfigDict(extra="forbid")
+    comment: str | None = Field(None, max_length=4000)
 
 
 router = APIRouter(prefix="/api/v1", tags=["risk events and rules"])
@@ -56,6 +60,7 @@ def risk_events(
     source: Annotated[Source | None, Query()] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     *,
+    identity: Viewer,
     intake: IntakeDep,
 ) -> list[RiskEventView]:
     """Risk events, newest first (the first feed of the risk dashboard)."""
@@ -73,8 +78,9 @@ def risk_events(
 @router.post("/risk-events/{event_id}/acknowledge")
 def acknowledge(
     event_id: Annotated[int, FastApiPath(ge=1, le=2**63 - 1)],
-    body: Acknowledge,
+    identity: Operator,
     intake: IntakeDep,
+    body: Acknowledge | None = None,
 ) -> RiskEventView:
     """A person takes the risk event on (an open event becomes ACKNOWLEDGED)."""
     with session_factory(intake.url)() as session:
@@ -83,20 +89,20 @@ def acknowledge(
             raise IntakeError(404, "NotFound", "event_id", f"no risk event {event_id}")
         if row.state == RiskState.OPEN:
             row.state = RiskState.ACKNOWLEDGED
-            row.acknowledged_by, row.acknowledged_at = body.user, datetime.now(UTC)
+            row.acknowledged_by, row.acknowledged_at = identity.user, datetime.now(UTC)
             session.commit()
         return RiskEventView.model_validate(row, from_attributes=True)
 
 
 @router.get("/alert-rules")
-def get_rules(intake: IntakeDep) -> list[RuleDoc]:
+def get_rules(identity: Viewer, intake: IntakeDep) -> list[RuleDoc]:
     """Routing rules in the order they are tried (priority, then name)."""
     with session_factory(intake.url)() as session:
         return [rule for _, rule in list_rules(session)]
 
 
 @router.put("/alert-rules/{name}")
-def put_rule(name: str, rule: RuleDoc, intake: IntakeDep) -> dict[str, Any]:
+def put_rule(name: str, rule: RuleDoc, identity: Admin, intake: IntakeDep) -> dict[str, Any]:
     """Create or replace a rule (the plan must be a SELF_RECOVERY plan)."""
     if rule.name != name:
         raise IntakeError(
@@ -112,7 +118,7 @@ def put_rule(name: str, rule: RuleDoc, intake: IntakeDep) -> dict[str, Any]:
 
 
 @router.delete("/alert-rules/{name}")
-def remove_rule(name: str, intake: IntakeDep) -> dict[str, Any]:
+def remove_rule(name: str, identity: Admin, intake: IntakeDep) -> dict[str, Any]:
     """Delete a rule that never routed an alert (409 otherwise: disable it instead)."""
     with session_factory(intake.url)() as session:
         try:

@@ -115,9 +115,6 @@ class Settings(BaseSettings):
     )
     payload_key_file: Path | None = Field(None, description="JSON key file (current + keys)")
     # The codec endpoint the Temporal Web UI calls to show payloads (`/codec` on the API).
-    codec_tokens: SecretStr = Field(
-        SecretStr(""), description="codec endpoint bearer tokens; required in production"
-    )
     codec_cors_origins: str = Field("", description="Web UI origins, comma-separated")
 
     archive_interval_seconds: float = Field(
@@ -126,6 +123,28 @@ class Settings(BaseSettings):
 
     user: str | None = Field(None, description="who acts from the CLI (default: the login)")
     roles: str = Field("", description="the CLI user's roles, comma-separated")
+
+    # Who people are (docs/identity.md). Local accounts are the embedded default; a bank's
+    # people sign in through its OpenID provider. API tokens work with either.
+    local_accounts: Literal["on", "off"] | None = Field(
+        None, description="sign-in with local accounts: on in development, off in production"
+    )
+    oidc_issuer: str | None = Field(None, description="the OpenID provider's issuer URL")
+    oidc_client_id: str | None = None
+    oidc_client_secret: SecretStr = SecretStr("")
+    oidc_redirect_uri: str | None = Field(
+        None, description="this API's /auth/oidc/callback as the provider knows it"
+    )
+    oidc_audience: str | None = Field(None, description="expected audience; the client id if unset")
+    oidc_scopes: str = "openid profile groups"
+    oidc_username_claim: str = "preferred_username"
+    oidc_groups_claim: str = "groups"
+    oidc_roles_by_group: str = Field(
+        "", description="group=role+role entries, comma-separated (ops-oncall=operator+approver)"
+    )
+    session_idle_minutes: int = Field(30, ge=1, le=24 * 60)
+    session_hours: int = Field(12, ge=1, le=7 * 24)
+    cookie_secure: bool = Field(True, description="session cookies only over HTTPS (localhost too)")
 
     # The local stack (`nightwatch up`): ports are settings so two stacks can run side by side.
     temporal_port: Port = Field(7233, ge=1, le=65535)
@@ -182,6 +201,11 @@ class Settings(BaseSettings):
         except SettingsError as exc:
             field = "payload_key_file" if self.payload_key_file else "payload_keys"
             raise ValueError(f"{field}: {exc.reason}") from None
+        if self.oidc_issuer and not (self.oidc_client_id and self.oidc_redirect_uri):
+            raise ValueError(
+                "oidc_client_id: an OpenID provider needs NIGHTWATCH_OIDC_CLIENT_ID and "
+                "NIGHTWATCH_OIDC_REDIRECT_URI as well"
+            )
         if self.database_url and not self.database_url.startswith(("postgresql", "postgres://")):
             raise ValueError("database_url: must be a postgresql:// URL")
         return self
@@ -239,6 +263,23 @@ class Settings(BaseSettings):
         if key_file is not None:
             return KeyRing.from_file(key_file)
         return KeyRing.parse(self.entries(self.payload_keys), source="NIGHTWATCH_PAYLOAD_KEYS")
+
+    @property
+    def uses_local_accounts(self) -> bool:
+        if self.local_accounts is not None:
+            return self.local_accounts == "on"
+        return self.env == "development"
+
+    def roles_by_group(self) -> dict[str, list[str]]:
+        """`ops-oncall=operator+approver,ops-admin=admin` as {group: [role, ...]}."""
+        mapping: dict[str, list[str]] = {}
+        for entry in self.oidc_roles_by_group.split(","):
+            group, sep, roles = entry.partition("=")
+            if entry.strip() and not (sep and group.strip()):
+                raise SettingsError("NIGHTWATCH_OIDC_ROLES_BY_GROUP", f"{entry!r}: not group=role")
+            if sep:
+                mapping[group.strip()] = [r for r in roles.split("+") if r.strip()]
+        return mapping
 
     @cached_property
     def effective_temporal_address(self) -> str:

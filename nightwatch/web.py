@@ -15,6 +15,15 @@ from fastapi_offline import FastAPIOffline
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from nightwatch.errors import (
+    Conflict,
+    Forbidden,
+    NightwatchError,
+    NotFound,
+    PreconditionRequired,
+    Unauthenticated,
+)
+
 # Deeper than any document we accept (a plan is about 8 levels deep), shallow enough that
 # no parser recursion or memory blow-up is reachable from outside.
 MAX_JSON_DEPTH = 64
@@ -32,6 +41,28 @@ def error_response(
     status: int, error: str, path: str, reason: str, headers: Mapping[str, str] | None = None
 ) -> JSONResponse:
     return JSONResponse(error_body(error, path, reason), status_code=status, headers=headers)
+
+
+def kernel_status(exc: NightwatchError) -> int:
+    """The HTTP status of the kernel's errors (a service maps its own errors first)."""
+    for kind, status in (
+        (NotFound, 404),
+        (Unauthenticated, 401),
+        (Forbidden, 403),
+        (Conflict, 409),
+        (PreconditionRequired, 428),
+    ):
+        if isinstance(exc, kind):
+            return status
+    return 400
+
+
+def domain_error_response(exc: NightwatchError, status: int) -> JSONResponse:
+    """A domain error in the shared shape; a 401 says how to authenticate."""
+    body = exc.to_dict()
+    body.setdefault("problems", [])
+    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    return JSONResponse(status_code=status, content=body, headers=headers)
 
 
 def json_depth(body: bytes) -> int:

@@ -97,6 +97,9 @@ class PlanDocument(BaseModel):
     description: str | None = None
     scene: Scene
     enabled: bool = True
+    four_eyes: bool = Field(
+        False, description="whoever starts an execution of this plan may not confirm its steps"
+    )
     group_id: str | None = Field(None, max_length=64, description="disaster-recovery only")
     layer: str | None = Field(None, max_length=64, description="disaster-recovery only")
     steps: list[StepDoc] = Field(default_factory=list)

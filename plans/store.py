@@ -141,6 +141,7 @@ def _create(session: Session, doc: PlanDocument, catalog: CatalogView, by: str |
         group_id=doc.group_id,
         layer=doc.layer,
         enabled=doc.enabled,
+        four_eyes=doc.four_eyes,
         version=1,
         created_by=by,
         updated_by=by,
@@ -158,6 +159,7 @@ def _update(
     session: Session, main: Plan, doc: PlanDocument, catalog: CatalogView, by: str | None
 ) -> None:
     main.description, main.enabled, main.updated_by = doc.description, doc.enabled, by
+    main.four_eyes = doc.four_eyes
     main.group_id, main.layer = doc.group_id, doc.layer
     main.version += 1
     if doc.scene == Scene.RECOVERY:
@@ -355,6 +357,7 @@ def document(
         description=main.description,
         scene=Scene(main.scene),
         enabled=main.enabled,
+        four_eyes=main.four_eyes,
         group_id=main.group_id,
         layer=main.layer,
     )

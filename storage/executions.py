@@ -12,11 +12,11 @@ trigger (migration 0005) refuses any change to the execution and its nodes.
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from pydantic_core import to_json
-from sqlalchemy import Connection, select, text
+from sqlalchemy import Connection, func, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.orm import Session, aliased
 
@@ -220,6 +220,42 @@ def recent(session: Session, limit: int) -> list[tuple[Execution, str]]:
         .limit(limit)
     )
     return [(execution, name) for execution, name in session.execute(query)]
+
+
+def search(
+    session: Session,
+    *,
+    states: list[str] | None = None,
+    plan: str | None = None,
+    trigger: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    execution_ids: list[str] | None = None,
+    limit: int = 50,
+    offset: int = 0,
+) -> tuple[list[tuple[Execution, str]], int]:
+    """Executions matching every filter given, newest first, with their plan's name; and
+    how many match in all (for paging)."""
+    conditions: list[Any] = []
+    if states:
+        conditions.append(Execution.state.in_(states))
+    if plan:
+        by_id = plan.isdigit() and len(plan) < 19
+        conditions.append(Execution.plan_id == int(plan) if by_id else Plan.name == plan)
+    if trigger:
+        conditions.append(Execution.trigger_kind == trigger)
+    if since:
+        conditions.append(Execution.started_at >= since)
+    if until:
+        conditions.append(Execution.started_at < until)
+    if execution_ids is not None:
+        conditions.append(Execution.execution_id.in_(execution_ids))
+    query = select(Execution, Plan.name).join(Plan, Plan.id == Execution.plan_id).where(*conditions)
+    total = session.scalar(
+        select(func.count()).select_from(Execution).join(Plan).where(*conditions)
+    )
+    rows = session.execute(query.order_by(Execution.id.desc()).limit(limit).offset(offset))
+    return [(execution, name) for execution, name in rows], int(total or 0)
 
 
 def node_output(session: Session, execution_id: str, order: int) -> dict[str, Any] | None:

@@ -144,6 +144,8 @@ class Plan(Base):
     layer: Mapped[str | None] = mapped_column(String(64))
     version: Mapped[int] = mapped_column(Integer, server_default="1")
     enabled: Mapped[bool] = mapped_column(Boolean, server_default="true")
+    # Whoever started an execution of this plan may not confirm its risky steps.
+    four_eyes: Mapped[bool] = mapped_column(Boolean, server_default="false")
     created_by: Mapped[str | None] = mapped_column(String(128))
     updated_by: Mapped[str | None] = mapped_column(String(128))
     deleted_at: Mapped[datetime | None]
@@ -383,6 +385,8 @@ class Account(Base):
     display_name: Mapped[str | None] = mapped_column(String(200))
     password_hash: Mapped[str] = mapped_column(Text)
     roles: Mapped[JsonList]
+    # Provider-like groups a plan step's "may act" list can name (`group:duty-manager`).
+    groups: Mapped[JsonList] = mapped_column(server_default=text("'[]'::jsonb"))
     # Repeated failed sign-ins lock the account for a while, longer each time.
     failed_sign_ins: Mapped[int] = mapped_column(Integer, server_default="0")
     locked_until: Mapped[datetime | None]
@@ -405,6 +409,8 @@ class ApiToken(Base):
     name: Mapped[str] = mapped_column(String(200))
     owner: Mapped[str] = mapped_column(String(200), index=True)
     roles: Mapped[JsonList]
+    # The owner's groups when it made the token for itself (`group:NAME` in "may act").
+    groups: Mapped[JsonList] = mapped_column(server_default=text("'[]'::jsonb"))
     secret_hash: Mapped[str] = mapped_column(String(64))
     created_by: Mapped[str] = mapped_column(String(200))
     created_at: Mapped[datetime] = _created()
@@ -412,3 +418,22 @@ class ApiToken(Base):
     revoked_at: Mapped[datetime | None]
     revoked_by: Mapped[str | None] = mapped_column(String(200))
     last_used_at: Mapped[datetime | None]
+
+
+class WebSession(Base):
+    """`web_session`: a browser's session (HttpOnly cookie), kept as a hash of its secret.
+    Before sign-in through the OpenID provider it holds the sign-in's `pending` state
+    (state, nonce, PKCE verifier); after, the proven `identity`. It ends at sign-out, after
+    an idle time, or at `expires_at` whatever happens."""
+
+    __tablename__ = "web_session"
+
+    id: Mapped[int] = _id()
+    secret_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    identity: Mapped[Json | None]
+    pending: Mapped[Json | None]
+    csrf_token: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = _created()
+    last_seen_at: Mapped[datetime] = _created()
+    expires_at: Mapped[datetime] = mapped_column(index=True)
+    ended_at: Mapped[datetime | None]

@@ -329,3 +329,29 @@ class Cli:
         self.printed += [out.decode(), err.decode()]
         assert process.returncode is not None
         return process.returncode, out.decode(), err.decode()
+
+
+def token_for(
+    database_url: str, user: str, roles: list[str], groups: list[str] | None = None
+) -> str:
+    """An API token for `user` with `roles` (and `groups`), made as an admin would."""
+    from identity import tokens
+    from identity.model import Identity, Proof, Role, parse_roles
+    from storage.db import session_factory
+
+    wanted = parse_roles(roles, path="roles")
+    creator = Identity(
+        user=user,
+        roles=frozenset(Role) | wanted,
+        groups=frozenset(groups or []),
+        proof=Proof.LOCAL_ACCOUNT,
+        proof_id="tests",
+    )
+    with session_factory(database_url)() as session:
+        made = tokens.create(session, creator, name="tests", roles=wanted)
+        session.commit()
+    return made.secret
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}

@@ -415,11 +415,10 @@ class PlanExecutionWorkflow:
 
     def _abort_text(self) -> str:
         by = self.aborted_by
-        return (
-            f"aborted by {by.user}" + (f": {by.comment}" if by and by.comment else "")
-            if by
-            else "aborted"
-        )
+        if by is None:
+            return "aborted"
+        done = "rejected" if by.action == K.REJECT else "aborted"
+        return f"{done} by {by.user}" + (f": {by.comment}" if by.comment else "")
 
     # -- handlers ------------------------------------------------------------------------------
 
@@ -428,7 +427,10 @@ class PlanExecutionWorkflow:
             return "the execution is starting; try again in a moment"
         decision = decision.model_copy(update={"action": kind})
         return people.refusal(
-            decision, self.specs.get(decision.node), self.waits.get(decision.node)
+            decision,
+            self.specs.get(decision.node),
+            self.waits.get(decision.node),
+            started_by=self.params.triggered_by if self.snapshot.four_eyes else None,
         )
 
     def _apply(self, decision: Decision, kind: DecisionKind) -> NodeView | None:
@@ -438,15 +440,15 @@ class PlanExecutionWorkflow:
             user=decision.user,
             at=workflow.now(),
             comment=decision.comment,
-            details={"roles": decision.roles} if decision.roles else {},
+            details=_who(decision.roles, decision.groups, decision.proven_by),
         )
-        if kind == K.ABORT:
+        if kind in (K.ABORT, K.REJECT):
             self.aborted_by = decision
         view = self.views.get(decision.node)
         wait = self.waits.get(decision.node)
         if view is not None:
             view.decisions.append(record)
-        if wait is not None and kind != K.ABORT:
+        if wait is not None and kind not in (K.ABORT, K.REJECT):
             people.apply_decision(decision, wait)
             if view is not None:
                 view.approvals = list(wait.approvals)
@@ -467,6 +469,16 @@ class PlanExecutionWorkflow:
     @confirm.validator
     def _confirm_valid(self, decision: Decision) -> None:
         self._validate(decision, K.CONFIRM)
+
+    @workflow.update(
+        description="Reject a step waiting for confirmation: the execution stops there."
+    )
+    def reject(self, decision: Decision) -> NodeView | None:
+        return self._apply(decision, K.REJECT)
+
+    @reject.validator
+    def _reject_valid(self, decision: Decision) -> None:
+        self._validate(decision, K.REJECT)
 
     @workflow.update(description="Skip a waiting or failed step; the execution goes on.")
     def skip(self, decision: Decision) -> NodeView | None:
@@ -542,7 +554,10 @@ class PlanExecutionWorkflow:
                 user=fill.user,
                 at=workflow.now(),
                 comment=fill.comment,
-                details={"filled": sorted(fill.values)},
+                details={
+                    "filled": sorted(fill.values),
+                    **_who(fill.roles, fill.groups, fill.proven_by),
+                },
             )
         )
         wait = self.waits.get(fill.node)
@@ -738,6 +753,16 @@ class PlanExecutionWorkflow:
 def child_workflow_id(execution_id: str, sub_plan: str) -> str:
     """Workflow id of a disaster-recovery sub-plan's child workflow."""
     return f"{execution_id}/{sub_plan}"
+
+
+def _who(roles: list[str], groups: list[str], proven_by: str | None) -> dict[str, object]:
+    """What a decision record keeps of who made it, beyond the name."""
+    who: dict[str, object] = {"roles": roles} if roles else {}
+    if groups:
+        who["groups"] = groups
+    if proven_by:
+        who["proven_by"] = proven_by
+    return who
 
 
 def _masked(spec: NodeSpec) -> dict[str, object]:

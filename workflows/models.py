@@ -54,6 +54,9 @@ class ExecutionSnapshot(BaseModel):
     search_attributes: list[str] = Field(
         default_factory=list, description="our search attributes the namespace has registered"
     )
+    four_eyes: bool = Field(
+        False, description="whoever started the execution may not confirm its steps"
+    )
 
 
 # The error type of bookkeeping that found the database away: the workflow waits and tries
@@ -70,6 +73,9 @@ class ExecutionInput(BaseModel):
         default_factory=dict, description="node key (e.g. '3' or 'DISASTER_SWITCH.2') -> params"
     )
     triggered_by: str = "web-ui"
+    proven_by: str | None = Field(
+        None, description="how triggered_by was proven (api-token ID, oidc ISSUER#SUB…)"
+    )
     trigger_kind: TriggerKind = "OPERATOR"
     trigger_details: dict[str, Any] = Field(default_factory=dict)
     rerun_of: str | None = Field(None, description="execution id this one re-runs")
@@ -81,6 +87,7 @@ class ExecutionInput(BaseModel):
 
 class DecisionKind(StrEnum):
     CONFIRM = "CONFIRM"
+    REJECT = "REJECT"  # an approver refuses a confirmation: the execution stops there
     SKIP = "SKIP"
     RETRY = "RETRY"
     DONE = "DONE"
@@ -88,11 +95,15 @@ class DecisionKind(StrEnum):
 
 
 class Decision(BaseModel):
-    """A person's decision about a node (the signal form, for the Web UI: `action` names it)."""
+    """A person's decision about a node (the signal form, for the Web UI: `action` names it).
+    Through the API, `user`, `roles`, `groups` and `proven_by` are the authenticated
+    identity's, whatever the caller wrote."""
 
     node: str = Field(description="node key, e.g. '3' or 'DISASTER_SWITCH.2'")
     user: str = Field(min_length=1)
     roles: list[str] = Field(default_factory=list)
+    groups: list[str] = Field(default_factory=list)
+    proven_by: str | None = None
     comment: str | None = None
     action: DecisionKind = DecisionKind.CONFIRM
 
@@ -110,6 +121,8 @@ class Fill(BaseModel):
     node: str
     user: str = Field(min_length=1)
     roles: list[str] = Field(default_factory=list)
+    groups: list[str] = Field(default_factory=list)
+    proven_by: str | None = None
     values: dict[str, Any]
     comment: str | None = None
 

@@ -37,31 +37,58 @@ def may_act(spec: NodeSpec) -> list[str]:
     return list(spec.strategy.confirmers) or ["anyone"]
 
 
-def _may_not_act(user: str, roles: list[str], spec: NodeSpec, node: str) -> str | None:
-    """The step's "may act" list (users and role:NAME entries) applies to every act on it:
-    decisions and filled-in parameters alike."""
+def _may_not_act(
+    user: str, roles: list[str], spec: NodeSpec, node: str, groups: list[str] | None = None
+) -> str | None:
+    """The step's "may act" list applies to every act on it, decisions and filled-in
+    parameters alike: a user name, `role:NAME` or `group:NAME`. Before identities were
+    proven, roles were free names (`role:duty-manager`), which are now the provider's
+    groups: so `role:NAME` also matches a group of that name."""
     confirmers = spec.strategy.confirmers
-    if confirmers and not (
-        user in confirmers or any(f"role:{role}" in confirmers for role in roles)
-    ):
+    if not may_act_on(confirmers, user, roles, groups or []):
         return f"{user} may not act on node {node}: only {', '.join(confirmers)}"
     return None
 
 
-def refusal(decision: Decision, spec: NodeSpec | None, wait: Wait | None) -> str | None:
-    """Why this decision cannot be taken now, or None when it can."""
+def may_act_on(confirmers: list[str], user: str, roles: list[str], groups: list[str]) -> bool:
+    """Whether someone is on a step's "may act" list (an empty list: anyone)."""
+    names = {user} | {f"role:{r}" for r in [*roles, *groups]} | {f"group:{g}" for g in groups}
+    return not confirmers or bool(names & set(confirmers))
+
+
+def allowed(wait: Wait) -> set[DecisionKind]:
+    """What may end this wait: a confirmation may also be rejected."""
+    if DecisionKind.CONFIRM in wait.allowed:
+        return wait.allowed | {DecisionKind.REJECT}
+    return wait.allowed
+
+
+def refusal(
+    decision: Decision,
+    spec: NodeSpec | None,
+    wait: Wait | None,
+    *,
+    started_by: str | None = None,
+) -> str | None:
+    """Why this decision cannot be taken now, or None when it can. `started_by` is set
+    when the plan asks for four eyes: who started the execution may not confirm."""
     if decision.action == DecisionKind.ABORT and decision.node in ("", "*"):
         return None
     if spec is None:
         return f"no node {decision.node!r} in this execution"
     if wait is None:
         return f"node {decision.node} is not waiting for a person"
-    if decision.action not in wait.allowed:
-        allowed = ", ".join(sorted(kind.lower() for kind in wait.allowed))
-        return f"node {decision.node} waits for {wait.reason}; possible: {allowed}"
-    not_allowed = _may_not_act(decision.user, decision.roles, spec, decision.node)
+    if decision.action not in allowed(wait):
+        possible = ", ".join(sorted(kind.lower() for kind in allowed(wait)))
+        return f"node {decision.node} waits for {wait.reason}; possible: {possible}"
+    not_allowed = _may_not_act(decision.user, decision.roles, spec, decision.node, decision.groups)
     if not_allowed:
         return not_allowed
+    if decision.action == DecisionKind.CONFIRM and started_by == decision.user:
+        return (
+            f"{decision.user} started this execution and may not confirm its steps: "
+            "the plan asks for four eyes"
+        )
     if decision.action == DecisionKind.CONFIRM and decision.user in wait.approvals:
         return (
             f"{decision.user} already approved node {decision.node} "
@@ -89,7 +116,9 @@ def fill_refusal(
         return f"no node {fill.node!r} in this execution"
     if wait is None or wait.reason != PARAMETERS:
         return f"node {fill.node} is not waiting for parameters"
-    not_allowed = _may_not_act(fill.user, fill.roles, spec, fill.node) if may_act else None
+    not_allowed = (
+        _may_not_act(fill.user, fill.roles, spec, fill.node, fill.groups) if may_act else None
+    )
     if not_allowed:
         return not_allowed
     unknown = sorted(set(fill.values) - set(view.missing))

@@ -1,0 +1,330 @@
+"""Signing in and out (local accounts, the OpenID provider), API tokens and local accounts.
+
+A browser signs in to a session cookie (HttpOnly, SameSite=Lax, Secure unless turned off
+for plain-HTTP development) and reads its CSRF token from the answer or `/auth/me`; the
+CLI and automation use API tokens (`/auth/token` turns a local account's password into
+one, shown once). What each route needs is in its parameter types (identity/guard.py).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request, Response
+from fastapi.responses import RedirectResponse
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.concurrency import run_in_threadpool
+
+from api.deps import SessionDep
+from identity import accounts, sessions, tokens
+from identity.authn import Authenticator
+from identity.guard import COOKIE, Admin, SignedIn, authenticator
+from identity.model import Identity, parse_roles, role_names
+from identity.oidc import SignInStart
+from nightwatch.errors import NotFound, Unauthenticated
+from storage.models import ApiToken
+
+router = APIRouter(tags=["sign-in and tokens"])
+Strict = ConfigDict(extra="forbid")
+
+
+class SignIn(BaseModel):
+    model_config = Strict
+    username: str = Field(min_length=1, max_length=128)
+    password: str = Field(min_length=1, max_length=1024)
+
+
+class TokenSignIn(SignIn):
+    name: str = Field("nightwatch CLI", min_length=1, max_length=200)
+    days: int = Field(30, ge=1, le=365)
+
+
+class Me(BaseModel):
+    user: str
+    roles: list[str]
+    groups: list[str]
+    proven_by: str
+    csrf_token: str | None = Field(None, description="send it in X-CSRF-Token with writes")
+    expires_at: datetime | None = None
+
+
+class TokenRequest(BaseModel):
+    model_config = Strict
+    name: str = Field(min_length=1, max_length=200, description="what the token is for")
+    roles: list[str] = Field(min_length=1, description="never more than your own")
+    owner: str | None = Field(None, max_length=200, description="admins only: someone else")
+    days: int = Field(90, ge=1, le=365)
+
+
+class NewTokenView(BaseModel):
+    token_id: str
+    token: str = Field(description="shown this once: it is kept only as a hash")
+    owner: str
+    roles: list[str]
+    expires_at: datetime
+
+
+class TokenView(BaseModel):
+    token_id: str
+    name: str
+    owner: str
+    roles: list[str]
+    created_by: str
+    created_at: datetime
+    expires_at: datetime
+    revoked_at: datetime | None
+    last_used_at: datetime | None
+
+
+class NewAccount(BaseModel):
+    model_config = Strict
+    username: str = Field(min_length=1, max_length=128)
+    password: str = Field(min_length=1, max_length=1024)
+    roles: list[str] = Field(min_length=1)
+    groups: list[str] = Field(default_factory=list, description="names `group:NAME` can match")
+    display_name: str | None = Field(None, max_length=200)
+
+
+class AccountView(BaseModel):
+    username: str
+    display_name: str | None
+    roles: list[str]
+    groups: list[str]
+    created_by: str | None
+    last_sign_in_at: datetime | None
+    locked_until: datetime | None
+    disabled_at: datetime | None
+
+
+class NewPassword(BaseModel):
+    model_config = Strict
+    password: str = Field(min_length=1, max_length=1024)
+
+
+def _me(identity: Identity, found: sessions.NewSession | None = None) -> Me:
+    return Me(
+        user=identity.user,
+        roles=role_names(identity.roles),
+        groups=sorted(identity.groups),
+        proven_by=identity.proven_by,
+        csrf_token=found.csrf_token if found else None,
+        expires_at=found.expires_at if found else None,
+    )
+
+
+def _set_cookie(response: Response, auth: Authenticator, found: sessions.NewSession) -> None:
+    response.set_cookie(
+        COOKIE,
+        found.secret,
+        max_age=int(auth.config.lifetimes.absolute.total_seconds()),
+        httponly=True,
+        secure=auth.config.cookie_secure,
+        samesite="lax",  # sent on the provider's redirect back; CSRF tokens guard writes
+        path="/",
+    )
+
+
+def _local(request: Request) -> Authenticator:
+    auth = authenticator(request)
+    if not auth.config.local_accounts:
+        raise NotFound("sign-in", "local accounts are off here: sign in through the provider")
+    return auth
+
+
+# -- local accounts --------------------------------------------------------------------------
+
+
+@router.post("/auth/login", summary="Sign in with a local account (a session cookie)")
+async def login(body: SignIn, request: Request, response: Response, session: SessionDep) -> Me:
+    auth = _local(request)
+    identity = await run_in_threadpool(accounts.sign_in, session, body.username, body.password)
+    found = sessions.start(session, identity, auth.config.lifetimes)
+    session.commit()
+    _set_cookie(response, auth, found)
+    return _me(identity, found)
+
+
+@router.post(
+    "/auth/token",
+    summary="Sign in with a local account and get an API token for the CLI (shown once)",
+    status_code=201,
+)
+async def token_login(body: TokenSignIn, request: Request, session: SessionDep) -> NewTokenView:
+    _local(request)
+    identity = await run_in_threadpool(accounts.sign_in, session, body.username, body.password)
+    made = tokens.create(
+        session,
+        identity,
+        name=body.name,
+        roles=identity.roles,
+        lifetime=timedelta(days=body.days),
+    )
+    session.commit()
+    return NewTokenView(
+        token_id=made.token_id,
+        token=made.secret,
+        owner=identity.user,
+        roles=role_names(identity.roles),
+        expires_at=made.expires_at,
+    )
+
+
+@router.post("/auth/logout", status_code=204, summary="Sign out (the session ends)")
+def logout(request: Request, identity: SignedIn, session: SessionDep) -> Response:
+    secret = request.cookies.get(COOKIE, "")
+    sessions.end(session, secret)
+    session.commit()
+    response = Response(status_code=204)
+    response.delete_cookie(COOKIE, path="/")
+    return response
+
+
+@router.get("/auth/me", summary="Who you are, and your session's CSRF token")
+async def me(request: Request, identity: SignedIn) -> Me:
+    shown = _me(identity)
+    secret = request.cookies.get(COOKIE)
+    if secret and not request.headers.get("authorization"):
+        found = await authenticator(request).session(secret)
+        shown.csrf_token = found.csrf_token
+    return shown
+
+
+# -- the OpenID provider ------------------------------------------------------------------------
+
+
+def _provider(request: Request) -> Authenticator:
+    auth = authenticator(request)
+    if auth.provider is None:
+        raise NotFound("sign-in", "no OpenID provider is configured (NIGHTWATCH_OIDC_ISSUER)")
+    return auth
+
+
+def _local_path(target: str) -> str:
+    """Where to go after sign-in: a path of this site only (no open redirect)."""
+    return target if target.startswith("/") and not target.startswith("//") else "/"
+
+
+@router.get("/auth/oidc/start", summary="Sign in through the bank's OpenID provider")
+async def oidc_start(
+    request: Request,
+    session: SessionDep,
+    next_path: Annotated[str, Query(alias="next", max_length=2000)] = "/",
+) -> RedirectResponse:
+    auth = _provider(request)
+    assert auth.provider is not None
+    started = await auth.provider.start()
+    pending = {
+        "state": started.state,
+        "nonce": started.nonce,
+        "code_verifier": started.code_verifier,
+        "next": _local_path(next_path),
+    }
+    found = sessions.start_pending(session, pending)
+    session.commit()
+    response = RedirectResponse(started.url, status_code=303)
+    _set_cookie(response, auth, found)
+    return response
+
+
+@router.get("/auth/oidc/callback", summary="Where the provider sends the browser back")
+async def oidc_callback(request: Request, session: SessionDep) -> RedirectResponse:
+    auth = _provider(request)
+    assert auth.provider is not None
+    pending = sessions.take_pending(session, request.cookies.get(COOKIE, ""))
+    session.commit()
+    started = SignInStart(
+        url="",
+        state=pending["state"],
+        nonce=pending["nonce"],
+        code_verifier=pending["code_verifier"],
+    )
+    identity = await auth.provider.finish(started, str(request.url))
+    if not identity.roles:
+        raise Unauthenticated(
+            "sign-in", f"{identity.user} is in no group that has a role here (ask an admin)"
+        )
+    found = sessions.start(session, identity, auth.config.lifetimes)
+    session.commit()
+    response = RedirectResponse(pending.get("next") or "/", status_code=303)
+    _set_cookie(response, auth, found)
+    return response
+
+
+# -- API tokens ---------------------------------------------------------------------------------
+
+
+@router.post("/api/v1/tokens", status_code=201, summary="Create an API token (shown once)")
+def create_token(body: TokenRequest, identity: SignedIn, session: SessionDep) -> NewTokenView:
+    made = tokens.create(
+        session,
+        identity,
+        name=body.name,
+        roles=parse_roles(body.roles, path="roles"),
+        owner=body.owner,
+        lifetime=timedelta(days=body.days),
+    )
+    session.commit()
+    return NewTokenView(
+        token_id=made.token_id,
+        token=made.secret,
+        owner=body.owner or identity.user,
+        roles=sorted(set(body.roles)),
+        expires_at=made.expires_at,
+    )
+
+
+@router.get("/api/v1/tokens", summary="Your tokens (every token for an admin); never a secret")
+def list_tokens(identity: SignedIn, session: SessionDep) -> list[TokenView]:
+    return [_token_view(row) for row in tokens.listed(session, identity)]
+
+
+def _token_view(row: ApiToken) -> TokenView:
+    return TokenView.model_validate(row, from_attributes=True)
+
+
+@router.delete("/api/v1/tokens/{token_id}", status_code=204, summary="Revoke a token")
+def revoke_token(token_id: str, identity: SignedIn, session: SessionDep) -> Response:
+    tokens.revoke(session, identity, token_id)
+    session.commit()
+    return Response(status_code=204)
+
+
+# -- local accounts (admin) ---------------------------------------------------------------------
+
+
+@router.post("/api/v1/accounts", status_code=201, summary="Create a local account")
+async def create_account(body: NewAccount, identity: Admin, session: SessionDep) -> AccountView:
+    row = await run_in_threadpool(
+        accounts.create,
+        session,
+        body.username,
+        body.password,
+        parse_roles(body.roles, path="roles"),
+        by=identity.proven_by,
+        display_name=body.display_name,
+        groups=body.groups,
+    )
+    session.commit()
+    return AccountView.model_validate(row, from_attributes=True)
+
+
+@router.get("/api/v1/accounts", summary="Local accounts")
+def list_accounts(identity: Admin, session: SessionDep) -> list[AccountView]:
+    return [AccountView.model_validate(a, from_attributes=True) for a in accounts.listed(session)]
+
+
+@router.post("/api/v1/accounts/{username}/disable", summary="Disable a local account")
+def disable_account(username: str, identity: Admin, session: SessionDep) -> AccountView:
+    accounts.disable(session, username)
+    session.commit()
+    return AccountView.model_validate(accounts.get(session, username), from_attributes=True)
+
+
+@router.put("/api/v1/accounts/{username}/password", status_code=204, summary="Set a password")
+async def set_password(
+    username: str, body: NewPassword, identity: Admin, session: SessionDep
+) -> Response:
+    await run_in_threadpool(accounts.set_password, session, username, body.password)
+    session.commit()
+    return Response(status_code=204)
