@@ -91,7 +91,9 @@ def test_concurrent_creations_of_one_name_create_one_and_conflict_the_rest(
     api: httpx.Client,
 ) -> None:
     async def create_twenty() -> list[int]:
-        async with httpx.AsyncClient(base_url=api.base_url, timeout=60, headers=api.headers) as http:
+        async with httpx.AsyncClient(
+            base_url=api.base_url, timeout=60, headers=api.headers
+        ) as http:
             answers = await asyncio.gather(
                 *[
                     http.post("/api/v1/plans", json={**_doc(), "description": f"editor {i}"})
