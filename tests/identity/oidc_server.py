@@ -8,6 +8,7 @@ restarts it with a new key (the same issuer), as a provider rotating its keys wo
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 import shutil
@@ -111,14 +112,18 @@ class OidcServer:
     async def sign_in(self, provider: Provider, user: str) -> tuple[SignInStart, str]:
         """Start a sign-in, go through the provider's pages as `user`: the callback URL."""
         started = await provider.start()
-        async with httpx.AsyncClient(follow_redirects=False, timeout=10) as browser:
-            response = await browser.get(started.url)
+        return started, await asyncio.to_thread(self.browse, started.url, user)
+
+    def browse(self, url: str, user: str) -> str:
+        """Go through the provider's pages from `url` as `user`: the callback URL."""
+        with httpx.Client(follow_redirects=False, timeout=10) as browser:
+            response = browser.get(url)
             for _ in range(12):
                 location = response.headers.get("location")
                 if response.is_redirect and location:
                     if location.startswith(REDIRECT):
-                        return started, location
-                    response = await browser.get(httpx.URL(self.issuer).join(location))
+                        return location
+                    response = browser.get(httpx.URL(self.issuer).join(location))
                     continue
                 page = response.text
                 action = re.search(r'action="([^"]+)"', page)
@@ -126,7 +131,5 @@ class OidcServer:
                 fields = dict(re.findall(r'<input[^>]*name="([^"]+)"[^>]*value="([^"]*)"', page))
                 if 'name="login"' in page:
                     fields.update(login=user, password="any: the development login takes any")
-                response = await browser.post(
-                    httpx.URL(self.issuer).join(action.group(1)), data=fields
-                )
+                response = browser.post(httpx.URL(self.issuer).join(action.group(1)), data=fields)
         raise AssertionError("the provider never sent the browser back")

@@ -14,7 +14,14 @@ from sqlalchemy import func, select, update
 from storage.db import session_factory
 from storage.models import Execution, SystemConfig
 from tests.intake.conftest import Intake, am_payload, grafana_payload
-from tests.support import cli, database_refusing_connections, digest, wait_until_async
+from tests.support import (
+    bearer,
+    cli,
+    database_refusing_connections,
+    digest,
+    token_for,
+    wait_until_async,
+)
 from workflows.execution import PlanExecutionWorkflow
 from workflows.models import ExecutionView
 
@@ -292,7 +299,8 @@ async def test_inputs_that_crashed_the_intake_are_refused_and_write_nothing(
 async def test_a_rule_with_risk_events_is_not_deleted(intake: Intake, self_recovery: str) -> None:
     intake.rule(self_recovery)
     assert (await intake.alertmanager(am_payload())).status_code == 200
-    async with httpx.AsyncClient(base_url=intake.url, timeout=30) as http:
+    admin = bearer(token_for(intake.db, "admin", ["admin"]))
+    async with httpx.AsyncClient(base_url=intake.url, timeout=30, headers=admin) as http:
         refused = await http.delete(f"/api/v1/alert-rules/rule {self_recovery}")
         assert refused.status_code == 409, refused.text
         assert refused.json()["error"] == "RuleInUse"

@@ -17,7 +17,7 @@ from nightwatch.codec import ENCODING, EncryptionCodec, KeyRing, PayloadKeyError
 from nightwatch.config import load_settings
 from nightwatch.errors import SettingsError
 from nightwatch.temporal import data_converter
-from tests.support import serve
+from tests.support import bearer, serve, token_for
 from workflows.models import Fill
 
 OLD = base64.b64encode(b"o" * 32).decode()
@@ -108,7 +108,7 @@ def test_production_encrypts_unless_told_otherwise(monkeypatch: pytest.MonkeyPat
     assert not load_settings(**production, payload_encryption="off").encrypts_payloads
 
 
-def test_codec_endpoint_decodes_for_the_web_ui() -> None:
+def test_codec_endpoint_decodes_for_a_signed_in_viewer(db_url: str) -> None:
     ring = KeyRing.parse([f"k1:{OLD}"], source="test")
     sealed = EncryptionCodec(ring).encrypt(_payload({"pods": 4}))
     body = {
@@ -119,44 +119,46 @@ def test_codec_endpoint_decodes_for_the_web_ui() -> None:
             }
         ]
     }
-    app = create_app(load_settings(payload_keys=f"k1:{OLD}", codec_cors_origins="http://ui:8233"))
-    with serve(app) as url:
-        decoded = httpx.post(f"{url}/codec/decode", json=body, headers={"X-Namespace": "default"})
+    settings = load_settings(
+        database_url=db_url, payload_keys=f"k1:{OLD}", codec_cors_origins="http://ui:8233"
+    )
+    viewer = {"X-Namespace": "default", **bearer(token_for(db_url, "auditor", ["viewer"]))}
+    with serve(create_app(settings)) as url:
+        anonymous = httpx.post(f"{url}/codec/decode", json=body)
+        assert anonymous.status_code == 401, "the codec decrypts for signed-in people only"
+        decoded = httpx.post(f"{url}/codec/decode", json=body, headers=viewer)
         assert decoded.status_code == 200, decoded.text
         payload = decoded.json()["payloads"][0]
         assert json.loads(base64.b64decode(payload["data"])) == {"pods": 4}
-        encoded = httpx.post(f"{url}/codec/encode", json=decoded.json()).json()["payloads"][0]
-        assert base64.b64decode(encoded["metadata"]["encoding"]) == ENCODING
-        # The UI's browser asks first (CORS preflight) from its own origin.
+        encoded = httpx.post(f"{url}/codec/encode", json=decoded.json(), headers=viewer)
+        assert base64.b64decode(encoded.json()["payloads"][0]["metadata"]["encoding"]) == ENCODING
+        # The UI's browser asks first (CORS preflight) from its own origin, and only it.
+        asks = {"Access-Control-Request-Method": "POST", "Access-Control-Request-Headers": "x"}
         preflight = httpx.options(
-            f"{url}/codec/decode",
-            headers={
-                "Origin": "http://ui:8233",
-                "Access-Control-Request-Method": "POST",
-                "Access-Control-Request-Headers": "content-type,x-namespace",
-            },
+            f"{url}/codec/decode", headers={"Origin": "http://ui:8233", **asks}
         )
         assert preflight.headers["access-control-allow-origin"] == "http://ui:8233"
-        bad = httpx.post(f"{url}/codec/decode", json={"payloads": "nope"})
+        other = httpx.options(f"{url}/codec/decode", headers={"Origin": "http://evil", **asks})
+        assert "access-control-allow-origin" not in other.headers
+        bad = httpx.post(f"{url}/codec/decode", json={"payloads": "nope"}, headers=viewer)
         assert bad.status_code == 400 and bad.json()["path"] == "payloads"
 
 
-def test_codec_endpoint_needs_a_token_when_configured_and_in_production() -> None:
-    with serve(create_app(load_settings(payload_keys=f"k1:{OLD}", codec_tokens="t1,t2"))) as url:
-        assert httpx.post(f"{url}/codec/decode", json={"payloads": []}).status_code == 403
-        ok = httpx.post(
-            f"{url}/codec/decode", json={"payloads": []}, headers={"Authorization": "Bearer t2"}
-        )
-        assert ok.status_code == 200 and ok.json() == {"payloads": []}
-    production = load_settings(
-        env="production",
-        database_url="postgresql://db/x",
-        temporal_address="t:7233",
-        payload_keys=f"k1:{OLD}",
-    )
-    with serve(create_app(production)) as url:
-        refused = httpx.post(f"{url}/codec/decode", json={"payloads": []})
-        assert refused.status_code == 403 and "NIGHTWATCH_CODEC_TOKENS" in refused.json()["reason"]
-    with serve(create_app(load_settings(payload_encryption="off"))) as url:
-        off = httpx.post(f"{url}/codec/decode", json={"payloads": []})
+def test_a_production_api_nobody_could_sign_in_to_does_not_start(db_url: str) -> None:
+    production = {
+        "env": "production",
+        "database_url": db_url,
+        "temporal_address": "t:7233",
+        "payload_keys": f"k1:{OLD}",
+    }
+    with pytest.raises(SettingsError, match="no way to sign in is configured"):
+        create_app(load_settings(**production))
+    assert create_app(load_settings(**production, local_accounts="on")) is not None
+
+
+def test_codec_says_when_encryption_is_off(db_url: str) -> None:
+    settings = load_settings(database_url=db_url, payload_encryption="off")
+    viewer = bearer(token_for(db_url, "auditor", ["viewer"]))
+    with serve(create_app(settings)) as url:
+        off = httpx.post(f"{url}/codec/decode", json={"payloads": []}, headers=viewer)
         assert off.status_code == 404 and "encryption is off" in off.json()["reason"]

@@ -181,7 +181,9 @@ async def test_unknown_node_is_refused(engine: Engine) -> None:
     assert "no node '7'" in str(caught.value.cause)
     with pytest.raises(WorkflowUpdateFailedError) as caught:
         await _act(handle, PlanExecutionWorkflow.retry, "1")
-    assert "waits for confirmation; possible: abort, confirm, skip" in str(caught.value.cause)
+    assert "waits for confirmation; possible: abort, confirm, reject, skip" in str(
+        caught.value.cause
+    )
 
 
 async def test_cancel_mid_step_leaves_nothing_running(engine: Engine, simulator_url: str) -> None:
