@@ -51,6 +51,9 @@ class PersonEvent:
     comment: str | None = None
     values: dict[str, Any] | None = None
     outcome: str = "accepted"
+    # How `user` was proven (`api-token ID`, `oidc ISSUER#SUB`…); None before identities
+    # were proven (older histories) or for acts that went around the API.
+    proven_by: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -63,6 +66,7 @@ class PersonEvent:
             "comment": self.comment,
             "values": self.values,
             "outcome": self.outcome,
+            "proven_by": self.proven_by,
         }
 
 
@@ -244,7 +248,14 @@ class HistoryReader:
                 return None
             action = DECISION_UPDATES.get(name, decision.action.value)
             return PersonEvent(
-                at, workflow_id, via, decision.node, action, decision.user, decision.comment
+                at,
+                workflow_id,
+                via,
+                decision.node,
+                action,
+                decision.user,
+                decision.comment,
+                proven_by=decision.proven_by,
             )
         if name in ("fill_parameters", "fill"):
             fill = await self.one(args, Fill)
@@ -252,7 +263,15 @@ class HistoryReader:
                 return None
             values = masked(fill.values, set(SECRET_PARAM_NAMES))
             return PersonEvent(
-                at, workflow_id, via, fill.node, "FILL", fill.user, fill.comment, values
+                at,
+                workflow_id,
+                via,
+                fill.node,
+                "FILL",
+                fill.user,
+                fill.comment,
+                values,
+                proven_by=fill.proven_by,
             )
         return None
 

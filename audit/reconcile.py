@@ -169,6 +169,7 @@ def _trigger(top: Parsed | None, database: dict[str, Any] | None) -> dict[str, A
         trigger = {
             "kind": start.trigger_kind,
             "by": start.triggered_by,
+            "proven_by": start.proven_by,
             "details": start.trigger_details,
             "overrides": {
                 k: masked(v, set(SECRET_PARAM_NAMES)) for k, v in start.overrides.items()

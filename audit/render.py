@@ -102,7 +102,7 @@ def _sections(report: dict[str, Any]) -> list[tuple[str, list[str], list[list[st
             p["via"],
             p["node"],
             p["action"],
-            p["user"],
+            p["user"] + (f" ({p['proven_by']})" if p.get("proven_by") else " (not proven)"),
             _short(p["comment"]),
             _short(p["values"]),
             p["outcome"],

@@ -1,41 +1,36 @@
-"""`nightwatch inbox` and `nightwatch list`: what waits for people, and recent executions."""
+"""`nightwatch inbox` and `nightwatch list`: what waits for people, and recent executions,
+as the API shows them to the signed-in person."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated, Any
 
 import typer
 
-from cli.context import sessions
+from cli.api_client import Api
+from cli.context import settings
 from cli.output import JsonFlag, emit_json, say
-from executions.inbox import Who, as_json, waiting
-from storage import executions
 
 app = typer.Typer()
 
 
-def waiting_nodes(user: str | None = None, roles: list[str] | None = None) -> list[dict[str, Any]]:
-    """Every node waiting for a person in an open execution, oldest first."""
-    who = Who(user=user, roles=roles or []) if user else None
-    with sessions()() as session:
-        return as_json(waiting(session, who))
-
-
 @app.command()
 def inbox(
-    user: Annotated[
-        str | None, typer.Option("--user", help="Only what this user may act on.")
-    ] = None,
-    role: Annotated[list[str] | None, typer.Option("--role", help="The user's roles.")] = None,
+    everyone: Annotated[
+        bool, typer.Option("--all", help="What waits for anyone, not only for you.")
+    ] = False,
     as_json: JsonFlag = False,
 ) -> None:
-    """Every step waiting for a person, oldest first, with what it waits for and who may act."""
-    items = waiting_nodes(user, role)
+    """Every step waiting for you (by your identity and roles), oldest first, with what it
+    waits for and who may act."""
+    with Api(settings()) as api:
+        items: list[dict[str, Any]] = api.get("/api/v1/inbox", params={"everyone": everyone})
     if as_json:
         emit_json({"waiting": items})
         return
     if not items:
-        say("nothing waits for a person")
+        say("nothing waits for you" if not everyone else "nothing waits for a person")
     for item in items:
         missing = f" ({', '.join(item['missing'])})" if item["missing"] else ""
         say(
@@ -46,26 +41,26 @@ def inbox(
 
 @app.command("list")
 def list_executions(
-    limit: Annotated[int, typer.Option(min=1, max=10000, help="How many, newest first.")] = 20,
+    limit: Annotated[int, typer.Option(min=1, max=500, help="How many, newest first.")] = 20,
+    state: Annotated[list[str] | None, typer.Option("--state", help="Only these states.")] = None,
+    plan: Annotated[str | None, typer.Option(help="Only this plan (name or id).")] = None,
+    trigger: Annotated[str | None, typer.Option(help="OPERATOR, ALERT, SCHEDULE or RERUN.")] = None,
+    since: Annotated[datetime | None, typer.Option(help="Started at or after (UTC).")] = None,
+    mine: Annotated[bool, typer.Option("--mine", help="Only those waiting for you.")] = False,
     as_json: JsonFlag = False,
 ) -> None:
     """Recent executions with their state."""
-    with sessions()() as session:
-        rows = [
-            {
-                "execution": e.execution_id,
-                "plan": name,
-                "plan_version": e.plan_version,
-                "state": e.state,
-                "trigger": e.trigger_kind,
-                "by": e.triggered_by,
-                "started_at": e.started_at.isoformat() if e.started_at else None,
-                "ended_at": e.ended_at.isoformat() if e.ended_at else None,
-            }
-            for e, name in executions.recent(session, limit)
-        ]
+    params: dict[str, Any] = {"limit": limit, "waiting_for_me": mine}
+    for key, value in (("state", state), ("plan", plan), ("trigger", trigger)):
+        if value:
+            params[key] = value
+    if since is not None:
+        params["since"] = since.isoformat() + ("Z" if since.tzinfo is None else "")
+    with Api(settings()) as api:
+        page = api.get("/api/v1/executions", params=params)
+    rows = page["executions"]
     if as_json:
-        emit_json({"executions": rows})
+        emit_json({"executions": rows, "total": page["total"]})
         return
     for row in rows:
         say(

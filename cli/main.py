@@ -12,7 +12,8 @@ from typing import Annotated, Any
 
 import typer
 
-from cli import audit_cmds, inbox_cmds, run_cmds
+from cli import audit_cmds, inbox_cmds, login_cmds, run_cmds
+from cli.account_cmds import account_app
 from cli.alert_cmds import alerts_app
 from cli.catalog_cmds import catalog_app, config_app, init_app
 from cli.context import settings
@@ -35,8 +36,11 @@ app.add_typer(config_app, name="config")
 app.add_typer(init_app, name="init")
 app.add_typer(plan_app, name="plan")
 app.add_typer(alerts_app, name="alerts")
+app.add_typer(login_cmds.token_app, name="token")
+app.add_typer(account_app, name="account")
 app.registered_commands += (
-    run_cmds.app.registered_commands
+    login_cmds.app.registered_commands
+    + run_cmds.app.registered_commands
     + inbox_cmds.app.registered_commands
     + audit_cmds.app.registered_commands
 )

@@ -1,21 +1,22 @@
-"""`nightwatch plan …`: validate, apply, export, list, show, delete plans and print the schema."""
+"""`nightwatch plan …`: validate, apply, export, list, show, delete plans (through the API,
+as the signed-in person) and print the schema."""
 
 from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import Annotated, Any, NoReturn
 
 import typer
 
-from cli.context import sessions
+from cli.api_client import Api, ApiRefused
+from cli.context import settings
 from cli.output import FAILED, JsonFlag, emit_json, say
-from plans import files, store
-from plans.validation import CatalogView, PlanInvalid, check, code_catalog
+from nightwatch.errors import NotFound
+from plans import files
+from plans.validation import PlanInvalid, Problem, check, code_catalog
 
-By = Annotated[str | None, typer.Option("--by", help="Who makes the change (audit).")]
-
-plan_app = typer.Typer(help="Plans: files, validation, the database.", no_args_is_help=True)
+plan_app = typer.Typer(help="Plans: files, validation, the API.", no_args_is_help=True)
 
 
 def _invalid(error: PlanInvalid, as_json: bool, source: Path) -> NoReturn:
@@ -28,12 +29,29 @@ def _invalid(error: PlanInvalid, as_json: bool, source: Path) -> NoReturn:
     raise typer.Exit(FAILED)
 
 
+def _refused_plan(refused: ApiRefused, name: str) -> PlanInvalid:
+    problems = [Problem(path=p["path"], reason=p["reason"]) for p in refused.problems] or [
+        Problem(path=refused.path, reason=refused.reason)
+    ]
+    return PlanInvalid(name, problems)
+
+
+def plan_id(api: Api, plan: str) -> int:
+    """A plan's id from its id or name, as people give it."""
+    if plan.isdigit() and len(plan) < 19:
+        return int(plan)
+    for summary in api.get("/api/v1/plans"):
+        if summary["name"] == plan:
+            return int(summary["id"])
+    raise NotFound(plan, "no such plan (`nightwatch plan list`)")
+
+
 @plan_app.command("validate")
 def validate(
     file: Path,
     as_json: JsonFlag = False,
     offline: Annotated[
-        bool, typer.Option("--offline", help="Check against this server's code, no database.")
+        bool, typer.Option("--offline", help="Check against this CLI's code, not the API.")
     ] = False,
 ) -> None:
     """Check a plan file; every problem is reported with its path. Nothing is written."""
@@ -42,8 +60,13 @@ def validate(
         if offline:
             check(document, code_catalog())
         else:
-            with sessions()() as session:
-                check(document, CatalogView.load(session))
+            with Api(settings()) as api:
+                try:
+                    api.post("/api/v1/plans/validate", document.model_dump(mode="json"))
+                except ApiRefused as refused:
+                    if refused.status != 422:
+                        raise
+                    raise _refused_plan(refused, document.name) from None
     except PlanInvalid as error:
         _invalid(error, as_json, file)
     if as_json:
@@ -53,26 +76,38 @@ def validate(
 
 
 @plan_app.command("apply")
-def apply(file: Path, as_json: JsonFlag = False, by: By = None) -> None:
+def apply(file: Path, as_json: JsonFlag = False) -> None:
     """Create or update the plan in FILE; applying the same file twice changes nothing."""
     try:
         document = files.read_file(file)
-        with sessions()() as session:
-            result = store.apply(session, document, by=by)
-            session.commit()
+        body = document.model_dump(mode="json")
+        with Api(settings()) as api:
+            try:
+                result = _apply(api, document.name, body)
+            except ApiRefused as refused:
+                if refused.status != 422:
+                    raise
+                raise _refused_plan(refused, document.name) from None
     except PlanInvalid as error:
         _invalid(error, as_json, file)
     if as_json:
-        emit_json(
-            {
-                "id": result.plan_id,
-                "name": result.name,
-                "version": result.version,
-                "outcome": result.outcome,
-            }
-        )
+        emit_json({k: result[k] for k in ("id", "name", "version", "outcome")})
     else:
-        say(f"{result.outcome} plan {result.plan_id} {result.name!r} (version {result.version})")
+        outcome, number, name = result["outcome"], result["id"], result["name"]
+        say(f"{outcome} plan {number} {name!r} (version {result['version']})")
+
+
+def _apply(api: Api, name: str, body: dict[str, Any]) -> dict[str, Any]:
+    try:
+        existing = plan_id(api, name)
+    except NotFound:
+        created: dict[str, Any] = api.post("/api/v1/plans", body)
+        return created
+    current = api.get(f"/api/v1/plans/{existing}")
+    updated: dict[str, Any] = api.put(
+        f"/api/v1/plans/{existing}", body, headers={"If-Match": f'"{current["version"]}"'}
+    )
+    return updated
 
 
 @plan_app.command("export")
@@ -81,9 +116,8 @@ def export(
     output: Annotated[Path | None, typer.Option("-o", "--output", help="write to a file")] = None,
 ) -> None:
     """Print a stored plan as a plan file (apply it again and nothing changes)."""
-    with sessions()() as session:
-        document = store.export(session, store.main_plan(session, plan).id)
-    text = files.to_yaml(document)
+    with Api(settings()) as api:
+        text = str(api.get(f"/api/v1/plans/{plan_id(api, plan)}/file"))
     if output is None:
         sys.stdout.write(text)
     else:
@@ -94,14 +128,17 @@ def export(
 @plan_app.command("list")
 def list_plans(as_json: JsonFlag = False) -> None:
     """Every live plan: id, name, scene, version, steps."""
-    with sessions()() as session:
-        plans = store.list_plans(session)
+    with Api(settings()) as api:
+        plans = api.get("/api/v1/plans")
     if as_json:
-        emit_json({"plans": [p.model_dump(mode="json") for p in plans]})
+        emit_json({"plans": plans})
         return
     for p in plans:
-        flag = "" if p.enabled else "  (disabled)"
-        say(f"{p.id:>5}  {p.scene:<13} v{p.version:<3} {p.steps:>2} steps  {p.name}{flag}")
+        flag = "" if p["enabled"] else "  (disabled)"
+        say(
+            f"{p['id']:>5}  {p['scene']:<13} v{p['version']:<3} {p['steps']:>2} steps  "
+            f"{p['name']}{flag}"
+        )
 
 
 @plan_app.command("show")
@@ -109,13 +146,17 @@ def show(
     plan: Annotated[str, typer.Argument(help="plan id or name")], as_json: JsonFlag = False
 ) -> None:
     """One plan with its steps (JSON: the plan document plus id and version)."""
-    with sessions()() as session:
-        main = store.main_plan(session, plan)
-        document = store.export(session, main.id)
+    from plans.model import PlanDocument
+
+    with Api(settings()) as api:
+        stored = api.get(f"/api/v1/plans/{plan_id(api, plan)}")
+    document = PlanDocument.model_validate(stored["document"])
     if as_json:
-        emit_json({"id": main.id, "version": main.version, **document.model_dump(mode="json")})
+        emit_json(
+            {"id": stored["id"], "version": stored["version"], **document.model_dump(mode="json")}
+        )
         return
-    say(f"plan {main.id} {document.name!r}  {document.scene}  version {main.version}")
+    say(f"plan {stored['id']} {document.name!r}  {document.scene}  version {stored['version']}")
     if document.description:
         say(f"  {document.description}")
     for path, step in document.all_steps():
@@ -125,13 +166,13 @@ def show(
 
 
 @plan_app.command("delete")
-def delete(plan: Annotated[str, typer.Argument(help="plan id or name")], by: By = None) -> None:
+def delete(plan: Annotated[str, typer.Argument(help="plan id or name")]) -> None:
     """Delete a plan (kept for old executions and audit; the name becomes free)."""
-    with sessions()() as session:
-        main = store.main_plan(session, plan)
-        store.delete(session, main.id, by=by)
-        session.commit()
-    say(f"deleted plan {main.id} {main.name!r}")
+    with Api(settings()) as api:
+        identifier = plan_id(api, plan)
+        name = api.get(f"/api/v1/plans/{identifier}")["document"]["name"]
+        api.delete(f"/api/v1/plans/{identifier}")
+    say(f"deleted plan {identifier} {name!r}")
 
 
 @plan_app.command("schema")

@@ -121,8 +121,12 @@ class Settings(BaseSettings):
         15.0, gt=0, le=3600, description="how often a worker archives closed histories"
     )
 
-    user: str | None = Field(None, description="who acts from the CLI (default: the login)")
-    roles: str = Field("", description="the CLI user's roles, comma-separated")
+    # The CLI acts through the API, as whoever `nightwatch login` proved (or this token).
+    api_url: str | None = Field(None, description="the API the CLI calls; the local stack's")
+    token: SecretStr = Field(SecretStr(""), description="an API token for the CLI (automation)")
+    credentials_file: Path | None = Field(
+        None, description="where `nightwatch login` keeps its token (0600)"
+    )
 
     # Who people are (docs/identity.md). Local accounts are the embedded default; a bank's
     # people sign in through its OpenID provider. API tokens work with either.
@@ -263,6 +267,17 @@ class Settings(BaseSettings):
         if key_file is not None:
             return KeyRing.from_file(key_file)
         return KeyRing.parse(self.entries(self.payload_keys), source="NIGHTWATCH_PAYLOAD_KEYS")
+
+    @cached_property
+    def effective_api_url(self) -> str:
+        return (self.api_url or f"http://127.0.0.1:{self.api_port}").rstrip("/")
+
+    @cached_property
+    def effective_credentials_file(self) -> Path:
+        if self.credentials_file is not None:
+            return self.credentials_file.expanduser()
+        config_home = os.environ.get("XDG_CONFIG_HOME") or "~/.config"
+        return Path(config_home).expanduser() / "nightwatch" / "credentials.json"
 
     @property
     def uses_local_accounts(self) -> bool:

@@ -4,27 +4,25 @@ confirm the scale-out, follow the release order batch by batch, and show the res
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from executions.service import Executions
+from cli.api_client import Api
 from intake.rules import read_rule_file, save_rule
 from nightwatch.config import Settings
-from nightwatch.temporal import connect
 from plans import files, store
 from plans.validation import PlanInvalid
+from stack.people import DUTY_MANAGER, token_of
 from storage import executions as execution_rows
 from storage.db import session_factory
-from workflows.models import Decision, DecisionKind, ExecutionInput, ExecutionView, Fill, NodeView
+from workflows.models import ExecutionView, NodeView
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples" / "plans"
 DEMO_PLAN = "loan-api overload"
 DEMO_PODS = 4
-DEMO_USER, DEMO_ROLES = "demo-duty-manager", ["duty-manager"]
 DEMO_LIMIT_SECONDS = 300
 Say = Callable[[str], None]
 
@@ -49,27 +47,32 @@ def run_demo(settings: Settings, say: Say) -> None:
                 outcome, rule_id = save_rule(session, rule)
                 say(f"demo      {outcome} alert rule {rule_id} {rule.name!r} -> {rule.plan!r}")
             session.commit()
-    asyncio.run(drive(settings, say))
+    drive(settings, say)
     say(
         "demo      next: nightwatch run 'night drill' --wait, then nightwatch confirm <execution> 2"
     )
     say("demo      and: nightwatch plan list | nightwatch inbox | nightwatch catalog list")
 
 
-async def drive(settings: Settings, say: Say) -> ExecutionView:
-    """Run the demo plan to its end, doing what the duty manager would."""
-    executions = Executions(await connect(settings), settings.task_queue)
-    execution = await executions.start(
-        ExecutionInput(plan=DEMO_PLAN, triggered_by=DEMO_USER),
-        f"demo-{datetime.now(UTC):%Y%m%d-%H%M%S}",
-    )
+def drive(settings: Settings, say: Say) -> ExecutionView:
+    """Run the demo plan to its end through the API, signed in as the duty manager (the
+    same path as anyone: a password turned into a token), doing what they would."""
+    token = token_of(settings, settings.home_dir, DUTY_MANAGER, "the demo")
+    with Api(settings, token=token) as api:
+        return _drive(api, settings, say)
+
+
+def _drive(api: Api, settings: Settings, say: Say) -> ExecutionView:
+    execution = f"demo-{datetime.now(UTC):%Y%m%d-%H%M%S}"
+    api.post("/api/v1/executions", {"plan": DEMO_PLAN, "execution_id": execution})
     ui = f"http://127.0.0.1:{settings.temporal_ui_port}/namespaces/{settings.temporal_namespace}"
-    say(f"demo      running {DEMO_PLAN!r} as {execution}")
+    say(f"demo      running {DEMO_PLAN!r} as {execution}, signed in as {DUTY_MANAGER.username}")
     say(f"demo      follow it in the Web UI: {ui}/workflows/{execution}")
     started, progress = time.monotonic(), ""
     seen: dict[str, str] = {}
+    nodes = f"/api/v1/executions/{execution}/nodes"
     while time.monotonic() - started < DEMO_LIMIT_SECONDS:
-        view = await executions.view(execution)
+        view = ExecutionView.model_validate(api.get(f"/api/v1/executions/{execution}"))
         for node in view.nodes:
             line = _line(node)
             if seen.get(node.key) != line:
@@ -77,26 +80,12 @@ async def drive(settings: Settings, say: Say) -> ExecutionView:
                 say(f"demo      {node.key:<3} {node.name:<30} {line}")
             if node.state == "WAITING_PARAMETERS":
                 say(f"demo          as the duty manager: fill in pods={DEMO_PODS}")
-                await executions.fill(
-                    execution,
-                    Fill(
-                        node=node.key, user=DEMO_USER, roles=DEMO_ROLES, values={"pods": DEMO_PODS}
-                    ),
-                )
+                api.post(f"{nodes}/{node.key}/fill", {"values": {"pods": DEMO_PODS}})
             elif node.state == "WAITING_CONFIRMATION":
-                say(f"demo          as the duty manager ({', '.join(DEMO_ROLES)}): confirm")
-                await executions.decide(
-                    execution,
-                    DecisionKind.CONFIRM,
-                    Decision(
-                        node=node.key,
-                        user=DEMO_USER,
-                        roles=DEMO_ROLES,
-                        comment="demo: capacity approved",
-                    ),
-                )
+                say("demo          as the duty manager: confirm")
+                api.post(f"{nodes}/{node.key}/confirm", {"comment": "demo: capacity approved"})
             elif node.state == "RUNNING":
-                now = await asyncio.to_thread(_progress, settings, execution, node.key)
+                now = _progress(settings, execution, node.key)
                 if now and now != progress:
                     progress = now
                     say(f"demo              {now}")
@@ -106,7 +95,7 @@ async def drive(settings: Settings, say: Say) -> ExecutionView:
                 f"nightwatch status {execution}"
             )
             return view
-        await asyncio.sleep(0.5)
+        time.sleep(0.5)
     say(f"demo      still running after {DEMO_LIMIT_SECONDS} s: nightwatch status {execution}")
     return view
 

@@ -26,6 +26,7 @@ from nightwatch.config import LOCAL_KEY_FILE, Settings, env_name
 from nightwatch.errors import StackError
 from stack.health import PartHealth, check_all, connect_checked, worker_pollers
 from stack.local_platforms import configure_local_platforms
+from stack.people import ensure_people, sign_in_cli
 from stack.postgres import EmbeddedPostgres
 from stack.processes import (
     Part,
@@ -173,6 +174,7 @@ class Stack:
                 self._start_http(part)
             self._start_worker()
             self._wait_ready()
+            self._people()
             configure_local_platforms(
                 self.settings,
                 http_url(self.settings, "simulator"),
@@ -225,6 +227,15 @@ class Stack:
         self.say(
             f"schema    {result.after}" + (" (newer than code)" if result.newer_schema else "")
         )
+
+    def _people(self) -> None:
+        made = ensure_people(self.settings, self.layout.home)
+        for username in made:
+            path = self.layout.home / f"{username}.password"
+            self.say(f"people    {username}: local account, password in {path} (0600)")
+        user = sign_in_cli(self.settings, self.layout.home)
+        if user is not None:
+            self.say(f"people    the CLI is signed in as {user} (`nightwatch login` to change)")
 
     def _start_http(self, part: str) -> None:
         """Serve the API or the simulator with uvicorn in a child process."""

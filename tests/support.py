@@ -16,6 +16,7 @@ import uuid
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import httpx
 import psycopg
@@ -158,11 +159,15 @@ def serve(app: object) -> Iterator[str]:
 
 
 def cli(
-    database_url: str, cwd: Path, *prefix: str
+    database_url: str, cwd: Path, *prefix: str, api: tuple[str, str] | None = None
 ) -> Callable[..., subprocess.CompletedProcess[str]]:
-    """Run `nightwatch PREFIX … ARGS` as a user would, against one database."""
+    """Run `nightwatch PREFIX … ARGS` as a user would, against one database (and an API at
+    `api` = (url, token), for the commands that go through it)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("NIGHTWATCH_")}
     env["DATABASE_URL"] = database_url
+    env["NIGHTWATCH_CREDENTIALS_FILE"] = str(cwd / "no-credentials.json")
+    if api is not None:
+        env["NIGHTWATCH_API_URL"], env["NIGHTWATCH_TOKEN"] = api
 
     def run(*args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
@@ -291,19 +296,38 @@ def send_fixed_set(
     return len(requests), failures
 
 
-def cli_env(database_url: str, temporal: str, task_queue: str, **extra: str) -> dict[str, str]:
+def cli_env(
+    database_url: str, temporal: str, task_queue: str, api_url: str, **extra: str
+) -> dict[str, str]:
     """The environment an operator's `nightwatch` has: this machine's, without any
-    NIGHTWATCH_ setting of the test run, pointed at one database, Temporal and task queue,
-    acting as li.wei."""
+    NIGHTWATCH_ setting of the test run, pointed at one database, Temporal, task queue and
+    API, signed in (NIGHTWATCH_TOKEN) as li.wei: operator, approver and admin, in the
+    duty-manager group."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("NIGHTWATCH_")}
+    token = token_for(database_url, "li.wei", ["operator", "approver", "admin"], ["duty-manager"])
     env.update(
         DATABASE_URL=database_url,
         NIGHTWATCH_TEMPORAL_ADDRESS=temporal,
         NIGHTWATCH_TASK_QUEUE=task_queue,
-        NIGHTWATCH_USER="li.wei",
+        NIGHTWATCH_API_URL=api_url,
+        NIGHTWATCH_TOKEN=token,
+        NIGHTWATCH_CREDENTIALS_FILE=os.devnull + ".json",
         **extra,
     )
     return env
+
+
+@contextmanager
+def served_api(database_url: str, temporal: str | None = None, **settings: Any) -> Iterator[str]:
+    """The API over one database (and a Temporal frontend), served on a free port."""
+    from api.app import create_app
+    from nightwatch.config import load_settings
+
+    overrides: dict[str, Any] = {"database_url": database_url, **settings}
+    if temporal is not None:
+        overrides["temporal_address"] = temporal
+    with serve(create_app(load_settings(**overrides))) as url:
+        yield url
 
 
 class Cli:

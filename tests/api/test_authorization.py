@@ -55,7 +55,7 @@ def _routes(app: FastAPI) -> list[tuple[str, str, APIRoute]]:
         if included is not None:
             pending.extend(included.routes)
         elif isinstance(route, APIRoute) and route.include_in_schema:
-            found += [(method, route.path, route) for method in sorted(route.methods)]
+            found += [(method, route.path, route) for method in sorted(route.methods or ())]
     documented = {
         (method.upper(), path)
         for path, operations in app.openapi()["paths"].items()

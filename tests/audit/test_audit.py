@@ -91,18 +91,20 @@ async def setup(
             """SIMULATOR_TOKEN"}' WHERE key LIKE 'platform.%.token'"""
         )
     target = dev_env.client.service_client.config.target_host
-    env = support.cli_env(
-        engine_db,
-        target,
-        task_queue,
-        NIGHTWATCH_ROLES="duty-manager",
-        NIGHTWATCH_PAYLOAD_KEYS=f"audit-1:{KEY}",
-        NIGHTWATCH_HOME=str(tmp_path / "home"),
-    )
+    keys = f"audit-1:{KEY}"
     (tmp_path / "plan.yaml").write_text(PLAN.replace("SIM", simulator_url))
-    encrypted = await Client.connect(target, data_converter=data_converter(RING))
-    async with build_worker(encrypted, task_queue, engine_db, RING):
-        yield Setup(Cli(env, tmp_path), encrypted, dev_env.client, engine_db)
+    with support.served_api(engine_db, target, task_queue=task_queue, payload_keys=keys) as url:
+        env = support.cli_env(
+            engine_db,
+            target,
+            task_queue,
+            url,
+            NIGHTWATCH_PAYLOAD_KEYS=keys,
+            NIGHTWATCH_HOME=str(tmp_path / "home"),
+        )
+        encrypted = await Client.connect(target, data_converter=data_converter(RING))
+        async with build_worker(encrypted, task_queue, engine_db, RING):
+            yield Setup(Cli(env, tmp_path), encrypted, dev_env.client, engine_db)
 
 
 async def _until_state(cli: Cli, execution: str, wanted: str) -> dict[str, object]:
@@ -179,7 +181,9 @@ async def test_audit_of_an_encrypted_dr_run_with_approvals_fill_and_secrets(
     await _waiting(cli, execution, "DISASTER_RECOVERY")
     await cli.ok("confirm", execution, "DISASTER_RECOVERY", "--comment", "recovery go")
     await _waiting(cli, execution, "TRAFFIC_BACK")
-    await cli.ok("confirm", execution, "TRAFFIC_BACK", "--user", "zhang.min")
+    zhang_token = support.token_for(setup.db, "zhang.min", ["approver"])
+    zhang = Cli({**cli.env, "NIGHTWATCH_TOKEN": zhang_token}, cli.cwd)
+    await zhang.ok("confirm", execution, "TRAFFIC_BACK")
     final = await _until_state(cli, execution, "SUCCEEDED")
     assert final["state"] == "SUCCEEDED", final  # both HTTP calls got the unsealed token
 
@@ -214,7 +218,11 @@ async def test_audit_of_an_encrypted_dr_run_with_approvals_fill_and_secrets(
     ]
     filled = nodes["DISASTER_SWITCH.2"]["decisions"]
     assert [d["action"] for d in filled] == ["FILL"]
-    assert filled[0]["user"] == "li.wei" and filled[0]["details"] == {"filled": ["bearer_token"]}
+    assert filled[0]["user"] == "li.wei" and filled[0]["details"]["filled"] == ["bearer_token"]
+    assert filled[0]["details"]["proven_by"].startswith("api-token ")
+    unproven = [p["user"] for p in report["people"] if not p["proven_by"]]
+    assert unproven == [], "every act came through the API (mallory's never reached history)"
+    assert report["trigger"]["proven_by"].startswith("api-token ")
     acts = [(p["via"], p["node"], p["action"], p["user"]) for p in report["people"]]
     assert ("update confirm", "DISASTER_SWITCH", "CONFIRM", "li.wei") in acts
     assert ("update fill_parameters", "DISASTER_SWITCH.2", "FILL", "li.wei") in acts

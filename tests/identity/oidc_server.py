@@ -122,7 +122,7 @@ class OidcServer:
                 location = response.headers.get("location")
                 if response.is_redirect and location:
                     if location.startswith(REDIRECT):
-                        return location
+                        return str(location)
                     response = browser.get(httpx.URL(self.issuer).join(location))
                     continue
                 page = response.text

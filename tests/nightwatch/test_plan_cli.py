@@ -3,19 +3,23 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.support import cli
+from tests.support import cli, served_api, token_for
 
 EXAMPLES = Path(__file__).parents[2] / "examples" / "plans"
 
 
 @pytest.fixture
-def nw(catalog_db: str, tmp_path: Path) -> Any:
-    return cli(catalog_db, tmp_path, "plan")
+def nw(catalog_db: str, tmp_path: Path) -> Iterator[Any]:
+    """`nightwatch plan …` through an API, signed in as an admin."""
+    token = token_for(catalog_db, "author", ["admin"])
+    with served_api(catalog_db) as url:
+        yield cli(catalog_db, tmp_path, "plan", api=(url, token))
 
 
 @pytest.mark.parametrize("example", sorted(p.name for p in EXAMPLES.glob("*.yaml")))

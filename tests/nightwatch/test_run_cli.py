@@ -13,7 +13,7 @@ from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
 from runtime.worker import build_worker
-from tests.support import Cli, cli_env, wait_until_async
+from tests.support import Cli, cli_env, served_api, token_for, wait_until_async
 
 PLAN = """
 name: cli end to end
@@ -35,11 +35,13 @@ steps:
 async def cli(
     dev_env: WorkflowEnvironment, engine_db: str, task_queue: str, tmp_path: Path
 ) -> AsyncIterator[Cli]:
-    env = cli_env(engine_db, dev_env.client.service_client.config.target_host, task_queue)
+    target = dev_env.client.service_client.config.target_host
     (tmp_path / "plan.yaml").write_text(PLAN)
     (tmp_path / "long.yaml").write_text(LONG)
-    async with build_worker(dev_env.client, task_queue, engine_db):
-        yield Cli(env, tmp_path)
+    with served_api(engine_db, target, task_queue=task_queue) as api_url:
+        env = cli_env(engine_db, target, task_queue, api_url)
+        async with build_worker(dev_env.client, task_queue, engine_db):
+            yield Cli(env, tmp_path)
 
 
 def _one_line(code: int, err: str) -> str:
@@ -58,9 +60,13 @@ async def test_operator_drives_an_execution_from_the_cli(cli: Cli, simulator_url
     assert [(i["execution"], i["node"]) for i in json.loads(out)["waiting"]] == [
         ("exec-cli-e2e", "2")
     ]
-    err = _one_line(*(await cli("confirm", "exec-cli-e2e", "2", "--user", "intern"))[::2])
+    intern_token = token_for(cli.env["DATABASE_URL"], "intern", ["approver"])
+    intern = Cli({**cli.env, "NIGHTWATCH_TOKEN": intern_token}, cli.cwd)
+    err = _one_line(*(await intern("confirm", "exec-cli-e2e", "2"))[::2])
     assert "intern may not act on node 2: only role:duty-manager" in err
-    code, _, _ = await cli("confirm", "exec-cli-e2e", "2", "--role", "duty-manager", "-m", "go")
+    unknown = (await cli("confirm", "exec-cli-e2e", "2", "--user", "ciso"))[0]
+    assert unknown == 2, "--user is gone: who acts is who signed in"
+    code, _, _ = await cli("confirm", "exec-cli-e2e", "2", "-m", "go")
     assert code == 0
 
     async def waits_for_url() -> bool:
@@ -148,7 +154,7 @@ async def test_a_secret_without_payload_keys_is_refused_before_anything_starts(
     code, _, err = await cli(
         "run", "cli end to end", "--id", "exec-cli-secret", "--set", "3.bearer_token=hunter2"
     )
-    assert "--set 3.bearer_token: a secret value needs the payload keys" in _one_line(code, err)
+    assert "overrides.3.bearer_token: a secret value needs the payload keys" in _one_line(code, err)
     assert "hunter2" not in err
     with pytest.raises(RPCError):
         await dev_env.client.get_workflow_handle("exec-cli-secret").describe()

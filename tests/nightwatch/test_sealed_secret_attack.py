@@ -23,7 +23,16 @@ from nightwatch.codec import KeyRing
 from nightwatch.config import load_settings
 from nightwatch.temporal import data_converter
 from runtime.worker import build_worker
-from tests.support import Cli, Say, cli_env, serve, wait_until_async
+from tests.support import (
+    Cli,
+    Say,
+    bearer,
+    cli_env,
+    serve,
+    served_api,
+    token_for,
+    wait_until_async,
+)
 from workflows.execution import PlanExecutionWorkflow
 from workflows.models import ExecutionInput, Fill
 
@@ -52,16 +61,19 @@ async def setup(
     dev_env: WorkflowEnvironment, engine_db: str, task_queue: str, tmp_path: Path
 ) -> AsyncIterator[tuple[Cli, Client, str]]:
     target = dev_env.client.service_client.config.target_host
-    env = cli_env(
-        engine_db,
-        target,
-        task_queue,
-        NIGHTWATCH_PAYLOAD_KEYS=f"attack-1:{KEY}",
-        NIGHTWATCH_HOME=str(tmp_path / "home"),
-    )
-    client = await Client.connect(target, data_converter=data_converter(RING))
-    async with build_worker(client, task_queue, engine_db, RING):
-        yield Cli(env, tmp_path), client, engine_db
+    keys = f"attack-1:{KEY}"
+    with served_api(engine_db, target, task_queue=task_queue, payload_keys=keys) as api_url:
+        env = cli_env(
+            engine_db,
+            target,
+            task_queue,
+            api_url,
+            NIGHTWATCH_PAYLOAD_KEYS=keys,
+            NIGHTWATCH_HOME=str(tmp_path / "home"),
+        )
+        client = await Client.connect(target, data_converter=data_converter(RING))
+        async with build_worker(client, task_queue, engine_db, RING):
+            yield Cli(env, tmp_path), client, engine_db
 
 
 def _plan(name: str, url: str, **step: Any) -> dict[str, Any]:
@@ -91,6 +103,7 @@ async def test_a_copied_sealed_secret_never_reaches_another_place(
     plan_api = httpx.AsyncClient(
         transport=httpx.ASGITransport(app=create_app(load_settings(database_url=db))),
         base_url="http://api",
+        headers=bearer(token_for(db, "mallory", ["admin"])),
     )
     # The victim: an operator runs a plan with a secret given at start.
     created = await plan_api.post(
