@@ -1,9 +1,10 @@
 """Browser sessions: a random secret in an HttpOnly cookie, kept here as its SHA-256.
 
 A session ends at sign-out, after `idle` without a request, or at its absolute expiry,
-whichever comes first. Each carries its own CSRF token, which every write made with the
-cookie must send back (`X-CSRF-Token`, or a form's `csrf_token` field): another site can
-make a browser send the cookie, but it cannot read the token. A sign-in through the
+whichever comes first. Each has its own CSRF token, which every write made with the
+cookie must send back (`X-CSRF-Token`): another site can make a browser send the cookie,
+but it cannot read the token. The token is derived from the cookie's secret (an HMAC),
+so the database holds nothing that would let its reader forge either. A sign-in through the
 OpenID provider starts as a session that holds only that sign-in's pending state, and
 becomes a new session (a new secret) once the provider has proven who it is, so a secret
 seen before sign-in is worth nothing after it.
@@ -11,6 +12,7 @@ seen before sign-in is worth nothing after it.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import secrets
@@ -53,13 +55,17 @@ def _hash(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
+def csrf_token(secret: str) -> str:
+    """The CSRF token of the session whose cookie holds `secret`."""
+    digest = hmac.new(secret.encode(), b"nightwatch csrf", hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(digest).decode().rstrip("=")
+
+
 def _new(session: Session, expires_at: datetime, **values: Any) -> NewSession:
-    secret, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
-    session.add(
-        WebSession(secret_hash=_hash(secret), csrf_token=csrf, expires_at=expires_at, **values)
-    )
+    secret = secrets.token_urlsafe(32)
+    session.add(WebSession(secret_hash=_hash(secret), expires_at=expires_at, **values))
     session.flush()
-    return NewSession(secret, csrf, expires_at)
+    return NewSession(secret, csrf_token(secret), expires_at)
 
 
 def start(session: Session, identity: Identity, lifetimes: Lifetimes) -> NewSession:
@@ -109,7 +115,7 @@ def resolve(session: Session, secret: str, lifetimes: Lifetimes) -> Found:
     if now - row.last_seen_at >= SEEN_EVERY:
         session.execute(update(WebSession).where(WebSession.id == row.id).values(last_seen_at=now))
         session.commit()
-    return Found(Identity.model_validate(row.identity), row.csrf_token)
+    return Found(Identity.model_validate(row.identity), csrf_token(secret))
 
 
 def end(session: Session, secret: str) -> None:

@@ -432,7 +432,6 @@ class WebSession(Base):
     secret_hash: Mapped[str] = mapped_column(String(64), unique=True)
     identity: Mapped[Json | None]
     pending: Mapped[Json | None]
-    csrf_token: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = _created()
     last_seen_at: Mapped[datetime] = _created()
     expires_at: Mapped[datetime] = mapped_column(index=True)

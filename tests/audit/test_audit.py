@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import psycopg
 import pytest
 import pytest_asyncio
@@ -21,9 +22,12 @@ from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
 from audit.archive import archive_closed, verify_chain
+from identity import accounts
+from identity.model import Role
 from nightwatch.codec import KeyRing
 from nightwatch.temporal import data_converter
 from runtime.worker import build_worker
+from storage.db import session_factory
 from tests import support
 from tests.conftest import SIMULATOR_TOKEN
 from tests.support import libpq_url, wait_until_async
@@ -248,6 +252,10 @@ async def test_audit_of_an_encrypted_dr_run_with_approvals_fill_and_secrets(
     for plain in (SIMULATOR_TOKEN, COMMENT, "/iam/v1/mode", "audit dr", "li.wei"):
         assert plain not in raw, f"{plain!r} readable in the raw history"
 
+    # Sign-ins leave no password, cookie or token behind either.
+    credentials = _sign_in_twice(cli.env["NIGHTWATCH_API_URL"], setup.db)
+    credentials |= {"li.wei's token": cli.env["NIGHTWATCH_TOKEN"], "zhang's token": zhang_token}
+
     # The archive, then the secret scan over everything a person or an attacker can read.
     await _archive_all(setup, execution, 4)
     database = _database_text(setup.db)
@@ -260,6 +268,8 @@ async def test_audit_of_an_encrypted_dr_run_with_approvals_fill_and_secrets(
         "report": json.dumps(report) + markdown + html,
     }.items():
         assert SIMULATOR_TOKEN not in text, f"the secret is readable in the {where}"
+        for name, value in credentials.items():
+            assert value not in text, f"{name} is readable in the {where}"
     assert "sealed:v2:audit-1:" in database  # what the database holds instead
 
     # Retention: once Temporal has deleted the histories, replay and audit use the archive.
@@ -353,3 +363,27 @@ async def test_verify_reports_a_tampered_or_removed_archive_row(setup: Setup) ->
     code, out, _ = await cli("audit", "verify", "--json")
     result = json.loads(out)
     assert code == 1 and any("removed or reordered" in line for line in result["broken"])
+
+
+def _sign_in_twice(api_url: str, db: str) -> dict[str, str]:
+    """A password sign-in to a session and to a CLI token: the secrets it involved."""
+    password = "a long password of the ops lead"
+    with session_factory(db)() as session:
+        accounts.create(session, "ops.lead", password, frozenset({Role.OPERATOR}), by="tests")
+        session.commit()
+    body = {"username": "ops.lead", "password": password}
+    signed_in = httpx.post(f"{api_url}/auth/login", json=body)
+    cookie = signed_in.headers["set-cookie"].split(";")[0].split("=", 1)[1]
+    me = httpx.get(f"{api_url}/auth/me", headers={"Cookie": f"nightwatch_session={cookie}"})
+    assert me.json()["user"] == "ops.lead"
+    token = httpx.post(f"{api_url}/auth/token", json=body).json()["token"]
+    assert httpx.get(f"{api_url}/auth/me", headers={"Authorization": f"Bearer {token}"}).is_success
+    wrong = httpx.post(f"{api_url}/auth/login", json={**body, "password": "guessed wrongly!"})
+    assert wrong.status_code == 401
+    return {
+        "password": password,
+        "wrong password": "guessed wrongly!",
+        "session cookie": cookie,
+        "CLI token": token,
+        "CSRF token": signed_in.json()["csrf_token"],
+    }

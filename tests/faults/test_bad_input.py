@@ -3,6 +3,7 @@ never a 5xx, never a traceback or an 'unexpected' error, and a refused input wri
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 import os
@@ -12,6 +13,7 @@ from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import schemathesis
 import yaml
@@ -20,10 +22,17 @@ from hypothesis import strategies as st
 from schemathesis.core.result import Ok
 from temporalio.testing import WorkflowEnvironment
 
-from api.app import create_app
 from cli.main import _invoke
-from nightwatch.config import load_settings
-from tests.support import HOSTILE_BODIES, Say, digest, send_fixed_set, serve
+from runtime.worker import build_worker
+from tests.support import (
+    HOSTILE_BODIES,
+    Say,
+    bearer,
+    digest,
+    send_fixed_set,
+    served_api,
+    token_for,
+)
 
 API_EXAMPLES = 45
 # Random afresh on every local run (to find new cases); the same examples under CI=true,
@@ -33,15 +42,35 @@ CLI_EXAMPLES = 500
 
 
 @pytest.fixture
-def api_url(engine_db: str) -> Iterator[str]:
-    with serve(create_app(load_settings(database_url=engine_db))) as url:
+def api_url(engine_db: str, dev_env: WorkflowEnvironment, task_queue: str) -> Iterator[str]:
+    """The API in front of the dev server and a worker (starts answer at once)."""
+    target = dev_env.client.service_client.config.target_host
+    with served_api(engine_db, target, task_queue=task_queue) as url:
         yield url
 
 
+@pytest.fixture
+def admin(engine_db: str, api_url: str) -> dict[str, str]:
+    """A token with every role, used once (its first use is a write) before the checks."""
+    headers = bearer(token_for(engine_db, "fuzzer", ["viewer", "operator", "approver", "admin"]))
+    assert httpx.get(f"{api_url}/auth/me", headers=headers).status_code == 200
+    return headers
+
+
 @pytest.mark.devserver
-def test_the_plan_api_takes_random_input_without_a_5xx_or_a_stray_write(
-    api_url: str, engine_db: str, say: Say
+async def test_the_api_takes_random_input_without_a_5xx_or_a_stray_write(
+    api_url: str,
+    admin: dict[str, str],
+    engine_db: str,
+    dev_env: WorkflowEnvironment,
+    task_queue: str,
+    say: Say,
 ) -> None:
+    async with build_worker(dev_env.client, task_queue, engine_db):
+        await asyncio.to_thread(_fuzz_the_api, api_url, admin, engine_db, say)
+
+
+def _fuzz_the_api(api_url: str, admin: dict[str, str], engine_db: str, say: Say) -> None:
     schema = schemathesis.openapi.from_url(f"{api_url}/openapi.json")
     operations = [r.ok() for r in schema.get_all_operations() if isinstance(r, Ok)]
     assert len(operations) >= 10
@@ -60,7 +89,7 @@ def test_the_plan_api_takes_random_input_without_a_5xx_or_a_stray_write(
         def call(case: Any) -> None:
             nonlocal tried, refused
             before = digest(engine_db)
-            response = case.call(base_url=api_url, timeout=30)
+            response = case.call(base_url=api_url, timeout=90, headers=admin)
             tried += 1
             where = f"{case.method} {case.formatted_path}: {response.status_code}"
             if response.status_code >= 500:
@@ -79,12 +108,11 @@ def test_the_plan_api_takes_random_input_without_a_5xx_or_a_stray_write(
         ("PUT", "/api/v1/plans/1"),
         ("POST", "/api/v1/plans/validate"),
     ]
-    no_headers: dict[str, str] = {}
-    fixed = [(method, path, no_headers, body) for body in HOSTILE_BODIES for method, path in routes]
+    fixed = [(method, path, admin, body) for body in HOSTILE_BODIES for method, path in routes]
     sent, wrong = send_fixed_set(api_url, fixed, engine_db)
     assert failures + wrong == []
     say(
-        f"plan API: {tried} random requests over {len(operations)} operations, {refused} "
+        f"API: {tried} random requests over {len(operations)} operations, {refused} "
         f"refused, and {sent} of the fixed set; none a 5xx, none writing anything"
     )
 
@@ -170,6 +198,8 @@ def plan_files(draw: st.DrawFn) -> str:
 @pytest.mark.devserver
 def test_the_cli_takes_random_input_without_a_traceback_or_a_stray_write(
     engine_db: str,
+    api_url: str,
+    admin: dict[str, str],
     dev_env: WorkflowEnvironment,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
@@ -182,6 +212,8 @@ def test_the_cli_takes_random_input_without_a_traceback_or_a_stray_write(
         "NIGHTWATCH_TEMPORAL_ADDRESS", dev_env.client.service_client.config.target_host
     )
     monkeypatch.setenv("NIGHTWATCH_TASK_QUEUE", "no-worker-here")
+    monkeypatch.setenv("NIGHTWATCH_API_URL", api_url)
+    monkeypatch.setenv("NIGHTWATCH_TOKEN", admin["Authorization"].removeprefix("Bearer "))
     monkeypatch.setenv("NIGHTWATCH_HOME", str(tmp_path / "home"))
     monkeypatch.chdir(tmp_path)
     failures: list[str] = []

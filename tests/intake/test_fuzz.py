@@ -8,6 +8,7 @@ import os
 from collections.abc import Iterator
 from typing import Any
 
+import httpx
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
@@ -18,7 +19,9 @@ from temporalio.testing import WorkflowEnvironment
 from intake.app import create_app
 from nightwatch.config import load_settings
 from tests.intake.conftest import GRAFANA_SECRET, TOKENS, WEBHOOK_SECRET
-from tests.support import HOSTILE_BODIES, Say, digest, send_fixed_set, serve
+from tests.support import HOSTILE_BODIES, Say, digest, send_fixed_set, serve, token_for
+
+EVERY_ROLE = ["viewer", "operator", "approver", "admin"]
 
 EXAMPLES = 50
 # New examples on every local run; the same ones under CI=true (as tests/faults/test_bad_input.py).
@@ -56,9 +59,13 @@ def test_no_request_gets_a_server_error(intake_url: str, engine_db: str, say: Sa
     }
     failures: list[str] = []
     tried = refused = 0
+    # A person's token with every role (used once first: its first use is a write).
+    person = {"authorization": f"Bearer {token_for(engine_db, 'fuzzer', EVERY_ROLE)}"}
+    assert httpx.get(f"{intake_url}/api/v1/risk-events", headers=person).status_code == 200
     for operation in operations:
-        # With the Alertmanager token, so its operation is exercised past authentication.
-        headers = st.sampled_from([{}, {"authorization": "Bearer first-token"}])
+        # With the Alertmanager token and a person's, so operations are exercised past
+        # authentication.
+        headers = st.sampled_from([{}, {"authorization": "Bearer first-token"}, person])
 
         @settings(
             max_examples=EXAMPLES,
@@ -92,7 +99,7 @@ def test_no_request_gets_a_server_error(intake_url: str, engine_db: str, say: Sa
         ("POST", "/alerts/alertmanager", bearer, _alert_starting(at).encode())
         for at in ("9999-12-31T23:59:59-23:59", "0001-01-01T00:00:00+14:00")
     ]
-    fixed += [("PUT", "/api/v1/alert-rules/x", {}, body) for body in HOSTILE_BODIES]
+    fixed += [("PUT", "/api/v1/alert-rules/x", person, body) for body in HOSTILE_BODIES]
     sent, wrong = send_fixed_set(intake_url, fixed, engine_db)
     assert failures + wrong == []
     say(

@@ -31,7 +31,6 @@ def upgrade() -> None:
         sa.Column("secret_hash", sa.String(64), nullable=False),
         sa.Column("identity", JSONB, nullable=True),
         sa.Column("pending", JSONB, nullable=True),
-        sa.Column("csrf_token", sa.String(64), nullable=False),
         sa.Column("created_at", TZ, server_default=NOW, nullable=False),
         sa.Column("last_seen_at", TZ, server_default=NOW, nullable=False),
         sa.Column("expires_at", TZ, nullable=False),
