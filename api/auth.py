@@ -9,20 +9,22 @@ one, shown once). What each route needs is in its parameter types (identity/guar
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from html import escape
 from typing import Annotated
+from urllib.parse import quote
 
 from fastapi import APIRouter, Query, Request, Response
-from fastapi.responses import RedirectResponse
+from fastapi.responses import HTMLResponse, RedirectResponse
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
 from api.deps import SessionDep
-from identity import accounts, sessions, tokens
+from identity import accounts, cli_sign_in, sessions, tokens
 from identity.authn import Authenticator
-from identity.guard import COOKIE, Admin, SignedIn, authenticator
+from identity.guard import COOKIE, Admin, SignedIn, SignedInForm, authenticator
 from identity.model import Identity, parse_roles, role_names
 from identity.oidc import SignInStart
-from nightwatch.errors import NotFound, Unauthenticated
+from nightwatch.errors import Forbidden, NotFound, Unauthenticated
 from storage.models import ApiToken
 
 router = APIRouter(tags=["sign-in and tokens"])
@@ -215,6 +217,7 @@ async def oidc_start(
     assert auth.provider is not None
     started = await auth.provider.start()
     pending = {
+        "kind": "oidc",
         "state": started.state,
         "nonce": started.nonce,
         "code_verifier": started.code_verifier,
@@ -328,3 +331,115 @@ async def set_password(
     await run_in_threadpool(accounts.set_password, session, username, body.password)
     session.commit()
     return Response(status_code=204)
+
+
+# -- the CLI signing in through the provider (identity/cli_sign_in.py) ---------------------
+
+
+class CliStart(BaseModel):
+    model_config = Strict
+    host: str = Field("", max_length=200, description="the machine asking (shown to the person)")
+
+
+class CliStarted(BaseModel):
+    device_code: str = Field(description="the CLI's secret: poll /auth/cli/token with it")
+    user_code: str = Field(description="show it; the person checks it in the browser")
+    verification_uri: str
+    expires_at: datetime
+    interval: int
+
+
+class CliRedeem(BaseModel):
+    model_config = Strict
+    device_code: str = Field(min_length=1, max_length=200)
+    days: int = Field(30, ge=1, le=365)
+
+
+@router.post("/auth/cli/start", summary="The CLI asks to be signed in by a person in a browser")
+def cli_start(body: CliStart, request: Request, session: SessionDep) -> CliStarted:
+    started = cli_sign_in.start(session, body.host)
+    session.commit()
+    return CliStarted(
+        device_code=started.device_code,
+        user_code=started.user_code,
+        verification_uri=str(
+            request.url_for("cli_page").include_query_params(code=started.user_code)
+        ),
+        expires_at=started.expires_at,
+        interval=cli_sign_in.INTERVAL_SECONDS,
+    )
+
+
+@router.get("/auth/cli", summary="The page where a person allows a CLI sign-in", name="cli_page")
+async def cli_page(
+    request: Request,
+    session: SessionDep,
+    code: Annotated[str, Query(max_length=20)] = "",
+) -> Response:
+    secret = request.cookies.get(COOKIE, "")
+    try:
+        found = await authenticator(request).session(secret)
+    except Unauthenticated:
+        here = request.url.path + (f"?code={quote(code)}" if code else "")
+        if authenticator(request).provider is None:
+            return HTMLResponse(
+                _page("Sign in first", "<p>Sign in to Nightwatch, then open this page again.</p>"),
+                status_code=401,
+            )
+        return RedirectResponse(f"/auth/oidc/start?next={quote(here)}", status_code=303)
+    asked = cli_sign_in.describe(session, code)
+    who = found.identity
+    form = (
+        f"<p>The command line on <b>{escape(asked['host'] or 'a machine')}</b> asks to act as "
+        f"<b>{escape(who.user)}</b> ({escape(who.shown_roles)}).</p>"
+        f"<p>Allow it only if it shows the code <b>{escape(asked['user_code'])}</b>.</p>"
+        '<form method="post" action="/auth/cli/allow">'
+        f'<input type="hidden" name="code" value="{escape(asked["user_code"])}">'
+        f'<input type="hidden" name="csrf_token" value="{escape(found.csrf_token)}">'
+        '<button type="submit">Allow</button></form>'
+    )
+    return HTMLResponse(_page("Sign the command line in", form))
+
+
+@router.post("/auth/cli/allow", summary="A signed-in person allows a CLI sign-in (a form)")
+async def cli_allow(request: Request, identity: SignedInForm, session: SessionDep) -> HTMLResponse:
+    form = await request.form()
+    secret = request.cookies.get(COOKIE, "")
+    given = str(form.get("csrf_token") or "")
+    if not secret or not sessions.csrf_matches(sessions.csrf_token(secret), given):
+        raise Forbidden("csrf_token", "this form needs the session's CSRF token")
+    cli_sign_in.allow(session, str(form.get("code") or ""), identity)
+    session.commit()
+    return HTMLResponse(
+        _page("Done", "<p>The command line is signed in. You can close this page.</p>")
+    )
+
+
+@router.post(
+    "/auth/cli/token",
+    status_code=201,
+    summary="The CLI's token once a person allowed its sign-in (409 while pending)",
+)
+def cli_token(body: CliRedeem, session: SessionDep) -> NewTokenView:
+    try:
+        made, identity = cli_sign_in.redeem(session, body.device_code, body.days)
+    except cli_sign_in.Pending:
+        session.rollback()
+        raise
+    session.commit()
+    return NewTokenView(
+        token_id=made.token_id,
+        token=made.secret,
+        owner=identity.user,
+        roles=role_names(identity.roles),
+        expires_at=made.expires_at,
+    )
+
+
+def _page(title: str, body: str) -> str:
+    return (
+        "<!doctype html><html><head><meta charset='utf-8'>"
+        f"<title>Nightwatch: {escape(title)}</title></head>"
+        "<body style='font-family: sans-serif; max-width: 40em; margin: 3em auto'>"
+        f"<h1>{escape(title)}</h1>{body}</body></html>"
+    )

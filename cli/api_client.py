@@ -27,9 +27,16 @@ class ApiUnavailable(NightwatchError):
 class ApiRefused(NightwatchError):
     """The API refused the call; `problems` are every {path, reason} it named."""
 
-    def __init__(self, path: str, reason: str, status: int, problems: list[dict[str, Any]]) -> None:
+    def __init__(
+        self,
+        path: str,
+        reason: str,
+        status: int,
+        problems: list[dict[str, Any]],
+        error: str = "",
+    ) -> None:
         super().__init__(path, reason)
-        self.status, self.problems = status, problems
+        self.status, self.problems, self.error = status, problems, error
 
 
 def read_credentials(path: Path) -> dict[str, dict[str, Any]]:
@@ -111,6 +118,7 @@ class Api:
                 str(body.get("reason")),
                 response.status_code,
                 list(body.get("problems") or []),
+                str(body.get("error") or ""),
             )
         if response.status_code == 204 or not response.content:
             return None

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 
 import typer
 
-from cli.api_client import Api, forget_credential, store_credential
+from cli.api_client import Api, ApiRefused, forget_credential, store_credential
 from cli.context import settings
 from cli.output import JsonFlag, emit_json, say
 from nightwatch.errors import NightwatchError
@@ -29,12 +29,19 @@ def login(
     password_stdin: Annotated[
         bool, typer.Option("--password-stdin", help="Read the password from standard input.")
     ] = False,
+    sso: Annotated[
+        bool, typer.Option("--sso", help="Through the bank's provider, in a browser.")
+    ] = False,
     days: Annotated[int, typer.Option(min=1, max=365, help="How long the token lasts.")] = 30,
 ) -> None:
-    """Sign the CLI in: a local account's password (turned into an API token for this
-    machine) or an API token; kept 0600 in the credentials file."""
+    """Sign the CLI in: through the bank's provider in a browser (--sso), a local account's
+    password, or an API token; the token is kept 0600 in the credentials file."""
     current = settings()
-    if token:
+    if sso:
+        made = _sign_in_in_a_browser(current, days)
+        entry = {"token": made["token"], "user": made["owner"], "token_id": made["token_id"]}
+        me = _me(current, made["token"])
+    elif token:
         secret = sys.stdin.readline().strip()
         if not secret:
             raise NightwatchError("--token", "give the token on standard input")
@@ -55,10 +62,37 @@ def login(
         me = _me(current, made["token"])
     else:
         raise NightwatchError(
-            "login", "give --username NAME (a local account) or --token (on standard input)"
+            "login",
+            "give --sso (the bank's provider), --username NAME (a local account) "
+            "or --token (on standard input)",
         )
     store_credential(current.effective_credentials_file, current.effective_api_url, entry)
     say(f"signed in to {current.effective_api_url} as {me['user']} ({', '.join(me['roles'])})")
+
+
+def _sign_in_in_a_browser(current: Any, days: int) -> dict[str, Any]:
+    """Ask the API for a sign-in, have a person allow it in a browser, collect the token."""
+    import socket
+    import time
+    import webbrowser
+
+    with Api(current, token="") as api:
+        started = api.post("/auth/cli/start", {"host": socket.gethostname()[:200]})
+        say(f"open {started['verification_uri']}")
+        say(f"and allow the sign-in showing the code {started['user_code']}")
+        webbrowser.open(started["verification_uri"])
+        deadline = time.monotonic() + 600
+        while time.monotonic() < deadline:
+            try:
+                made: dict[str, Any] = api.post(
+                    "/auth/cli/token", {"device_code": started["device_code"], "days": days}
+                )
+                return made
+            except ApiRefused as refused:
+                if refused.error != "Pending":
+                    raise
+            time.sleep(started["interval"])
+    raise NightwatchError("login", "nobody allowed the sign-in within 10 minutes")
 
 
 def _name() -> str:

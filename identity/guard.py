@@ -82,3 +82,5 @@ Operator = Annotated[Identity, Depends(_needs(Role.OPERATOR))]
 Approver = Annotated[Identity, Depends(_needs(Role.APPROVER))]
 Admin = Annotated[Identity, Depends(_needs(Role.ADMIN))]
 ViewerReading = Annotated[Identity, Depends(_needs(Role.VIEWER, reads_only=True))]
+# A browser form's POST: the route checks the form's `csrf_token` field itself.
+SignedInForm = Annotated[Identity, Depends(_needs(None, reads_only=True))]

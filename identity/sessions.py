@@ -85,7 +85,7 @@ def start_pending(session: Session, pending: dict[str, Any]) -> NewSession:
 def take_pending(session: Session, secret: str) -> dict[str, Any]:
     """The pending sign-in of this cookie, used up (a callback cannot be replayed)."""
     row = _live(session, secret)
-    if row is None or row.pending is None:
+    if row is None or row.pending is None or row.pending.get("kind") != "oidc":
         raise Unauthenticated("sign-in", "no sign-in in progress in this browser: start again")
     pending = dict(row.pending)
     row.ended_at = datetime.now(UTC)
@@ -106,7 +106,9 @@ def resolve(session: Session, secret: str, lifetimes: Lifetimes) -> Found:
     only when it records the session as seen (at most every `SEEN_EVERY`)."""
     row = _live(session, secret)
     now = datetime.now(UTC)
-    if row is None or row.identity is None:
+    if row is None or row.identity is None or row.pending is not None:
+        # A row with `pending` is a sign-in in progress (the provider's, or the CLI's),
+        # never a session, whatever identity it holds.
         raise Unauthenticated("session", ENDED)
     if now - row.last_seen_at > lifetimes.idle:
         row.ended_at = now

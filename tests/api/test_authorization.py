@@ -26,6 +26,9 @@ PUBLIC = {
     ("POST", "/auth/token"): "signing in (the CLI)",
     ("GET", "/auth/oidc/start"): "signing in (the provider)",
     ("GET", "/auth/oidc/callback"): "signing in (the provider's answer)",
+    ("POST", "/auth/cli/start"): "the CLI asking to be signed in",
+    ("POST", "/auth/cli/token"): "the CLI collecting its token (its secret proves it)",
+    ("GET", "/auth/cli"): "the page sends whoever is not signed in to sign in",
 }
 # The intake's webhooks authenticate senders with their own credentials (tests/intake).
 SENDERS = re.compile(r"^/alerts/")

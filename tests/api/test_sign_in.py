@@ -5,7 +5,11 @@ API's own routes."""
 
 from __future__ import annotations
 
+import json
+import os
 import re
+import subprocess
+import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -199,3 +203,77 @@ def test_signing_in_through_the_provider_gives_a_session_with_the_groups_roles(
         replayed = browser.get(f"{url}/auth/oidc/callback?{query}", headers=pending)
         assert replayed.status_code == 401, "a callback cannot be used twice"
         assert browser.get(f"{url}/auth/me", headers=pending).status_code == 401
+
+
+def test_the_cli_signs_in_through_the_provider_in_a_browser(
+    provider_server: OidcServer, db_url: str, tmp_path: Path
+) -> None:
+    settings = load_settings(
+        database_url=db_url,
+        cookie_secure=False,
+        oidc_issuer=provider_server.issuer,
+        oidc_client_id="nightwatch",
+        oidc_client_secret=SECRET,
+        oidc_redirect_uri=REDIRECT,
+        oidc_roles_by_group="ops-approvers=approver,ops-operators=operator",
+    )
+    credentials = tmp_path / "credentials.json"
+    with serve(create_app(settings)) as url, httpx.Client(timeout=10) as browser:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("NIGHTWATCH_")}
+        env |= {
+            "NIGHTWATCH_API_URL": url,
+            "NIGHTWATCH_CREDENTIALS_FILE": str(credentials),
+            "BROWSER": "true",  # nothing to open here: the test is the browser
+        }
+        cli = subprocess.Popen(
+            [sys.executable, "-m", "nightwatch", "login", "--sso"],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            assert cli.stdout is not None
+            address = cli.stdout.readline().strip().removeprefix("open ")
+            code = cli.stdout.readline().strip().rsplit(" ", 1)[-1]
+            assert re.fullmatch(r"[A-Z]{4}-[A-Z]{4}", code), code
+            page = httpx.URL(address)
+            # The browser is not signed in: the page sends it to the provider and back.
+            first = browser.get(address)
+            assert first.status_code == 303 and first.headers["location"].startswith(
+                "/auth/oidc/start?next="
+            )
+            start = browser.get(url + first.headers["location"])
+            pending = {"Cookie": f"nightwatch_session={_session_cookie(start)}"}
+            callback = provider_server.browse(start.headers["location"], "bob")
+            query = httpx.URL(callback).query.decode()
+            back = browser.get(f"{url}/auth/oidc/callback?{query}", headers=pending)
+            assert back.headers["location"] == f"{page.path}?{page.query.decode()}"
+            session = {"Cookie": f"nightwatch_session={_session_cookie(back)}"}
+            shown = browser.get(url + back.headers["location"], headers=session)
+            assert code in shown.text and "bob" in shown.text
+            csrf = re.search(r'name="csrf_token" value="([^"]+)"', shown.text)
+            assert csrf is not None
+            forged = browser.post(f"{url}/auth/cli/allow", data={"code": code}, headers=session)
+            assert forged.status_code == 403, "allowing needs the session's CSRF token"
+            allowed = browser.post(
+                f"{url}/auth/cli/allow",
+                data={"code": code, "csrf_token": csrf.group(1)},
+                headers=session,
+            )
+            assert allowed.status_code == 200, allowed.text
+            out, err = cli.communicate(timeout=60)
+        finally:
+            cli.kill()
+        assert cli.returncode == 0, err
+        assert "signed in to" in out and "as bob (operator)" in out
+        assert oct(credentials.stat().st_mode & 0o777) == "0o600"
+        token = json.loads(credentials.read_text())[url]["token"]
+        me = browser.get(f"{url}/auth/me", headers=bearer(token)).json()
+        assert (me["user"], me["roles"], me["groups"]) == ("bob", ["operator"], ["ops-operators"])
+        again = browser.post(
+            f"{url}/auth/cli/allow",
+            data={"code": code, "csrf_token": csrf.group(1)},
+            headers=session,
+        )
+        assert again.status_code == 404, "a CLI sign-in is used once"
