@@ -104,6 +104,16 @@ class NewPassword(BaseModel):
     password: str = Field(min_length=1, max_length=1024)
 
 
+def _shown_once(made: tokens.NewToken, owner: str, roles: list[str]) -> NewTokenView:
+    return NewTokenView(
+        token_id=made.token_id,
+        token=made.secret,
+        owner=owner,
+        roles=roles,
+        expires_at=made.expires_at,
+    )
+
+
 def _me(identity: Identity, found: sessions.NewSession | None = None) -> Me:
     return Me(
         user=identity.user,
@@ -163,13 +173,7 @@ async def token_login(body: TokenSignIn, request: Request, session: SessionDep) 
         lifetime=timedelta(days=body.days),
     )
     session.commit()
-    return NewTokenView(
-        token_id=made.token_id,
-        token=made.secret,
-        owner=identity.user,
-        roles=role_names(identity.roles),
-        expires_at=made.expires_at,
-    )
+    return _shown_once(made, identity.user, role_names(identity.roles))
 
 
 @router.post("/auth/logout", status_code=204, summary="Sign out (the session ends)")
@@ -268,13 +272,7 @@ def create_token(body: TokenRequest, identity: SignedIn, session: SessionDep) ->
         lifetime=timedelta(days=body.days),
     )
     session.commit()
-    return NewTokenView(
-        token_id=made.token_id,
-        token=made.secret,
-        owner=body.owner or identity.user,
-        roles=sorted(set(body.roles)),
-        expires_at=made.expires_at,
-    )
+    return _shown_once(made, body.owner or identity.user, sorted(set(body.roles)))
 
 
 @router.get("/api/v1/tokens", summary="Your tokens (every token for an admin); never a secret")
@@ -427,13 +425,7 @@ def cli_token(body: CliRedeem, session: SessionDep) -> NewTokenView:
         session.rollback()
         raise
     session.commit()
-    return NewTokenView(
-        token_id=made.token_id,
-        token=made.secret,
-        owner=identity.user,
-        roles=role_names(identity.roles),
-        expires_at=made.expires_at,
-    )
+    return _shown_once(made, identity.user, role_names(identity.roles))
 
 
 def _page(title: str, body: str) -> str:

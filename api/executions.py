@@ -203,90 +203,42 @@ def inbox(
     return waiting(session, None if everyone else _who(identity))
 
 
-async def _decide(
-    service: ExecutionsDep,
-    kind: DecisionKind,
-    execution: str,
-    node: str,
-    identity: Identity,
-    comment: str | None,
-) -> NodeView | None:
-    return await service.decide(execution, kind, _decision(identity, node, comment))
+def _decision_route(what: str, kind: DecisionKind, who: Any, summary: str) -> None:
+    """`POST /executions/{id}/nodes/{node}/<what>`: the decisions differ only in their
+    kind and the role they need (`who`)."""
+
+    async def decide(
+        execution: ExecutionId,
+        node: NodeKey,
+        body: DecisionBody,
+        identity: Identity,
+        service: ExecutionsDep,
+    ) -> NodeView | None:
+        return await service.decide(execution, kind, _decision(identity, node, body.comment))
+
+    decide.__annotations__["identity"] = who  # the role check of this decision
+    decide.__name__ = what
+    router.post(f"/executions/{{execution}}/nodes/{{node}}/{what}", summary=summary)(decide)
 
 
-@router.post("/executions/{execution}/nodes/{node}/confirm", summary="Confirm a waiting step")
-async def confirm(
-    execution: ExecutionId,
-    node: NodeKey,
-    body: DecisionBody,
-    identity: Approver,
-    service: ExecutionsDep,
-) -> NodeView | None:
-    return await _decide(service, DecisionKind.CONFIRM, execution, node, identity, body.comment)
-
-
-@router.post(
-    "/executions/{execution}/nodes/{node}/reject",
-    summary="Reject a step waiting for confirmation: the execution stops there",
+_decision_route("confirm", DecisionKind.CONFIRM, Approver, "Confirm a waiting step")
+_decision_route(
+    "reject",
+    DecisionKind.REJECT,
+    Approver,
+    "Reject a step waiting for confirmation: the execution stops there",
 )
-async def reject(
-    execution: ExecutionId,
-    node: NodeKey,
-    body: DecisionBody,
-    identity: Approver,
-    service: ExecutionsDep,
-) -> NodeView | None:
-    return await _decide(service, DecisionKind.REJECT, execution, node, identity, body.comment)
-
-
-@router.post("/executions/{execution}/nodes/{node}/skip", summary="Skip a waiting or failed step")
-async def skip(
-    execution: ExecutionId,
-    node: NodeKey,
-    body: DecisionBody,
-    identity: Operator,
-    service: ExecutionsDep,
-) -> NodeView | None:
-    return await _decide(service, DecisionKind.SKIP, execution, node, identity, body.comment)
-
-
-@router.post("/executions/{execution}/nodes/{node}/retry", summary="Run a failed step again")
-async def retry(
-    execution: ExecutionId,
-    node: NodeKey,
-    body: DecisionBody,
-    identity: Operator,
-    service: ExecutionsDep,
-) -> NodeView | None:
-    return await _decide(service, DecisionKind.RETRY, execution, node, identity, body.comment)
-
-
-@router.post(
-    "/executions/{execution}/nodes/{node}/done",
-    summary="Mark a failed or waiting step done by hand (a comment says what was done)",
+_decision_route("skip", DecisionKind.SKIP, Operator, "Skip a waiting or failed step")
+_decision_route("retry", DecisionKind.RETRY, Operator, "Run a failed step again")
+_decision_route(
+    "done",
+    DecisionKind.DONE,
+    Operator,
+    "Mark a failed or waiting step done by hand (a comment says what was done)",
 )
-async def mark_done(
-    execution: ExecutionId,
-    node: NodeKey,
-    body: DecisionBody,
-    identity: Operator,
-    service: ExecutionsDep,
-) -> NodeView | None:
-    return await _decide(service, DecisionKind.DONE, execution, node, identity, body.comment)
-
-
-@router.post(
-    "/executions/{execution}/nodes/{node}/abort",
-    summary="Abort the execution at this node ('*': wherever it is)",
+_decision_route(
+    "abort", DecisionKind.ABORT, Operator, "Abort the execution at this node ('*': wherever it is)"
 )
-async def abort(
-    execution: ExecutionId,
-    node: NodeKey,
-    body: DecisionBody,
-    identity: Operator,
-    service: ExecutionsDep,
-) -> NodeView | None:
-    return await _decide(service, DecisionKind.ABORT, execution, node, identity, body.comment)
 
 
 @router.post(

@@ -69,6 +69,7 @@ def stack(tmp_path: Path) -> Iterator[StackEnv]:
     env.pop("DATABASE_URL", None)
     env.update(
         NIGHTWATCH_HOME=str(tmp_path / "home"),
+        NIGHTWATCH_CREDENTIALS_FILE=str(tmp_path / "credentials.json"),
         NIGHTWATCH_TEMPORAL_PORT=str(free_port()),
         NIGHTWATCH_TEMPORAL_UI_PORT=str(free_port()),
         NIGHTWATCH_TEMPORAL_HTTP_PORT=str(free_port()),
@@ -112,11 +113,23 @@ def test_up_twice_keeps_temporal_state_and_the_database(stack: StackEnv) -> None
     assert "demo      created plan 1 'loan-api overload'" in first.stdout
     # The demo ran the emergency plan against the simulator: parameters filled in, the
     # scale-out confirmed, its release order driven batch by batch to the end.
-    assert "fill in pods=4" in first.stdout and "): confirm" in first.stdout
+    assert "fill in pods=4" in first.stdout and "as the duty manager: confirm" in first.stdout
     assert "release order RO-0001: 4 pods in 2 batches, each confirmed" in first.stdout
     assert "execution SUCCEEDED" in first.stdout
+    # People: the admin and the duty manager, passwords 0600; the CLI signed in.
+    for person in ("admin", "duty-manager"):
+        assert f"people    {person}: local account, password in" in first.stdout
+        password = stack.home / f"{person}.password"
+        assert oct(password.stat().st_mode & 0o777) == "0o600"
+    assert "the CLI is signed in as duty-manager" in first.stdout
+    whoami = stack.run("whoami")
+    assert whoami.stdout.startswith("duty-manager: approver, operator; groups duty-manager")
     api = f"http://127.0.0.1:{stack.env['NIGHTWATCH_API_PORT']}"
-    assert [p["name"] for p in httpx.get(f"{api}/api/v1/plans", timeout=10).json()] == [
+    assert httpx.get(f"{api}/api/v1/plans", timeout=10).status_code == 401
+    token = json.loads((stack.home.parent / "credentials.json").read_text())[api]["token"]
+    signed_in = {"Authorization": f"Bearer {token}"}
+    plans = httpx.get(f"{api}/api/v1/plans", timeout=10, headers=signed_in).json()
+    assert [p["name"] for p in plans] == [
         "core-banking DC switch",
         "loan-api overload",
         "night drill",
@@ -230,14 +243,13 @@ def _every_example_plan_succeeds(stack: StackEnv) -> None:
 
 
 def _answer(stack: StackEnv, execution: str, node: dict[str, object], acted: list[str]) -> None:
-    as_duty_manager = ["--user", "duty.manager", "--role", "duty-manager"]
     key, state = str(node["key"]), node["state"]
     if state == "WAITING_PARAMETERS":
         missing = [str(name) for name in node["missing"]]  # type: ignore[attr-defined]
         values = [f"{name}={ANSWERS[name]}" for name in missing]
-        done = stack.run("fill", execution, key, *values, *as_duty_manager)
+        done = stack.run("fill", execution, key, *values)
     elif state == "WAITING_CONFIRMATION":
-        done = stack.run("confirm", execution, key, "-m", "example run", *as_duty_manager)
+        done = stack.run("confirm", execution, key, "-m", "example run")
     else:
         return
     assert done.returncode == 0, (execution, key, done.stdout, done.stderr)
