@@ -11,6 +11,7 @@ import json
 import os
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 
@@ -77,6 +78,11 @@ def _write(path: Path, stored: dict[str, Any]) -> None:
     temporary.replace(path)
 
 
+def segment(value: str) -> str:
+    """One piece of an API path as a person typed it (an id, a node key), quoted."""
+    return quote(value, safe="")
+
+
 def token_of(settings: Settings) -> str | None:
     if settings.token.get_secret_value():
         return settings.token.get_secret_value()
@@ -103,6 +109,8 @@ class Api:
     def call(self, method: str, path: str, **kwargs: Any) -> Any:
         try:
             response = self.http.request(method, path, **kwargs)
+        except httpx.InvalidURL as exc:
+            raise NightwatchError(path, f"not a valid address: {exc}") from None
         except httpx.HTTPError as exc:
             raise ApiUnavailable(
                 "api", f"cannot reach {self.url}: {type(exc).__name__} (is it running?)"

@@ -10,7 +10,7 @@ from typing import Annotated, Any
 
 import typer
 
-from cli.api_client import Api
+from cli.api_client import Api, segment
 from cli.context import settings
 from cli.output import FAILED, OK, WAITING, JsonFlag, emit_json, say
 from executions.service import ExecutionError, check_id
@@ -52,8 +52,8 @@ def exit_code(state: str) -> int:
 
 
 def execution_id(execution: str) -> str:
-    """An execution id as given on the command line, refused when blank."""
-    return check_id(execution)
+    """An execution id as given on the command line (blank refused), quoted for a path."""
+    return segment(check_id(execution))
 
 
 def _print_view(view: ExecutionView) -> None:
@@ -90,7 +90,7 @@ def run(
     """Start an execution of PLAN (exit 0 started or succeeded, 1 failed, 3 waiting, 4 running)."""
     body: dict[str, Any] = {"plan": plan, "overrides": parse_sets(sets)}
     if identifier is not None:
-        body["execution_id"] = execution_id(identifier)
+        body["execution_id"] = check_id(identifier)
     with Api(settings()) as api:
         view = ExecutionView.model_validate(api.post("/api/v1/executions", body))
         if wait:
@@ -151,7 +151,7 @@ def status(execution: str, as_json: JsonFlag = False) -> None:
 
 
 def _decide(what: str, execution: str, node: str, comment: str | None, as_json: bool) -> None:
-    path = f"/api/v1/executions/{execution_id(execution)}/nodes/{node}/{what}"
+    path = f"/api/v1/executions/{execution_id(execution)}/nodes/{segment(node)}/{what}"
     with Api(settings()) as api:
         answer = api.post(path, {"comment": comment})
     result = NodeView.model_validate(answer) if answer else None
@@ -228,7 +228,7 @@ def fill(
         if not sep or not key:
             raise ExecutionError(item, "expected PARAM=VALUE")
         parsed[key] = _value(raw)
-    path = f"/api/v1/executions/{execution_id(execution)}/nodes/{node}/fill"
+    path = f"/api/v1/executions/{execution_id(execution)}/nodes/{segment(node)}/fill"
     with Api(settings()) as api:
         result = NodeView.model_validate(api.post(path, {"values": parsed, "comment": comment}))
     if as_json:

@@ -98,6 +98,9 @@ def _fuzz_the_api(api_url: str, admin: dict[str, str], engine_db: str, say: Say)
                 refused += 1
                 if digest(engine_db) != before:
                     failures.append(f"{where} refused but the database changed")
+                kind = response.headers.get("content-type") or ""
+                if (kind[0] if isinstance(kind, list) else kind).startswith("text/html"):
+                    return  # a page for browsers (the CLI's sign-in) says it in HTML
                 body = response.json()
                 if not {"error", "path", "reason"} <= set(body):
                     failures.append(f"{where} error body without error/path/reason: {body}")

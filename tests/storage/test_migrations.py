@@ -32,6 +32,7 @@ DOMAIN_TABLES = {
     "alert_rule",
     "risk_event",
     "history_archive",
+    "web_session",
     "account",
     "api_token",
 }
