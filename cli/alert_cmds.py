@@ -1,33 +1,34 @@
-"""`nightwatch alerts …`: routing rules (apply a file, list, delete) and risk events."""
+"""`nightwatch alerts …`: routing rules (apply a file, list, delete) and risk events
+(list, acknowledge), through the alert intake's API as the signed-in person."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
-from sqlalchemy import select
 
-from cli.context import sessions
+from cli.api_client import Api, segment
+from cli.context import settings
 from cli.output import JsonFlag, emit_json, say
-from nightwatch.errors import NightwatchError
 
 alerts_app = typer.Typer(help="Alert routing rules and risk events.", no_args_is_help=True)
 
 
+def _intake() -> Api:
+    current = settings()
+    return Api(current, url=current.effective_intake_url)
+
+
 @alerts_app.command("apply")
 def apply(file: Path, as_json: JsonFlag = False) -> None:
-    """Create or replace the rules of a file (all or nothing)."""
-    from intake.rules import read_rule_file, save_rule
+    """Create or replace the rules of a file (all or nothing; admins)."""
+    from intake.rules import read_rule_file
 
-    rules = read_rule_file(file)
-    results = []
-    with sessions()() as session:
-        for rule in rules:
-            outcome, rule_id = save_rule(session, rule)
-            results.append({"name": rule.name, "outcome": outcome, "id": rule_id})
-        session.commit()
+    rules = [rule.model_dump(mode="json") for rule in read_rule_file(file)]
+    with _intake() as intake:
+        results = intake.put("/api/v1/alert-rules", rules)["rules"]
     if as_json:
         emit_json({"rules": results})
         return
@@ -38,30 +39,25 @@ def apply(file: Path, as_json: JsonFlag = False) -> None:
 @alerts_app.command("rules")
 def rules(as_json: JsonFlag = False) -> None:
     """Routing rules in the order they are tried."""
-    from intake.rules import list_rules
-
-    with sessions()() as session:
-        found = list_rules(session)
+    with _intake() as intake:
+        found: list[dict[str, Any]] = intake.get("/api/v1/alert-rules")
     if as_json:
-        emit_json({"rules": [{"id": i, **r.model_dump(mode="json")} for i, r in found]})
+        emit_json({"rules": found})
         return
-    for rule_id, rule in found:
-        matchers = ", ".join(f"{m.label}{m.op}{json.dumps(m.value)}" for m in rule.match)
-        state = "on " if rule.enabled else "off"
-        say(
-            f"{rule_id:>4} {state} p{rule.priority:<5} {rule.name!r} -> {rule.plan!r}  [{matchers}]"
+    for rule in found:
+        matchers = ", ".join(
+            f"{m['label']}{m['op']}{json.dumps(m['value'])}" for m in rule.get("match", [])
         )
+        state = "on " if rule.get("enabled", True) else "off"
+        name, plan = rule["name"], rule["plan"]
+        say(f"{state} p{rule.get('priority', 0):<5} {name!r} -> {plan!r}  [{matchers}]")
 
 
 @alerts_app.command("delete")
 def delete(name: str) -> None:
-    """Delete a rule by name."""
-    from intake.rules import delete_rule
-
-    with sessions()() as session:
-        if not delete_rule(session, name):
-            raise NightwatchError(name, "no such rule (`nightwatch alerts rules`)")
-        session.commit()
+    """Delete a rule by name (one that never routed an alert; disable it otherwise)."""
+    with _intake() as intake:
+        intake.delete(f"/api/v1/alert-rules/{segment(name)}")
     say(f"deleted rule {name!r}")
 
 
@@ -71,27 +67,24 @@ def events(
     as_json: JsonFlag = False,
 ) -> None:
     """Risk events, newest first: each alert's firing, what it started or why not."""
-    from storage.models import RiskEvent
-
-    with sessions()() as session:
-        rows = session.scalars(
-            select(RiskEvent).order_by(RiskEvent.last_received_at.desc()).limit(limit)
-        ).all()
+    with _intake() as intake:
+        rows: list[dict[str, Any]] = intake.get("/api/v1/risk-events", params={"limit": limit})
     if as_json:
         emit_json(
             {
                 "events": [
                     {
-                        "id": r.id,
-                        "source": r.source,
-                        "alert": r.alert_name,
-                        "state": r.state,
-                        "outcome": r.outcome,
-                        "execution_id": r.execution_id,
-                        "reason": r.reason,
-                        "deliveries": r.deliveries,
-                        "labels": r.labels,
-                        "starts_at": r.starts_at.isoformat(),
+                        "id": r["id"],
+                        "source": r["source"],
+                        "alert": r["alert_name"],
+                        "state": r["state"],
+                        "outcome": r["outcome"],
+                        "execution_id": r["execution_id"],
+                        "reason": r["reason"],
+                        "deliveries": r["deliveries"],
+                        "labels": r["labels"],
+                        "starts_at": r["starts_at"],
+                        "acknowledged_by": r["acknowledged_by"],
                     }
                     for r in rows
                 ]
@@ -99,8 +92,16 @@ def events(
         )
         return
     for r in rows:
-        what = r.execution_id or r.reason or ""
+        what = r["execution_id"] or r["reason"] or ""
         say(
-            f"{r.id:>5} {r.state:<12} {r.outcome:<15} {r.source:<12} {r.alert_name or '':<24} "
-            f"x{r.deliveries:<3} {what}"
+            f"{r['id']:>5} {r['state']:<12} {r['outcome']:<15} {r['source']:<12} "
+            f"{r['alert_name'] or '':<24} x{r['deliveries']:<3} {what}"
         )
+
+
+@alerts_app.command("ack")
+def acknowledge(event: int) -> None:
+    """Acknowledge a risk event (operators): you are taking it on."""
+    with _intake() as intake:
+        row = intake.post(f"/api/v1/risk-events/{event}/acknowledge")
+    say(f"risk event {row['id']} {row['state']} by {row['acknowledged_by']}")

@@ -94,8 +94,12 @@ def token_of(settings: Settings) -> str | None:
 class Api:
     """Calls to one API as the signed-in person."""
 
-    def __init__(self, settings: Settings, *, token: str | None = None) -> None:
-        self.url = settings.effective_api_url
+    def __init__(
+        self, settings: Settings, *, token: str | None = None, url: str | None = None
+    ) -> None:
+        """The API (or another Nightwatch service at `url`, the intake) as the person
+        signed in to the API."""
+        self.url = url or settings.effective_api_url
         self.token = token if token is not None else token_of(settings)
         headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
         self.http = httpx.Client(base_url=self.url, timeout=TIMEOUT, headers=headers)

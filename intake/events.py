@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query
 from fastapi import Path as FastApiPath
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict
 from sqlalchemy import select
 
 from identity.guard import Admin, Operator, Viewer
@@ -48,7 +48,6 @@ class Acknowledge(BaseModel):
     """Who acknowledges is the signed-in person; a body naming someone else is refused."""
 
     model_config = ConfigDict(extra="forbid")
-    comment: str | None = Field(None, max_length=4000)
 
 
 router = APIRouter(prefix="/api/v1", tags=["risk events and rules"])
@@ -115,6 +114,23 @@ def put_rule(name: str, rule: RuleDoc, identity: Admin, intake: IntakeDep) -> di
             raise IntakeError(422, "RuleInvalid", exc.path, exc.reason) from None
         session.commit()
     return {"outcome": outcome, "id": rule_id, "name": name}
+
+
+@router.put("/alert-rules")
+def put_rules(rules: list[RuleDoc], identity: Admin, intake: IntakeDep) -> dict[str, Any]:
+    """Create or replace several rules, all or nothing (a rule file: `nightwatch alerts
+    apply`); a refused rule names its place in the list."""
+    results = []
+    with session_factory(intake.url)() as session:
+        for index, rule in enumerate(rules, 1):
+            try:
+                outcome, rule_id = save_rule(session, rule)
+            except RuleInvalid as exc:
+                session.rollback()
+                raise IntakeError(422, "RuleInvalid", f"[{index}].{exc.path}", exc.reason) from None
+            results.append({"name": rule.name, "outcome": outcome, "id": rule_id})
+        session.commit()
+    return {"rules": results}
 
 
 @router.delete("/alert-rules/{name}")

@@ -124,6 +124,7 @@ class Settings(BaseSettings):
     # The CLI acts through the API, as whoever `nightwatch login` proved (or this token).
     api_url: str | None = Field(None, description="the API the CLI calls; the local stack's")
     token: SecretStr = Field(SecretStr(""), description="an API token for the CLI (automation)")
+    intake_url: str | None = Field(None, description="the alert intake the CLI calls")
     credentials_file: Path | None = Field(
         None, description="where `nightwatch login` keeps its token (0600)"
     )
@@ -271,6 +272,10 @@ class Settings(BaseSettings):
     @cached_property
     def effective_api_url(self) -> str:
         return (self.api_url or f"http://127.0.0.1:{self.api_port}").rstrip("/")
+
+    @cached_property
+    def effective_intake_url(self) -> str:
+        return (self.intake_url or f"http://127.0.0.1:{self.intake_port}").rstrip("/")
 
     @cached_property
     def effective_credentials_file(self) -> Path:

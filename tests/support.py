@@ -159,15 +159,21 @@ def serve(app: object) -> Iterator[str]:
 
 
 def cli(
-    database_url: str, cwd: Path, *prefix: str, api: tuple[str, str] | None = None
+    database_url: str,
+    cwd: Path,
+    *prefix: str,
+    api: tuple[str, str] | None = None,
+    intake: str | None = None,
 ) -> Callable[..., subprocess.CompletedProcess[str]]:
     """Run `nightwatch PREFIX … ARGS` as a user would, against one database (and an API at
-    `api` = (url, token), for the commands that go through it)."""
+    `api` = (url, token), an intake at `intake`, for the commands that go through them)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("NIGHTWATCH_")}
     env["DATABASE_URL"] = database_url
     env["NIGHTWATCH_CREDENTIALS_FILE"] = str(cwd / "no-credentials.json")
     if api is not None:
         env["NIGHTWATCH_API_URL"], env["NIGHTWATCH_TOKEN"] = api
+    if intake is not None:
+        env["NIGHTWATCH_INTAKE_URL"] = intake
 
     def run(*args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(

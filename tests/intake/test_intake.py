@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import json
 import time
 from pathlib import Path
 
 import httpx
+import yaml
 from sqlalchemy import func, select, update
 
 from storage.db import session_factory
@@ -308,6 +310,34 @@ async def test_a_rule_with_risk_events_is_not_deleted(intake: Intake, self_recov
         missing = await http.delete("/api/v1/alert-rules/no such rule")
         assert (missing.status_code, missing.json()["error"]) == (404, "NotFound")
     assert [e.rule_id for e in intake.events()] != [None]
-    deleted = cli(intake.db, Path.cwd(), "alerts")("delete", f"rule {self_recovery}")
+    token = admin["Authorization"].removeprefix("Bearer ")
+    alerts = cli(intake.db, Path.cwd(), "alerts", api=("http://unused", token), intake=intake.url)
+    deleted = alerts("delete", f"rule {self_recovery}")
     assert deleted.returncode == 1 and deleted.stderr.count("\n") == 1, deleted.stderr
     assert deleted.stderr.startswith(f"error: rule {self_recovery}: the rule routed 1 risk")
+    # The operator takes the event on: recorded as the signed-in person, whatever they say.
+    operator = token_for(intake.db, "ops.oncall", ["operator"])
+    ops = cli(intake.db, Path.cwd(), "alerts", api=("http://unused", operator), intake=intake.url)
+    event = json.loads(ops("events", "--json").stdout)["events"][0]
+    acked = ops("ack", str(event["id"]))
+    assert acked.returncode == 0 and "ACKNOWLEDGED by ops.oncall" in acked.stdout, acked.stderr
+    not_admin = ops("delete", f"rule {self_recovery}")
+    assert not_admin.returncode == 1 and "needs the admin role" in not_admin.stderr
+
+
+async def test_a_rule_file_is_applied_all_or_nothing(
+    intake: Intake, self_recovery: str, tmp_path: Path
+) -> None:
+    matcher = [{"label": "alertname", "op": "=", "value": "X"}]
+    good = {"name": "good rule", "plan": self_recovery, "match": matcher}
+    bad = {"name": "bad rule", "plan": "no such plan", "match": matcher}
+    head = {"format": "nightwatch/alert-rules/v1"}
+    (tmp_path / "rules.yaml").write_text(yaml.safe_dump({**head, "rules": [good, bad]}))
+    token = token_for(intake.db, "admin", ["admin"])
+    alerts = cli(intake.db, tmp_path, "alerts", api=("http://unused", token), intake=intake.url)
+    refused = alerts("apply", "rules.yaml")
+    assert refused.returncode == 1 and refused.stderr.startswith("error: [2].plan"), refused.stderr
+    assert json.loads(alerts("rules", "--json").stdout)["rules"] == []
+    (tmp_path / "rules.yaml").write_text(yaml.safe_dump({**head, "rules": [good]}))
+    applied = alerts("apply", "rules.yaml", "--json")
+    assert json.loads(applied.stdout)["rules"][0]["outcome"] == "created", applied.stderr
