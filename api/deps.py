@@ -33,7 +33,12 @@ class TemporalLink:
         async with self._lock:
             if self._executions is None:
                 client = await connect(self.settings, identity="nightwatch-api")
-                self._executions = Executions(client, self.settings.task_queue)
+                self._executions = Executions(
+                    client,
+                    self.settings.task_queue,
+                    database_url=self.settings.effective_database_url,
+                    ring=self.settings.key_ring(),
+                )
             return self._executions
 
 

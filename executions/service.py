@@ -16,6 +16,8 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 from temporalio.client import (
     Client,
     WorkflowExecutionStatus,
@@ -23,25 +25,45 @@ from temporalio.client import (
     WorkflowHandle,
     WorkflowUpdateFailedError,
 )
-from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
+from temporalio.common import (
+    SearchAttributePair,
+    TypedSearchAttributes,
+    WorkflowIDConflictPolicy,
+    WorkflowIDReusePolicy,
+)
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
+from activities import creation
+from activities.execution import registered_search_attributes
 from catalog.registry import SECRET_PARAM_NAMES
 from nightwatch.codec import KeyRing
 from nightwatch.errors import NightwatchError, NotFound
 from nightwatch.sealing import seal_values
+from nightwatch.search_attributes import (
+    ALERT_FINGERPRINT,
+    EXECUTION_ID,
+    PLAN_ID,
+    PLAN_SCENE,
+    TRIGGER_KIND,
+)
+from storage import executions
+from storage.db import writer_engine
 from workflows.execution import PlanExecutionWorkflow, child_workflow_id
 from workflows.models import (
     AlertResolved,
     Decision,
     DecisionKind,
     ExecutionInput,
+    ExecutionSnapshot,
     ExecutionView,
     Fill,
     NodeView,
 )
 
+# Rows of a start whose workflow did not follow within this long were left by a start that
+# failed (the process died between the two): the next start of that id replaces them.
+ORPHANED_AFTER = timedelta(minutes=2)
 NOT_STARTED = "cannot start: "  # how the workflow says its execution could not be created
 Handle = WorkflowHandle[PlanExecutionWorkflow, ExecutionView]
 # A decision's kind -> the update that takes it (validated: the caller hears a refusal).
@@ -91,6 +113,32 @@ def seal_parameters(
     )
 
 
+def _indexing(snapshot: ExecutionSnapshot, params: ExecutionInput) -> dict[str, Any]:
+    """The search attributes and memo a created execution starts with (what the workflow
+    sets itself when it creates its rows)."""
+    values = {
+        PLAN_ID: str(snapshot.plan_id),
+        PLAN_SCENE: snapshot.scene,
+        EXECUTION_ID: snapshot.execution_id,
+        TRIGGER_KIND: params.trigger_kind,
+    }
+    fingerprint = params.trigger_details.get("fingerprint")
+    if fingerprint:
+        values[ALERT_FINGERPRINT] = str(fingerprint)
+    pairs = [
+        SearchAttributePair(key, value)
+        for key, value in values.items()
+        if key.name in snapshot.search_attributes
+    ]
+    return {
+        "search_attributes": TypedSearchAttributes(pairs),
+        "memo": {
+            "plan": f"{snapshot.plan_name} v{snapshot.plan_version} ({snapshot.scene})",
+            "triggered_by": f"{params.trigger_kind} {params.triggered_by}",
+        },
+    }
+
+
 def new_execution_id(prefix: str = "exec") -> str:
     """`exec-20261203-093000-1a2b3c`: sortable by start, unique, free of secrets."""
     return f"{prefix}-{datetime.now(UTC):%Y%m%d-%H%M%S}-{uuid.uuid4().hex[:6]}"
@@ -109,18 +157,41 @@ def check_id(execution: str) -> str:
 
 
 class Executions:
-    """Executions on one Temporal namespace and task queue."""
+    """Executions on one Temporal namespace and task queue.
 
-    def __init__(self, client: Client, task_queue: str) -> None:
+    With `database_url`, a start creates the execution's rows itself before it starts the
+    workflow (the API and the intake): bad input (an unknown plan, a parameter that does not
+    fit) is refused before anything starts, the workflow gets its snapshot, search
+    attributes and memo with its start, and the worker does no creation. Without it (and
+    for starts from the Web UI's plain JSON) the workflow creates them in a local activity.
+    """
+
+    def __init__(
+        self,
+        client: Client,
+        task_queue: str,
+        *,
+        database_url: str | None = None,
+        ring: KeyRing | None = None,
+    ) -> None:
         self.client, self.task_queue = client, task_queue
+        self.database_url, self.ring = database_url, ring
 
     # -- starting ----------------------------------------------------------------------------
 
     async def start(self, params: ExecutionInput, execution_id: str | None = None) -> str:
         """Start an execution; its id (given, or made by `new_execution_id`). Raises
-        ExecutionExists for an id that runs or ran already; RPCError reaches the caller
-        when Temporal is unreachable (the intake answers 503 then)."""
+        ExecutionExists for an id that runs or ran already, the creation's own errors
+        (PlanNotFound, OverrideError…) when the rows cannot be made; RPCError reaches the
+        caller when Temporal is unreachable (the intake answers 503 then), and then no
+        rows are left behind."""
         identifier = check_id(execution_id) if execution_id else new_execution_id()
+        options: dict[str, Any] = {}
+        created = self.database_url is not None and params.snapshot is None
+        if created:
+            snapshot = await self._create_rows(identifier, params)
+            params = params.model_copy(update={"snapshot": snapshot})
+            options = _indexing(snapshot, params)
         try:
             await self.client.start_workflow(
                 PlanExecutionWorkflow.run,
@@ -131,16 +202,63 @@ class Executions:
                 # An execution id is never used twice (sealed secrets are bound to it).
                 id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
                 rpc_timeout=timedelta(seconds=10),
+                **options,
             )
         except WorkflowAlreadyStartedError:
-            running = await self._runs(identifier)
-            reason = (
-                f"runs already (nightwatch status {identifier})"
-                if running
-                else "was used by an earlier execution; ids are never reused: choose another"
-            )
-            raise ExecutionExists(f"execution {identifier}", reason) from None
+            if created:
+                await asyncio.to_thread(self._delete_rows, identifier)
+            raise await self._taken(identifier) from None
+        except BaseException:
+            if created and not await self._exists(identifier):
+                await asyncio.to_thread(self._delete_rows, identifier)
+            raise
         return identifier
+
+    async def _create_rows(self, identifier: str, params: ExecutionInput) -> ExecutionSnapshot:
+        """The execution's rows and snapshot; rows of an earlier start of this id whose
+        workflow never started (it failed, nothing ran) are replaced."""
+        indexed = await registered_search_attributes(self.client)
+        try:
+            snapshot = await asyncio.to_thread(self._insert, identifier, params)
+        except IntegrityError:
+            # Rows without a workflow: another start of this id in progress (young rows),
+            # or one whose start failed long ago (replaced).
+            if await self._exists(identifier) or not await asyncio.to_thread(
+                self._delete_rows, identifier, ORPHANED_AFTER
+            ):
+                raise await self._taken(identifier) from None
+            snapshot = await asyncio.to_thread(self._insert, identifier, params)
+        return snapshot.model_copy(update={"search_attributes": indexed})
+
+    def _insert(self, identifier: str, params: ExecutionInput) -> ExecutionSnapshot:
+        assert self.database_url is not None
+        with Session(writer_engine(self.database_url)) as session:
+            return creation.create(session, identifier, params, ring=self.ring)
+
+    def _delete_rows(self, identifier: str, older_than: timedelta = timedelta(0)) -> bool:
+        """Remove the rows of an execution that never started; False if they remain (it
+        had ended, or its rows are younger than `older_than`)."""
+        assert self.database_url is not None
+        with writer_engine(self.database_url).connect() as connection:
+            executions.delete_unstarted(connection, identifier, older_than)
+        with Session(writer_engine(self.database_url)) as session:
+            return executions.by_execution_id(session, identifier) is None
+
+    async def _taken(self, identifier: str) -> ExecutionExists:
+        running = await self._runs(identifier)
+        reason = (
+            f"runs already (nightwatch status {identifier})"
+            if running
+            else "was used by an earlier execution; ids are never reused: choose another"
+        )
+        return ExecutionExists(f"execution {identifier}", reason)
+
+    async def _exists(self, execution: str) -> bool:
+        try:
+            await self.client.get_workflow_handle(execution).describe()
+        except RPCError as exc:
+            return exc.status != RPCStatusCode.NOT_FOUND
+        return True
 
     async def _runs(self, execution: str) -> bool:
         try:

@@ -112,7 +112,12 @@ class Intake:
             async with async_session_factory(self.url)() as session:
                 await self.routes.refresh(session)
                 await session.commit()
-                executions = Executions(client, self.settings.task_queue)
+                executions = Executions(
+                    client,
+                    self.settings.task_queue,
+                    database_url=self.url,
+                    ring=self.settings.key_ring(),
+                )
                 for one in self.routes.route(alerts):
                     outcomes.append(await handle(session, executions, one, self.routes.limit))
                     await session.commit()

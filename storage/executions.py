@@ -84,6 +84,27 @@ def insert_execution(
     connection.execute(_INSERT, {**values, "nodes": to_json(nodes).decode()})
 
 
+_DELETE_UNSTARTED = text("""
+WITH target AS (
+    SELECT id FROM pre_plan_execute_order
+    WHERE execution_id = :execution AND ended_at IS NULL AND created_at <= now() - :age
+    FOR UPDATE
+), nodes AS (
+    DELETE FROM pre_plan_execute_node WHERE execute_order_id IN (SELECT id FROM target)
+)
+DELETE FROM pre_plan_execute_order WHERE id IN (SELECT id FROM target)
+""")
+
+
+def delete_unstarted(
+    connection: Connection, execution_id: str, older_than: timedelta = timedelta(0)
+) -> None:
+    """Remove the rows of an execution whose workflow never started (its start failed),
+    made at least `older_than` ago (younger ones may belong to a start in progress): no
+    run saw them, so its id may be taken again by the start that is tried again."""
+    connection.execute(_DELETE_UNSTARTED, {"execution": execution_id, "age": older_than})
+
+
 def by_execution_id(session: Session, execution_id: str) -> Execution | None:
     return session.scalar(select(Execution).where(Execution.execution_id == execution_id))
 
