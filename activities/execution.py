@@ -165,23 +165,26 @@ class ExecutionActivities:
         if invalid:  # values a signal filled in are checked here (workflows/people.py)
             self._mark_later(request.node_id, error=invalid, attempts=info.attempt)
             raise ApplicationError(invalid, type="InvalidParameters", non_retryable=True)
-        work = asyncio.ensure_future(handler_for(request.action)(params, context))
+        # A quick step runs with no task or wait around it; one still running after
+        # SLOW_STEP_SECONDS is marked RUNNING and heartbeats, with its latest progress (a
+        # bare heartbeat would erase it), until it ends.
+        loop = asyncio.get_running_loop()
+        timer: list[asyncio.TimerHandle] = []
+
+        def heartbeat() -> None:
+            activity.heartbeat(*([context.details] if context.details else []))
+            timer[:] = [loop.call_later(HEARTBEAT_SECONDS, heartbeat)]
+
+        def slow() -> None:
+            self._mark_later(
+                request.node_id, state=NodeState.RUNNING, attempts=info.attempt, started_at=started
+            )
+            heartbeat()
+
+        timer.append(loop.call_later(SLOW_STEP_SECONDS, slow))
         try:
-            await asyncio.wait({work}, timeout=SLOW_STEP_SECONDS)
-            if not work.done():
-                self._mark_later(
-                    request.node_id,
-                    state=NodeState.RUNNING,
-                    attempts=info.attempt,
-                    started_at=started,
-                )
-            while not work.done():
-                # Always with the latest progress: a bare heartbeat would erase it.
-                activity.heartbeat(*([context.details] if context.details else []))
-                await asyncio.wait({work}, timeout=HEARTBEAT_SECONDS)
-            output = work.result()
+            output = await handler_for(request.action)(params, context)
         except asyncio.CancelledError:
-            work.cancel()
             await self._note_cancelled(request.node_id, context)
             raise
         except PlatformError as exc:
@@ -191,6 +194,8 @@ class ExecutionActivities:
             raise ApplicationError(
                 str(exc), type="PlatformError", non_retryable=not exc.retryable
             ) from None
+        finally:
+            timer[0].cancel()
         self._mark_later(
             request.node_id,
             state=NodeState.SUCCEEDED,

@@ -24,25 +24,24 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
 import psutil
 from sqlalchemy import select
 from temporalio.client import Client
-from temporalio.worker import UnsandboxedWorkflowRunner, Worker
-from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 
-from bench.raw import RawSignalWorkflow, RawStepsWorkflow, noop
+from bench.raw import RawSignalWorkflow, RawStepsWorkflow
 from bench.support import cpu_seconds, fresh_database, postgres_server, write_report
+from executions.service import Executions
 from nightwatch.config import load_settings
 from nightwatch.logs import configure_logging
 from plans import store
 from plans.model import PlanDocument
 from runtime.init_tasks import INIT_TASKS
 from runtime.initialisation import InitContext, run_tasks
-from runtime.worker import build_worker
 from storage import migrate
 from storage.db import session_factory
 from storage.models import Execution, ExecutionNode
@@ -78,22 +77,18 @@ def ident() -> str:
     return f"bench-{uuid.uuid4().hex[:12]}"
 
 
+async def run_ours(service: Executions, plan: str) -> Any:
+    """An execution started as the API starts one (rows made first), to its end."""
+    execution = await service.start(ExecutionInput(plan=plan), ident())
+    return await service.client.get_workflow_handle(execution).result()
+
+
 async def per_step(
-    client: Client, ours_q: str, raw_q: str, rounds: int
+    client: Client, service: Executions, raw_q: str, rounds: int
 ) -> tuple[list[float], list[float]]:
     ours, raw = [], []
     for _ in range(rounds):
-        ours.append(
-            await timed(
-                lambda: client.execute_workflow(
-                    PlanExecutionWorkflow.run,
-                    ExecutionInput(plan="fifty"),
-                    id=ident(),
-                    task_queue=ours_q,
-                )
-            )
-            / 50
-        )
+        ours.append(await timed(lambda: run_ours(service, "fifty")) / 50)
         raw.append(
             await timed(
                 lambda: client.execute_workflow(
@@ -106,33 +101,47 @@ async def per_step(
 
 
 CpuSplit = dict[str, list[float]]
+WORKER_PIDS: dict[str, int] = {}  # side -> its worker process (bench/worker_process.py)
+
+
+@contextmanager
+def workers(address: str, db: str, raw_sandboxed: bool) -> Iterator[None]:
+    """Each side's worker in a process of its own, polling "ours" and "raw"."""
+    started = []
+    try:
+        for side in ("ours", "raw"):
+            command = [sys.executable, "-m", "bench.worker_process", side, side, address, db]
+            if raw_sandboxed:
+                command.append("--raw-sandboxed")
+            process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
+            started.append(process)
+            assert process.stdout is not None
+            line = process.stdout.readline()
+            assert line.strip() == "ready", f"the {side} worker did not start: {line!r}"
+            WORKER_PIDS[side] = process.pid
+        yield
+    finally:
+        for process in started:
+            process.terminate()
+            process.wait(60)
 
 
 async def throughput(
-    client: Client, ours_q: str, raw_q: str, rounds: int
+    client: Client, service: Executions, raw_q: str, rounds: int
 ) -> tuple[list[float], list[float], CpuSplit, CpuSplit]:
     """Executions per second, and the CPU seconds each part of the machine spent per batch."""
     cpu: tuple[CpuSplit, CpuSplit] = ({}, {})
 
     async def batch(start: Callable[[], Awaitable[Any]], side: int) -> float:
-        before = cpu_seconds()
+        worker = WORKER_PIDS["ours" if side == 0 else "raw"]
+        before = cpu_seconds(worker)
         seconds = await timed(lambda: asyncio.gather(*[start() for _ in range(200)]))
-        for part, used in cpu_seconds().items():
+        for part, used in cpu_seconds(worker).items():
             cpu[side].setdefault(part, []).append(used - before[part])
         return 200 / seconds
 
     async def ours_batch() -> None:
-        ours.append(
-            await batch(
-                lambda: client.execute_workflow(
-                    PlanExecutionWorkflow.run,
-                    ExecutionInput(plan="five"),
-                    id=ident(),
-                    task_queue=ours_q,
-                ),
-                0,
-            )
-        )
+        ours.append(await batch(lambda: run_ours(service, "five"), 0))
 
     async def raw_batch() -> None:
         raw.append(
@@ -268,26 +277,19 @@ async def main() -> None:
         apply(db, "gate", checkpoints(2, gate=True))
         env = await dev_server()
         client = env.client
-        raw_worker = Worker(
-            client,
-            task_queue="raw",
-            workflows=[RawStepsWorkflow, RawSignalWorkflow],
-            activities=[noop],
-            workflow_runner=SandboxedWorkflowRunner()
-            if args.raw_sandboxed
-            else UnsandboxedWorkflowRunner(),
-        )
+        address = client.service_client.config.target_host
+        service = Executions(client, "ours", database_url=db)
         try:
             want = {args.only} if args.only else {"steps", "throughput", "signal", "memory"}
             rows: list[str] = []
             cpu: list[CpuSplit] = [{}, {}]
-            async with raw_worker, build_worker(client, "ours", db):
-                await per_step(client, "ours", "raw", 1)  # warm up both
+            with workers(address, db, args.raw_sandboxed):
+                await per_step(client, service, "raw", 1)  # warm up both
                 if "steps" in want:
-                    steps = await per_step(client, "ours", "raw", args.rounds)
+                    steps = await per_step(client, service, "raw", args.rounds)
                     rows.append(row("per step, 50-step plan", *steps, "ms", 1000, "<= 1.2x"))
                 if "throughput" in want:
-                    ours, raw, *cpu = await throughput(client, "ours", "raw", args.rounds)
+                    ours, raw, *cpu = await throughput(client, service, "raw", args.rounds)
                     rows.append(
                         row(
                             "throughput, 200 x 5-step executions",
@@ -311,7 +313,6 @@ async def main() -> None:
                     )
             rss, parked = 0.0, 0
             if "memory" in want:
-                address = client.service_client.config.target_host
                 rss, parked = await memory(client, address, db, args.waiting)
         finally:
             await env.shutdown()

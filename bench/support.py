@@ -61,10 +61,15 @@ def row(name: str, samples: list[float], target: str = "") -> str:
 HEADER = "| measure | min ms | median ms | max ms | target |\n| --- | ---: | ---: | ---: | --- |"
 
 
-def cpu_seconds() -> dict[str, float]:
-    """CPU time used so far by this process (client and workers), the Temporal server and
-    PostgreSQL (every process of those names on the machine: run nothing else beside)."""
-    groups = {"worker": [psutil.Process()], "temporal": [], "postgres": []}
+def cpu_seconds(worker: int | None = None) -> dict[str, float]:
+    """CPU time used so far by the worker (process `worker`, else this one), this process
+    when the worker is another (`starter`: what starts the executions), the Temporal
+    server and PostgreSQL (every process of those names on the machine: run nothing else
+    beside)."""
+    groups: dict[str, list[psutil.Process]] = {"worker": [psutil.Process(worker)]}
+    if worker is not None:
+        groups["starter"] = [psutil.Process()]
+    groups |= {"temporal": [], "postgres": []}
     for process in psutil.process_iter(["name"]):
         name = process.info["name"] or ""
         if name.startswith("temporal"):
