@@ -36,7 +36,7 @@ from nightwatch.sealing import SecretError, reveal, reveal_env
 from nightwatch.temporal import SEARCH_ATTRIBUTES
 from platforms.errors import PlatformError
 from storage import executions
-from storage.db import record_engine, unavailable, writer_engine
+from storage.db import unavailable, writer_engine
 from storage.enums import NodeState
 from workflows.models import (
     DATABASE_UNAVAILABLE,
@@ -227,7 +227,7 @@ class ExecutionActivities:
     # -- the workflow's view -------------------------------------------------------------
 
     @activity.defn
-    async def record_execution(self, record: ExecutionRecord) -> None:
+    def record_execution(self, record: ExecutionRecord) -> None:
         """Write the workflow's view of the execution and every node (idempotent): one
         statement, which locks the execution first, as the node writer does, so that no
         node write lands after the end; an ended execution is left as it is."""
@@ -248,16 +248,15 @@ class ExecutionActivities:
             }
             for node in record.nodes
         ]
-        with _database_errors():
-            async with record_engine(self._url).connect() as conn:
-                exists = await executions.record(
-                    conn,
-                    record.execution_row,
-                    to_json(nodes).decode(),
-                    record.state,
-                    record.error,
-                    ended=record.ended,
-                )
+        with _database_errors(), writer_engine(self._url).connect() as conn:
+            exists = executions.record(
+                conn,
+                record.execution_row,
+                to_json(nodes).decode(),
+                record.state,
+                record.error,
+                ended=record.ended,
+            )
         if not exists:
             raise ApplicationError(f"no execution row {record.execution_row}", non_retryable=True)
 

@@ -99,7 +99,7 @@ def main() -> None:
             created = create()
         with clock("final record (5 nodes, execution ended)", n, rows):
             for snapshot in created:
-                asyncio.run(activities.record_execution(final_record(snapshot)))
+                activities.record_execution(final_record(snapshot))
         fresh = create()
 
         async def writes() -> None:

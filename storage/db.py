@@ -66,12 +66,6 @@ def bookkeeping_engine(url: str) -> AsyncEngine:
 
 
 @cache
-def record_engine(url: str) -> AsyncEngine:
-    """For the workflows' records (a local activity each): async, so no thread per record."""
-    return create_async_engine(normalise_url(url), pool_size=5, max_overflow=20, **_WRITER)
-
-
-@cache
 def writer_engine(url: str) -> Engine:
     """For creations and records, each one statement (autocommit); they run on at most
     6 + 16 threads."""

@@ -160,8 +160,8 @@ RETURNING written.nodes
 _EXISTS = text("SELECT id FROM pre_plan_execute_order WHERE id = :row")
 
 
-async def record(
-    connection: AsyncConnection,
+def record(
+    connection: Connection,
     row: int,
     nodes_json: str,
     state: str | None,
@@ -172,8 +172,8 @@ async def record(
     """Write the workflow's view of an execution and its nodes; an ended execution is left
     as it is. False when there is no such execution at all."""
     values = {"row": row, "nodes": nodes_json, "state": state, "error": error, "ended": ended}
-    written = (await connection.execute(_RECORD, values)).first()
-    return written is not None or (await connection.scalar(_EXISTS, {"row": row})) is not None
+    written = connection.execute(_RECORD, values).first()
+    return written is not None or connection.scalar(_EXISTS, {"row": row}) is not None
 
 
 # -- the node writer -----------------------------------------------------------------------

@@ -4,7 +4,6 @@ version, and the workflow's records never change an execution that has ended."""
 
 from __future__ import annotations
 
-import asyncio
 from datetime import UTC, datetime
 from typing import Any
 
@@ -116,9 +115,7 @@ def test_the_record_of_an_ended_execution_changes_nothing(catalog_db: str) -> No
     activities = ExecutionActivities(catalog_db)
     snapshot = activities._create("exec-ends", "run-1", ExecutionInput(plan="ends"))
     ids = [n.node_id for n in snapshot.nodes]
-    asyncio.run(
-        activities.record_execution(_record(snapshot.execution_row, ids, "SUCCEEDED", ended=True))
-    )
+    activities.record_execution(_record(snapshot.execution_row, ids, "SUCCEEDED", ended=True))
     [node] = _nodes(catalog_db, snapshot.execution_row)
     assert (node.state, node.attempts, node.output) == ("SUCCEEDED", 1, {"ok": True})
     with session_factory(catalog_db)() as session:
@@ -127,9 +124,7 @@ def test_the_record_of_an_ended_execution_changes_nothing(catalog_db: str) -> No
         assert execution.state == "SUCCEEDED"
     # A repeated final record (its answer was lost) finds the execution ended: no error
     # from the immutability trigger, nothing changed.
-    asyncio.run(
-        activities.record_execution(_record(snapshot.execution_row, ids, "FAILED", ended=True))
-    )
+    activities.record_execution(_record(snapshot.execution_row, ids, "FAILED", ended=True))
     [again] = _nodes(catalog_db, snapshot.execution_row)
     assert (again.state, again.updated_at) == ("SUCCEEDED", node.updated_at)
 
@@ -137,7 +132,7 @@ def test_the_record_of_an_ended_execution_changes_nothing(catalog_db: str) -> No
 def test_a_record_for_no_execution_is_refused_for_good(catalog_db: str) -> None:
     activities = ExecutionActivities(catalog_db)
     with pytest.raises(ApplicationError, match="no execution row 987654") as refused:
-        asyncio.run(activities.record_execution(_record(987654, [], "SUCCEEDED", ended=True)))
+        activities.record_execution(_record(987654, [], "SUCCEEDED", ended=True))
     assert refused.value.non_retryable
 
 
