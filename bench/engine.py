@@ -2,7 +2,11 @@
 
 The fair comparison is the default: raw Temporal runs on the same workflow runner as
 Nightwatch (unsandboxed, as production runs); `--raw-sandboxed` measures against the SDK's
-default (sandboxed) runner instead, as the first figures did.
+default (sandboxed) runner instead, as the first figures did. Each side's worker runs in
+a process of its own (bench/worker_process.py), as production runs workers apart from
+the API and the intake that start executions, so worker CPU is the worker's alone; this
+process starts the executions (Nightwatch's through the execution service, as the API
+does: rows first) and its CPU is reported as the starter's.
 
 - per-step cost of a 50-step plan of no-op (CHECKPOINT) steps (target <= 1.2x raw);
 - throughput of 200 concurrent 5-step executions (target >= 0.85x raw), with the worker
