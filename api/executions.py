@@ -16,6 +16,7 @@ from api.errors import ErrorBody
 from executions.inbox import Waiting, Who, waiting
 from executions.service import (
     ExecutionError,
+    Executions,
     new_execution_id,
     rerun_id,
     seal_overrides,
@@ -124,13 +125,27 @@ async def start(
     """Starts the plan and answers once the execution has its plan snapshot (or says what
     was wrong: an unknown plan, a parameter that does not fit, with its path)."""
     execution = body.execution_id or new_execution_id()
-    params = ExecutionInput(
-        plan=body.plan,
-        overrides=seal_overrides(
-            body.overrides, execution, _settings(request).key_ring(), "overrides"
-        ),
-        triggered_by=identity.user,
-        proven_by=identity.proven_by,
+    params = ExecutionInput(plan=body.plan)
+    return await _start(service, request, identity, params, execution, body.overrides)
+
+
+async def _start(
+    service: Executions,
+    request: Request,
+    identity: Identity,
+    params: ExecutionInput,
+    execution: str,
+    overrides: dict[str, dict[str, Any]],
+) -> ExecutionView:
+    """Start as the caller, with its overrides' secrets sealed for this execution; the view
+    once it has its snapshot."""
+    ring = _settings(request).key_ring()
+    params = params.model_copy(
+        update={
+            "overrides": seal_overrides(overrides, execution, ring, "overrides"),
+            "triggered_by": identity.user,
+            "proven_by": identity.proven_by,
+        }
     )
     await service.start(params, execution)
     return await service.started(execution)
@@ -293,17 +308,7 @@ async def rerun(
     identity: Operator,
     service: ExecutionsDep,
 ) -> ExecutionView:
-    identifier = rerun_id(execution)
     params = ExecutionInput(
-        plan="",
-        rerun_of=execution,
-        rerun_from=body.from_node,
-        trigger_kind="RERUN",
-        overrides=seal_overrides(
-            body.overrides, identifier, _settings(request).key_ring(), "overrides"
-        ),
-        triggered_by=identity.user,
-        proven_by=identity.proven_by,
+        plan="", rerun_of=execution, rerun_from=body.from_node, trigger_kind="RERUN"
     )
-    await service.start(params, identifier)
-    return await service.started(identifier)
+    return await _start(service, request, identity, params, rerun_id(execution), body.overrides)

@@ -21,7 +21,7 @@ from sqlalchemy import select, update
 from api.app import create_app
 from identity import accounts
 from identity.model import Role
-from nightwatch.config import load_settings
+from nightwatch.config import Settings, load_settings
 from storage.db import session_factory
 from storage.models import ApiToken, WebSession
 from tests.identity.oidc_server import INSTALLED, NODE, REDIRECT, SECRET, OidcServer
@@ -175,18 +175,22 @@ def provider_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OidcSe
     running.stop()
 
 
-def test_signing_in_through_the_provider_gives_a_session_with_the_groups_roles(
-    provider_server: OidcServer, db_url: str, tmp_path: Path
-) -> None:
-    settings = load_settings(
+def _with_provider(provider: OidcServer, db_url: str) -> Settings:
+    return load_settings(
         database_url=db_url,
         cookie_secure=False,
-        oidc_issuer=provider_server.issuer,
+        oidc_issuer=provider.issuer,
         oidc_client_id="nightwatch",
         oidc_client_secret=SECRET,
         oidc_redirect_uri=REDIRECT,
         oidc_roles_by_group="ops-approvers=approver,ops-operators=operator",
     )
+
+
+def test_signing_in_through_the_provider_gives_a_session_with_the_groups_roles(
+    provider_server: OidcServer, db_url: str, tmp_path: Path
+) -> None:
+    settings = _with_provider(provider_server, db_url)
     with serve(create_app(settings)) as url, httpx.Client(timeout=10) as browser:
         start = browser.get(f"{url}/auth/oidc/start", params={"next": "//evil.example/"})
         assert start.status_code == 303
@@ -208,15 +212,7 @@ def test_signing_in_through_the_provider_gives_a_session_with_the_groups_roles(
 def test_the_cli_signs_in_through_the_provider_in_a_browser(
     provider_server: OidcServer, db_url: str, tmp_path: Path
 ) -> None:
-    settings = load_settings(
-        database_url=db_url,
-        cookie_secure=False,
-        oidc_issuer=provider_server.issuer,
-        oidc_client_id="nightwatch",
-        oidc_client_secret=SECRET,
-        oidc_redirect_uri=REDIRECT,
-        oidc_roles_by_group="ops-approvers=approver,ops-operators=operator",
-    )
+    settings = _with_provider(provider_server, db_url)
     credentials = tmp_path / "credentials.json"
     with serve(create_app(settings)) as url, httpx.Client(timeout=10) as browser:
         env = {k: v for k, v in os.environ.items() if not k.startswith("NIGHTWATCH_")}
