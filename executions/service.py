@@ -208,8 +208,13 @@ class Executions:
             if created:
                 await asyncio.to_thread(self._delete_rows, identifier)
             raise await self._taken(identifier) from None
-        except BaseException:
-            if created and not await self._exists(identifier):
+        except BaseException as exc:
+            # Rows no workflow will ever write are removed, so the start can be tried again
+            # (an alert delivered again): when the request never reached Temporal, or
+            # Temporal says there is no such workflow. Otherwise they stay, and a start of
+            # this id after ORPHANED_AFTER replaces them.
+            unreached = isinstance(exc, RPCError) and exc.status == RPCStatusCode.UNAVAILABLE
+            if created and (unreached or not await self._exists(identifier)):
                 await asyncio.to_thread(self._delete_rows, identifier)
             raise
         return identifier
@@ -254,8 +259,11 @@ class Executions:
         return ExecutionExists(f"execution {identifier}", reason)
 
     async def _exists(self, execution: str) -> bool:
+        """Whether Temporal has a workflow with this id (True when it cannot tell)."""
         try:
-            await self.client.get_workflow_handle(execution).describe()
+            await self.client.get_workflow_handle(execution).describe(
+                rpc_timeout=timedelta(seconds=10)
+            )
         except RPCError as exc:
             return exc.status != RPCStatusCode.NOT_FOUND
         return True
