@@ -41,7 +41,8 @@ def _row(db: str, execution: str) -> Execution | None:
 
 async def _result(engine: Engine, execution: str) -> ExecutionView:
     handle = engine.env.client.get_workflow_handle(execution, result_type=ExecutionView)
-    return await handle.result()
+    view: ExecutionView = await handle.result()
+    return view
 
 
 def _service(engine: Engine, client: Client | None = None) -> Executions:
