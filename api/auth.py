@@ -16,6 +16,7 @@ from urllib.parse import quote
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
 from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from api.deps import SessionDep
@@ -147,10 +148,22 @@ def _local(request: Request) -> Authenticator:
 # -- local accounts --------------------------------------------------------------------------
 
 
+async def _sign_in(request: Request, session: Session, body: SignIn) -> Identity:
+    """A local account's password checked, failures counted per client address too."""
+    throttle = authenticator(request).throttle
+    address = request.client.host if request.client else "unknown"
+    throttle.check(address)
+    try:
+        return await run_in_threadpool(accounts.sign_in, session, body.username, body.password)
+    except Unauthenticated:
+        throttle.failed(address)
+        raise
+
+
 @router.post("/auth/login", summary="Sign in with a local account (a session cookie)")
 async def login(body: SignIn, request: Request, response: Response, session: SessionDep) -> Me:
     auth = _local(request)
-    identity = await run_in_threadpool(accounts.sign_in, session, body.username, body.password)
+    identity = await _sign_in(request, session, body)
     found = sessions.start(session, identity, auth.config.lifetimes)
     session.commit()
     _set_cookie(response, auth, found)
@@ -164,7 +177,7 @@ async def login(body: SignIn, request: Request, response: Response, session: Ses
 )
 async def token_login(body: TokenSignIn, request: Request, session: SessionDep) -> NewTokenView:
     _local(request)
-    identity = await run_in_threadpool(accounts.sign_in, session, body.username, body.password)
+    identity = await _sign_in(request, session, body)
     made = tokens.create(
         session,
         identity,

@@ -13,6 +13,7 @@ from sqlalchemy.exc import DataError
 from catalog.options import OptionsError
 from catalog.views import CatalogNotSynced
 from executions.service import ExecutionExists, Refused
+from identity.throttle import TooManyFailures
 from nightwatch import web
 from nightwatch.errors import NightwatchError
 from nightwatch.logs import get_logger
@@ -40,6 +41,8 @@ AUTH_ERRORS: dict[int | str, dict[str, Any]] = {
 def _status(exc: NightwatchError) -> int:
     if isinstance(exc, Refused | ExecutionExists):
         return 409
+    if isinstance(exc, TooManyFailures):
+        return 429
     if isinstance(exc, TemporalUnavailable):
         return 503
     if isinstance(exc, PlanInvalid | OptionsError):

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from identity import sessions, tokens
 from identity.model import Identity, parse_roles
 from identity.oidc import OidcConfig, Provider
+from identity.throttle import SignInThrottle
 from nightwatch.config import Settings
 from nightwatch.errors import SettingsError, Unauthenticated
 
@@ -74,6 +75,7 @@ class Authenticator:
         self.config = config
         self.database = database
         self.provider = Provider(config.oidc) if config.oidc else None
+        self.throttle = SignInThrottle()  # failed sign-ins per client address
 
     async def bearer(self, presented: str) -> Identity:
         """An `Authorization: Bearer` credential: our API token, or a token the provider

@@ -25,7 +25,7 @@ from nightwatch.config import Settings, load_settings
 from storage.db import session_factory
 from storage.models import ApiToken, WebSession
 from tests.identity.oidc_server import INSTALLED, NODE, REDIRECT, SECRET, OidcServer
-from tests.support import bearer, serve
+from tests.support import bearer, serve, token_for
 
 PASSWORD = "correct horse battery staple"
 
@@ -273,3 +273,32 @@ def test_the_cli_signs_in_through_the_provider_in_a_browser(
             headers=session,
         )
         assert again.status_code == 404, "a CLI sign-in is used once"
+
+
+def test_many_usernames_tried_from_one_address_are_slowed_too(plain_http: str, db_url: str) -> None:
+    _account(db_url)
+    for number in range(10):  # one password sprayed over usernames: no account locks
+        answer = httpx.post(
+            f"{plain_http}/auth/login", json={"username": f"user{number}", "password": PASSWORD}
+        )
+        assert answer.status_code == 401
+    refused = httpx.post(
+        f"{plain_http}/auth/login", json={"username": "li.wei", "password": PASSWORD}
+    )
+    assert refused.status_code == 429 and "from your address" in refused.json()["reason"]
+    token = httpx.post(
+        f"{plain_http}/auth/token", json={"username": "li.wei", "password": PASSWORD}
+    )
+    assert token.status_code == 429, "the CLI's sign-in is slowed the same way"
+
+
+def test_an_expired_token_proves_nothing(plain_http: str, db_url: str) -> None:
+    token = token_for(db_url, "li.wei", ["operator"])
+    assert httpx.get(f"{plain_http}/auth/me", headers=bearer(token)).status_code == 200
+    with session_factory(db_url)() as session:
+        session.execute(
+            update(ApiToken).values(expires_at=datetime.now(UTC) - timedelta(seconds=1))
+        )
+        session.commit()
+    expired = httpx.get(f"{plain_http}/auth/me", headers=bearer(token))
+    assert expired.status_code == 401 and "expired, revoked or mistyped" in expired.json()["reason"]
