@@ -25,6 +25,7 @@ from identity.authn import Authenticator
 from identity.guard import COOKIE, Admin, SignedIn, SignedInForm, authenticator
 from identity.model import Identity, parse_roles, role_names
 from identity.oidc import SignInStart
+from identity.throttle import TooManyFailures
 from nightwatch.errors import Forbidden, NotFound, Unauthenticated
 from storage.models import ApiToken
 
@@ -168,6 +169,46 @@ async def login(body: SignIn, request: Request, response: Response, session: Ses
     session.commit()
     _set_cookie(response, auth, found)
     return _me(identity, found)
+
+
+@router.get("/auth/login", summary="A page to sign in with a local account", name="login_page")
+def login_page(
+    request: Request, next_path: Annotated[str, Query(alias="next", max_length=2000)] = "/"
+) -> HTMLResponse:
+    """For browsers until the console's pages come: signs in to the session cookie the Web
+    UI's codec calls (and the console) use."""
+    _local(request)
+    form = (
+        '<form method="post" action="/auth/login/form">'
+        f'<input type="hidden" name="next" value="{escape(_local_path(next_path))}">'
+        '<p><label>Username <input name="username" autocomplete="username" required></label></p>'
+        '<p><label>Password <input name="password" type="password" '
+        'autocomplete="current-password" required></label></p>'
+        '<button type="submit">Sign in</button></form>'
+    )
+    return HTMLResponse(_page("Sign in to Nightwatch", form))
+
+
+@router.post("/auth/login/form", summary="The sign-in page's form (a session cookie)")
+async def login_form(request: Request, session: SessionDep) -> Response:
+    auth = _local(request)
+    form = await request.form()
+    body = SignIn(
+        username=str(form.get("username") or "-"), password=str(form.get("password") or "-")
+    )
+    try:
+        identity = await _sign_in(request, session, body)
+    except (Unauthenticated, TooManyFailures) as refused:
+        page = _page(
+            "Sign in to Nightwatch",
+            f'<p>{escape(refused.reason)}</p><p><a href="/auth/login">Try again</a></p>',
+        )
+        return HTMLResponse(page, status_code=401 if isinstance(refused, Unauthenticated) else 429)
+    found = sessions.start(session, identity, auth.config.lifetimes)
+    session.commit()
+    response = RedirectResponse(_local_path(str(form.get("next") or "/")), status_code=303)
+    _set_cookie(response, auth, found)
+    return response
 
 
 @router.post(

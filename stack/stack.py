@@ -259,6 +259,8 @@ class Stack:
         env["NIGHTWATCH_HOME"] = str(self.layout.home)
         ui = self.settings.temporal_ui_port
         env.setdefault("NIGHTWATCH_ARCHIVE_INTERVAL_SECONDS", "5")
+        # The local API serves plain HTTP on 127.0.0.1: its session cookie cannot be Secure.
+        env.setdefault("NIGHTWATCH_COOKIE_SECURE", "false")
         env.setdefault(
             "NIGHTWATCH_CODEC_CORS_ORIGINS", f"http://127.0.0.1:{ui},http://localhost:{ui}"
         )

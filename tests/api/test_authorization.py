@@ -23,6 +23,8 @@ from tests.support import bearer, digest, serve, token_for
 PUBLIC = {
     ("GET", "/healthz"): "health checks",
     ("POST", "/auth/login"): "signing in",
+    ("GET", "/auth/login"): "the sign-in page",
+    ("POST", "/auth/login/form"): "the sign-in page's form",
     ("POST", "/auth/token"): "signing in (the CLI)",
     ("GET", "/auth/oidc/start"): "signing in (the provider)",
     ("GET", "/auth/oidc/callback"): "signing in (the provider's answer)",

@@ -302,3 +302,29 @@ def test_an_expired_token_proves_nothing(plain_http: str, db_url: str) -> None:
         session.commit()
     expired = httpx.get(f"{plain_http}/auth/me", headers=bearer(token))
     assert expired.status_code == 401 and "expired, revoked or mistyped" in expired.json()["reason"]
+
+
+def test_the_sign_in_page_gives_a_browser_the_cookie_the_web_ui_decodes_with(
+    db_url: str,
+) -> None:
+    _account(db_url, roles=(Role.VIEWER,))
+    settings = load_settings(
+        database_url=db_url, cookie_secure=False, payload_keys=f"k1:{'A' * 43}="
+    )
+    with serve(create_app(settings)) as url, httpx.Client(timeout=10) as browser:
+        page = browser.get(f"{url}/auth/login", params={"next": "//evil.example/"})
+        assert page.status_code == 200 and 'name="password"' in page.text
+        assert 'name="next" value="/"' in page.text, "only this site's paths after sign-in"
+        wrong = browser.post(
+            f"{url}/auth/login/form", data={"username": "li.wei", "password": "not it at all"}
+        )
+        assert wrong.status_code == 401 and "wrong username or password" in wrong.text
+        signed_in = browser.post(
+            f"{url}/auth/login/form",
+            data={"username": "li.wei", "password": PASSWORD, "next": "/docs"},
+        )
+        assert signed_in.status_code == 303 and signed_in.headers["location"] == "/docs"
+        cookie = {"Cookie": f"nightwatch_session={_session_cookie(signed_in)}"}
+        decoded = browser.post(f"{url}/codec/decode", json={"payloads": []}, headers=cookie)
+        assert decoded.status_code == 200, "the Web UI's codec call needs no CSRF token"
+        assert httpx.post(f"{url}/codec/decode", json={"payloads": []}).status_code == 401
