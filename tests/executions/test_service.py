@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import update
-from temporalio.client import Client
+from temporalio.client import Client, WorkflowFailureError
 from temporalio.service import RPCError
 
 from activities import creation
@@ -71,14 +71,15 @@ async def test_a_start_makes_the_rows_first_and_refuses_bad_input_before_anythin
 async def test_a_start_temporal_refuses_leaves_no_rows(engine: Engine) -> None:
     engine.apply(PLAN)
     taken = f"exec-{uuid.uuid4().hex}"
-    # The id is taken in Temporal by a workflow that made no rows (no worker polls there).
-    await engine.env.client.start_workflow(
-        PlanExecutionWorkflow.run, ExecutionInput(plan="two notes"), id=taken, task_queue="nobody"
+    # The id is taken in Temporal by a workflow that made no rows (its plan did not exist).
+    handle = await engine.env.client.start_workflow(
+        PlanExecutionWorkflow.run, ExecutionInput(plan="ghost"), id=taken, task_queue=engine.queue
     )
+    with pytest.raises(WorkflowFailureError):
+        await handle.result()
     with pytest.raises(ExecutionExists):
         await _service(engine).start(ExecutionInput(plan="two notes"), taken)
     assert _row(engine.db, taken) is None
-    await engine.env.client.get_workflow_handle(taken).terminate("test over")
 
 
 async def test_temporal_unreachable_leaves_no_rows_to_block_the_next_try(engine: Engine) -> None:
@@ -92,7 +93,7 @@ async def test_temporal_unreachable_leaves_no_rows_to_block_the_next_try(engine:
         await _service(engine, client).start(ExecutionInput(plan="two notes"), execution)
     assert _row(engine.db, execution) is None, "the next try (an alert again) can start it"
     started = await _service(engine).start(ExecutionInput(plan="two notes"), execution)
-    assert started == execution
+    assert (await _result(engine, started)).state == "SUCCEEDED"
 
 
 async def test_rows_of_a_start_that_died_are_replaced_only_once_old(engine: Engine) -> None:
