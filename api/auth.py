@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 from html import escape
-from typing import Annotated
+from typing import Annotated, Any
 from urllib.parse import quote
 
 from fastapi import APIRouter, Query, Request, Response
@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from api.deps import SessionDep
+from api.errors import ErrorBody
 from identity import accounts, cli_sign_in, sessions, tokens
 from identity.authn import Authenticator
 from identity.guard import COOKIE, Admin, SignedIn, SignedInForm, authenticator
@@ -30,6 +31,9 @@ from nightwatch.errors import Forbidden, NotFound, Unauthenticated
 from storage.models import ApiToken
 
 router = APIRouter(tags=["sign-in and tokens"])
+SLOWED: dict[int | str, dict[str, Any]] = {
+    429: {"model": ErrorBody, "description": "too many failed sign-ins from your address"}
+}
 Strict = ConfigDict(extra="forbid")
 
 
@@ -161,7 +165,9 @@ async def _sign_in(request: Request, session: Session, body: SignIn) -> Identity
         raise
 
 
-@router.post("/auth/login", summary="Sign in with a local account (a session cookie)")
+@router.post(
+    "/auth/login", summary="Sign in with a local account (a session cookie)", responses=SLOWED
+)
 async def login(body: SignIn, request: Request, response: Response, session: SessionDep) -> Me:
     auth = _local(request)
     identity = await _sign_in(request, session, body)
@@ -189,7 +195,9 @@ def login_page(
     return HTMLResponse(_page("Sign in to Nightwatch", form))
 
 
-@router.post("/auth/login/form", summary="The sign-in page's form (a session cookie)")
+@router.post(
+    "/auth/login/form", summary="The sign-in page's form (a session cookie)", responses=SLOWED
+)
 async def login_form(request: Request, session: SessionDep) -> Response:
     auth = _local(request)
     form = await request.form()
@@ -215,6 +223,7 @@ async def login_form(request: Request, session: SessionDep) -> Response:
     "/auth/token",
     summary="Sign in with a local account and get an API token for the CLI (shown once)",
     status_code=201,
+    responses=SLOWED,
 )
 async def token_login(body: TokenSignIn, request: Request, session: SessionDep) -> NewTokenView:
     _local(request)
