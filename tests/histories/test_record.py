@@ -17,8 +17,11 @@ from typing import Any
 import pytest
 from temporalio.client import WorkflowHandle
 
+from executions.service import Executions
 from tests.workflows import test_execution, test_failures
 from tests.workflows.conftest import Engine
+from workflows.execution import PlanExecutionWorkflow
+from workflows.models import ExecutionInput
 
 HERE = Path(__file__).parent
 RECORD = os.environ.get("NIGHTWATCH_RECORD_HISTORIES") == "1"
@@ -38,7 +41,12 @@ SCENARIOS: dict[str, Callable[..., Awaitable[None]]] = {
     # Recorded after the `signal-fill-as-recorded` patch: a fill signal replays whatever the
     # catalog of the replaying release says (tests/workflows/test_replay.py).
     "signal-fill": test_execution.test_a_fill_signal_is_taken_as_its_history_records_it,
+    # Started the way the API and the intake start executions since 2026-12-07: rows made
+    # first, the snapshot, search attributes and memo in the start (no creation activity).
+    "service-emergency": test_execution.test_emergency_plan_runs_end_to_end,
+    "service-dr": DR,
 }
+THROUGH_THE_SERVICE = {"service-emergency", "service-dr"}
 
 
 @pytest.mark.parametrize("name", list(SCENARIOS))
@@ -49,7 +57,14 @@ async def test_record(
     original = Engine.start
 
     async def start(self: Engine, *args: Any, **kwargs: Any) -> WorkflowHandle[Any, Any]:
-        handle = await original(self, *args, **kwargs)
+        if name in THROUGH_THE_SERVICE:
+            service = Executions(self.env.client, self.queue, database_url=self.db)
+            execution = await service.start(
+                ExecutionInput(plan=args[0], triggered_by="test", **kwargs)
+            )
+            handle = self.env.client.get_workflow_handle_for(PlanExecutionWorkflow.run, execution)
+        else:
+            handle = await original(self, *args, **kwargs)
         started.append(handle)
         return handle
 
