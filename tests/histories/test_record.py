@@ -20,8 +20,7 @@ from temporalio.client import WorkflowHandle
 from executions.service import Executions
 from tests.workflows import test_execution, test_failures
 from tests.workflows.conftest import Engine
-from workflows.execution import PlanExecutionWorkflow
-from workflows.models import ExecutionInput
+from workflows.models import ExecutionInput, ExecutionView
 
 HERE = Path(__file__).parent
 RECORD = os.environ.get("NIGHTWATCH_RECORD_HISTORIES") == "1"
@@ -62,7 +61,9 @@ async def test_record(
             execution = await service.start(
                 ExecutionInput(plan=args[0], triggered_by="test", **kwargs)
             )
-            handle = self.env.client.get_workflow_handle_for(PlanExecutionWorkflow.run, execution)
+            handle: WorkflowHandle[Any, Any] = self.env.client.get_workflow_handle(
+                execution, result_type=ExecutionView
+            )
         else:
             handle = await original(self, *args, **kwargs)
         started.append(handle)
