@@ -107,15 +107,18 @@ def _who(identity: Identity) -> Who:
     return Who(user=identity.user, roles=role_names(identity.roles), groups=sorted(identity.groups))
 
 
+def _acting(identity: Identity) -> dict[str, Any]:
+    """Who acts, as decisions and fills carry it: the authenticated identity only."""
+    return {
+        "user": identity.user,
+        "roles": role_names(identity.roles),
+        "groups": sorted(identity.groups),
+        "proven_by": identity.proven_by,
+    }
+
+
 def _decision(identity: Identity, node: str, comment: str | None) -> Decision:
-    return Decision(
-        node=node,
-        user=identity.user,
-        roles=role_names(identity.roles),
-        groups=sorted(identity.groups),
-        proven_by=identity.proven_by,
-        comment=comment,
-    )
+    return Decision(node=node, comment=comment, **_acting(identity))
 
 
 @router.post("/executions", status_code=201, summary="Start an execution of a plan")
@@ -271,15 +274,7 @@ async def fill(
     values = seal_parameters(body.values, execution, node, _settings(request).key_ring(), "values")
     return await service.fill(
         execution,
-        Fill(
-            node=node,
-            user=identity.user,
-            roles=role_names(identity.roles),
-            groups=sorted(identity.groups),
-            proven_by=identity.proven_by,
-            values=values,
-            comment=body.comment,
-        ),
+        Fill(node=node, values=values, comment=body.comment, **_acting(identity)),
     )
 
 

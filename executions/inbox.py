@@ -5,7 +5,6 @@ may act on (the step's "may act" list, and the plan's four-eyes rule)."""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
 from pydantic import BaseModel
 from sqlalchemy.orm import Session
@@ -70,7 +69,3 @@ def _key(name: str, kind: str, order: int, parent: str | None) -> str:
     if parent:
         return f"{parent}.{order}"
     return name if kind == "PRE_PLAN_TEMPLATE" else str(order)
-
-
-def as_json(items: list[Waiting]) -> list[dict[str, Any]]:
-    return [item.model_dump(mode="json") for item in items]
