@@ -5,6 +5,7 @@ from __future__ import annotations
 from functools import cache
 
 from catalog.actions import ACTIONS
+from catalog.checks import checks_fingerprint
 from catalog.feature_switches import switches_fingerprint
 from catalog.spec import ActionSpec, fingerprint
 from catalog.system_config import configs_fingerprint
@@ -37,9 +38,14 @@ def action(code: str) -> ActionSpec:
 
 @cache
 def catalog_fingerprint() -> str:
-    """Changes whenever any action, config or switch declaration changes."""
+    """Changes whenever any action, check kind, config or switch declaration changes."""
     return fingerprint(
-        [[spec.definition_hash for spec in ACTIONS], configs_fingerprint(), switches_fingerprint()]
+        [
+            [spec.definition_hash for spec in ACTIONS],
+            configs_fingerprint(),
+            switches_fingerprint(),
+            checks_fingerprint(),
+        ]
     )
 
 

@@ -8,6 +8,7 @@ from typing import Annotated, Any
 import typer
 from sqlalchemy import select
 
+from catalog.check_sync import load_check_kinds
 from catalog.views import load_actions
 from cli.context import sessions, settings
 from cli.output import JsonFlag, emit_json, say
@@ -21,6 +22,26 @@ config_app = typer.Typer(
 init_app = typer.Typer(help="Initialisation tasks and their runs.", no_args_is_help=True)
 
 
+def _show_check_kind(kind: dict[str, Any], as_json: bool) -> None:
+    if as_json:
+        emit_json(kind)
+        return
+    say(f"{kind['code']}  {kind['name']}  (inspection check, {kind['category']})")
+    say(f"  {kind['description']}")
+    visible = "yes" if kind["user_visible"] else f"no: {kind['invisible_reason']}"
+    say(f"  visible: {visible}")
+    say(f"  default conditions: {'; '.join(kind['default_conditions'])}")
+    say("  observes (what conditions may name):")
+    for item in kind["observes"]:
+        say(f"    {item['name']:<16} {item['type']}: {item['description']}")
+    say("  parameters:")
+    for p in kind["params"]:
+        flags = [p["type"], "required" if p["required"] else f"default {p['default']!r}"]
+        if p["secret"]:
+            flags.append("secret")
+        say(f"    {p['name']:<16} {p['display_name']}: {'; '.join(flags)}")
+
+
 # -- catalog -----------------------------------------------------------------------------
 
 
@@ -31,22 +52,31 @@ def catalog_list(
         bool, typer.Option("--all", help="Include retired actions.")
     ] = False,
 ) -> None:
-    """Every action with its category, scenes, and whether users see it (and why not)."""
+    """Every action and every inspection check kind, and whether users see it (and why not)."""
     with sessions()() as session:
         actions = load_actions(session, include_retired=include_retired)
+        checks = load_check_kinds(session, include_retired=include_retired)
     if as_json:
-        emit_json({"actions": actions})
+        emit_json({"actions": actions, "checks": checks})
         return
     from rich.console import Console
     from rich.table import Table
 
-    table = Table("code", "name", "category", "scenes", "params")
+    table = Table("code", "name", "category", "scenes", "params", title="Actions")
     table.add_column("visible", overflow="fold")
     for a in actions:
         visible = "yes" if a["user_visible"] else f"no: {a['invisible_reason']}"
         scenes = ",".join(s.replace("SELF_RECOVERY", "SELF_REC") for s in a["scenes"])
         table.add_row(a["code"], a["name"], a["category"], scenes, str(len(a["params"])), visible)
-    Console(width=160).print(table)
+    console = Console(width=160)
+    console.print(table)
+    kinds = Table("code", "name", "category", "observes", "params", title="Inspection checks")
+    kinds.add_column("visible", overflow="fold")
+    for c in checks:
+        visible = "yes" if c["user_visible"] else f"no: {c['invisible_reason']}"
+        observes = ", ".join(o["name"] for o in c["observes"])
+        kinds.add_row(c["code"], c["name"], c["category"], observes, str(len(c["params"])), visible)
+    console.print(kinds)
 
 
 @catalog_app.command("show")
@@ -54,6 +84,10 @@ def catalog_show(code: str, as_json: JsonFlag = False) -> None:
     """One action with every parameter's metadata."""
     with sessions()() as session:
         found = [a for a in load_actions(session, include_retired=True) if a["code"] == code]
+        kinds = [c for c in load_check_kinds(session, include_retired=True) if c["code"] == code]
+    if not found and kinds:
+        _show_check_kind(kinds[0], as_json)
+        return
     if not found:
         raise NightwatchError(code, "no such action in the catalog (`nightwatch catalog list`)")
     action = found[0]
@@ -136,6 +170,7 @@ def config_set(
     as_json: JsonFlag = False,
 ) -> None:
     """Set a key (validated against its declared type); actions needing it become visible."""
+    from catalog.check_sync import refresh_check_visibility
     from catalog.sync import refresh_visibility
     from catalog.system_config import CONFIGS_BY_KEY
 
@@ -156,7 +191,7 @@ def config_set(
                 key, "not initialised yet: start a worker or `nightwatch init run`"
             )
         row.value = {"value": parsed}
-        now_visible = refresh_visibility(session)
+        now_visible = refresh_visibility(session) + refresh_check_visibility(session)
         session.commit()
     from catalog.system_config import shown
 

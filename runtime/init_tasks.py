@@ -9,6 +9,8 @@ from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from catalog.actions import ACTIONS
+from catalog.check_sync import sync_check_kinds
+from catalog.checks import CHECKS
 from catalog.config_sync import sync_feature_switches, sync_system_config
 from catalog.feature_switches import FEATURE_SWITCHES
 from catalog.sync import sync_catalog
@@ -50,6 +52,10 @@ def action_catalog(session: Session, context: InitContext) -> dict[str, Any]:
     return sync_catalog(session, ACTIONS, context.version).summary()
 
 
+def check_kinds(session: Session, context: InitContext) -> dict[str, Any]:
+    return sync_check_kinds(session, CHECKS, context.version).summary()
+
+
 def database_check(session: Session, context: InitContext) -> dict[str, Any]:
     """Each server checks the database it is about to use."""
     version_num = int(session.execute(text("show server_version_num")).scalar_one())
@@ -68,5 +74,6 @@ INIT_TASKS: tuple[InitTask, ...] = (
     InitTask("system_config", S.ONCE_PER_DEPLOYMENT, system_config, "system-config keys"),
     InitTask("feature_switches", S.ONCE_PER_DEPLOYMENT, feature_switches, "feature switches"),
     InitTask("action_catalog", S.ONCE_PER_DEPLOYMENT, action_catalog, "action catalog sync"),
+    InitTask("check_kinds", S.ONCE_PER_DEPLOYMENT, check_kinds, "inspection check kinds sync"),
     InitTask("database_check", S.EVERY_SERVER, database_check, "PostgreSQL version, encoding"),
 )

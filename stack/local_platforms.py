@@ -7,6 +7,7 @@ from collections.abc import Callable
 
 from sqlalchemy import select
 
+from catalog.check_sync import refresh_check_visibility
 from catalog.sync import refresh_visibility
 from catalog.system_config import CONFIGS_BY_KEY
 from nightwatch.config import Settings
@@ -53,6 +54,7 @@ def configure_local_platforms(
                 row.value = {"value": CONFIGS_BY_KEY[row.key].parse(wanted[row.key])}
                 changed.append(row.key)
         refresh_visibility(session)
+        refresh_check_visibility(session)
         session.commit()
     if changed:
         say(f"configs   {len(changed)} platform settings point at the simulator")

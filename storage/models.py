@@ -326,6 +326,9 @@ class RiskEvent(Base):
         Index(
             "ix_risk_event_plan_started", "plan_name", postgresql_where=text("outcome = 'STARTED'")
         ),
+        Index(
+            "ix_risk_event_open_resource", "resource", postgresql_where=text("state <> 'RESOLVED'")
+        ),
     )
 
     id: Mapped[int] = _id()
@@ -349,6 +352,13 @@ class RiskEvent(Base):
     acknowledged_at: Mapped[datetime | None]
     first_received_at: Mapped[datetime] = _created()
     last_received_at: Mapped[datetime] = _created()
+    # What the event is about (`docs/inspection.md`: the resource key), so an alert and a
+    # failed check on the same resource become one event; every source that saw it.
+    resource: Mapped[str | None] = mapped_column(String(600))
+    sources: Mapped[JsonList] = mapped_column(JSONB, server_default=text("'[]'::jsonb"))
+    last_value: Mapped[str | None] = mapped_column(Text)
+    flapping: Mapped[bool] = mapped_column(Boolean, server_default="false")
+    remediation: Mapped[str | None] = mapped_column(Text)
 
 
 class HistoryArchive(Base):
@@ -436,3 +446,126 @@ class WebSession(Base):
     last_seen_at: Mapped[datetime] = _created()
     expires_at: Mapped[datetime] = mapped_column(index=True)
     ended_at: Mapped[datetime | None]
+
+
+# -- automatic inspection ------------------------------------------------------------------
+
+
+class CheckKind(Base):
+    """`inspection_check_kind`: one kind of check, synced from the declarations in code."""
+
+    __tablename__ = "inspection_check_kind"
+
+    id: Mapped[int] = _id()
+    code: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(128))
+    category: Mapped[str] = _enum()
+    display_order: Mapped[int] = mapped_column(Integer)
+    definition: Mapped[Json]
+    definition_hash: Mapped[str] = mapped_column(String(64))
+    user_visible: Mapped[bool] = mapped_column(Boolean, server_default="true")
+    invisible_reason: Mapped[str | None] = mapped_column(Text)
+    synced_by_version: Mapped[str] = mapped_column(String(64))
+    retired_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = _created()
+    updated_at: Mapped[datetime] = _updated()
+
+
+class InspectionPlan(Base):
+    """`inspection_plan`: a named set of checks on a schedule (the document as written)."""
+
+    __tablename__ = "inspection_plan"
+
+    id: Mapped[int] = _id()
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    description: Mapped[str | None] = mapped_column(Text)
+    document: Mapped[Json]
+    version: Mapped[int] = mapped_column(Integer)
+    schedule_id: Mapped[str] = mapped_column(String(250), unique=True)
+    paused: Mapped[bool] = mapped_column(Boolean, server_default="false")
+    pause_note: Mapped[str | None] = mapped_column(Text)
+    missed_runs: Mapped[int] = mapped_column(BigInteger, server_default="0")
+    created_by: Mapped[str] = mapped_column(String(200))
+    updated_by: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = _created()
+    updated_at: Mapped[datetime] = _updated()
+    deleted_at: Mapped[datetime | None]
+
+
+class InspectionRun(Base):
+    """`inspection_run`: one run of an inspection plan (a workflow), its counts and changes."""
+
+    __tablename__ = "inspection_run"
+    __table_args__ = (Index("ix_inspection_run_plan_started", "plan_id", "started_at"),)
+
+    id: Mapped[int] = _id()
+    workflow_id: Mapped[str] = mapped_column(String(250), unique=True)
+    plan_id: Mapped[int] = mapped_column(ForeignKey("inspection_plan.id"))
+    plan_version: Mapped[int] = mapped_column(Integer)
+    trigger: Mapped[str] = _enum()
+    state: Mapped[str] = _enum(16)
+    scheduled_at: Mapped[datetime | None]
+    started_at: Mapped[datetime] = _created()
+    ended_at: Mapped[datetime | None]
+    checks: Mapped[int] = mapped_column(Integer, server_default="0")
+    counts: Mapped[Json]
+    changes: Mapped[Json]
+    error: Mapped[str | None] = mapped_column(Text)
+
+
+class InspectionResult(Base):
+    """`inspection_result`: what one check saw on one target in one run (kept for
+    `inspection.retention_days`)."""
+
+    __tablename__ = "inspection_result"
+    __table_args__ = (
+        UniqueConstraint("run_id", "check_name", "target"),
+        Index("ix_inspection_result_lookup", "plan_id", "check_name", "target", "checked_at"),
+        Index("ix_inspection_result_checked_at", "checked_at"),
+    )
+
+    id: Mapped[int] = _id()
+    run_id: Mapped[int] = mapped_column(ForeignKey("inspection_run.id", ondelete="CASCADE"))
+    plan_id: Mapped[int] = mapped_column(ForeignKey("inspection_plan.id"))
+    check_name: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(String(64))
+    target: Mapped[str] = mapped_column(String(500))
+    resource: Mapped[str] = mapped_column(String(600))
+    outcome: Mapped[str] = _enum(8)
+    failures: Mapped[JsonList]
+    observed: Mapped[Json]
+    evidence: Mapped[str | None] = mapped_column(Text)
+    duration_ms: Mapped[int] = mapped_column(Integer)
+    checked_at: Mapped[datetime]
+
+
+class InspectionState(Base):
+    """`inspection_state`: the flapping window of one check on one target, between runs."""
+
+    __tablename__ = "inspection_state"
+
+    plan_id: Mapped[int] = mapped_column(ForeignKey("inspection_plan.id"), primary_key=True)
+    check_name: Mapped[str] = mapped_column(String(200), primary_key=True)
+    target: Mapped[str] = mapped_column(String(500), primary_key=True)
+    recent: Mapped[str] = mapped_column(String(64))  # newest last: P(ass), W(arn), F(ail)
+    failing: Mapped[bool] = mapped_column(Boolean)
+    flapping: Mapped[bool] = mapped_column(Boolean, server_default="false")
+    since: Mapped[datetime]
+    last_run_id: Mapped[int] = mapped_column(BigInteger)
+    risk_event_id: Mapped[int | None] = mapped_column(ForeignKey("risk_event.id"))
+    notified_at: Mapped[datetime | None]
+
+
+class RiskEventRun(Base):
+    """`risk_event_run`: every inspection run that saw a risk event's failure."""
+
+    __tablename__ = "risk_event_run"
+
+    risk_event_id: Mapped[int] = mapped_column(
+        ForeignKey("risk_event.id", ondelete="CASCADE"), primary_key=True
+    )
+    run_id: Mapped[int] = mapped_column(
+        ForeignKey("inspection_run.id", ondelete="CASCADE"), primary_key=True
+    )
+    outcome: Mapped[str] = _enum(8)
+    seen_at: Mapped[datetime] = _created()

@@ -13,7 +13,7 @@ LAYERS = [
     ["nightwatch"],  # the kernel: errors, settings, logs, Temporal client, codec, sealing
     ["storage", "platforms", "simulator"],
     ["catalog", "identity"],
-    ["plans"],
+    ["plans", "inspection"],
     ["workflows", "activities"],  # a workflow references its activities, as samples do
     ["executions"],
     ["audit", "runtime", "api", "intake"],

@@ -42,6 +42,7 @@ def test_init_run_then_status_shows_every_task(nw: Any) -> None:
         "system_config": once,
         "feature_switches": once,
         "action_catalog": once,
+        "check_kinds": once,
         "database_check": ("EVERY_SERVER", 2),
     }
     text = nw("init", "status").stdout
@@ -66,12 +67,31 @@ def test_catalog_list_and_show_explain_visibility(nw: Any) -> None:
     assert "NOPE" in _one_line_error(nw("catalog", "show", "NOPE"))
 
 
+def test_catalog_lists_and_shows_the_inspection_check_kinds(nw: Any) -> None:
+    nw("init", "run")
+    listed = json.loads(nw("catalog", "list", "--json").stdout)
+    checks = {c["code"]: c for c in listed["checks"]}
+    assert {"http", "tcp", "dns", "tls", "prometheus", "postgres", "app_instances"} <= set(checks)
+    assert checks["http"]["user_visible"] is True
+    assert "cert_days" in {o["name"] for o in checks["http"]["observes"]}
+    assert checks["app_instances"]["invisible_reason"] == (
+        "needs system config platform.dap.base_url (not set)"
+    )
+    dsn = next(p for p in checks["postgres"]["params"] if p["name"] == "dsn")
+    assert dsn["secret"] is True
+    table = nw("catalog", "list").stdout
+    assert "Inspection checks" in table and "response_time" in table
+    shown = nw("catalog", "show", "tls").stdout
+    assert "cert_days > 14" in shown and "server_name" in shown
+
+
 def test_setting_a_config_makes_its_actions_visible(nw: Any) -> None:
     nw("init", "run")
     result = json.loads(
         nw("config", "set", "platform.dap.base_url", "http://dap.local", "--json").stdout
     )
     assert "APP_SCALE_OUT" in result["visibility_changed"]
+    assert "app_instances" in result["visibility_changed"]
     actions = {a["code"]: a for a in json.loads(nw("catalog", "list", "--json").stdout)["actions"]}
     assert actions["APP_SCALE_OUT"]["user_visible"] is True
 

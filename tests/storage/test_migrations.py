@@ -35,6 +35,12 @@ DOMAIN_TABLES = {
     "web_session",
     "account",
     "api_token",
+    "inspection_check_kind",
+    "inspection_plan",
+    "inspection_run",
+    "inspection_result",
+    "inspection_state",
+    "risk_event_run",
 }
 
 

@@ -1,0 +1,1 @@
+"""Automatic inspection: checks, inspection plans, conditions."""
