@@ -14,7 +14,7 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from pydantic import SecretStr
 
-from api import auth, codec, errors, executions
+from api import auth, codec, errors, executions, inspections
 from api.deps import TemporalLink
 from api.routes import router
 from identity.authn import AuthConfig, Authenticator
@@ -48,7 +48,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.temporal = TemporalLink(settings)
     errors.install(app)
     web.install(app)
-    for routes in (auth.router, router, executions.router, codec.router):
+    for routes in (auth.router, router, executions.router, inspections.router, codec.router):
         app.include_router(routes, responses=errors.AUTH_ERRORS)
     origins = settings.entries(SecretStr(settings.codec_cors_origins))
     if origins:  # the Web UI calls the codec endpoint from the browser

@@ -9,6 +9,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 from sqlalchemy.orm import Session
 
+from executions.inspections import Inspections
 from executions.service import Executions
 from nightwatch.config import Settings
 from nightwatch.temporal import connect
@@ -27,7 +28,18 @@ class TemporalLink:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self._executions: Executions | None = None
+        self._inspections: Inspections | None = None
         self._lock = asyncio.Lock()
+
+    async def inspections(self) -> Inspections:
+        executions = await self.executions()
+        if self._inspections is None:
+            self._inspections = Inspections(
+                executions.client,
+                self.settings.task_queue,
+                database_url=self.settings.effective_database_url,
+            )
+        return self._inspections
 
     async def executions(self) -> Executions:
         async with self._lock:
@@ -47,5 +59,11 @@ async def get_executions(request: Request) -> Executions:
     return await link.executions()
 
 
+async def get_inspections(request: Request) -> Inspections:
+    link: TemporalLink = request.app.state.temporal
+    return await link.inspections()
+
+
 SessionDep = Annotated[Session, Depends(get_session)]
+InspectionsDep = Annotated[Inspections, Depends(get_inspections)]
 ExecutionsDep = Annotated[Executions, Depends(get_executions)]

@@ -12,8 +12,10 @@ from sqlalchemy.exc import DataError
 
 from catalog.options import OptionsError
 from catalog.views import CatalogNotSynced
+from executions.inspections import InspectionsUnavailable
 from executions.service import ExecutionExists, Refused
 from identity.throttle import TooManyFailures
+from inspection.model import InspectionInvalid
 from nightwatch import web
 from nightwatch.errors import NightwatchError
 from nightwatch.logs import get_logger
@@ -43,9 +45,9 @@ def _status(exc: NightwatchError) -> int:
         return 409
     if isinstance(exc, TooManyFailures):
         return 429
-    if isinstance(exc, TemporalUnavailable):
+    if isinstance(exc, TemporalUnavailable | InspectionsUnavailable):
         return 503
-    if isinstance(exc, PlanInvalid | OptionsError):
+    if isinstance(exc, PlanInvalid | OptionsError | InspectionInvalid):
         return 422
     if isinstance(exc, PlatformError | CatalogNotSynced):
         return 503 if getattr(exc, "retryable", True) else 502

@@ -26,6 +26,20 @@ class Webhook(BaseModel):
     kind: Literal["generic", "wecom", "dingtalk", "slack"] = "generic"
 
 
+class Channel(BaseModel):
+    """Where inspection results are pushed: an Apprise URL (mailto://, dingtalk://, wecombot://,
+    feishu://, slack://, json://…) or env:NAME naming a variable of the worker's environment
+    that holds one (the URL carries the webhook's token)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    name: str
+    url: str
+    # The bank's own address of the chat platform (on-premises DingTalk or WeCom, or a
+    # relay): requests go there instead of the public cloud address.
+    relay: HttpUrl | None = None
+    format: Literal["text", "markdown", "html"] | None = None
+
+
 @dataclass(frozen=True)
 class ConfigSpec:
     key: str
@@ -135,6 +149,23 @@ SYSTEM_CONFIGS: tuple[ConfigSpec, ...] = (
         int,
         "Remind people this long before a confirmation times out",
         300,
+    ),
+    ConfigSpec(
+        "inspection.channels",
+        list[Channel],
+        "Where inspection results are pushed (inspection plans name them)",
+        default=[],
+        has_default=True,
+        secret=True,
+    ),
+    defaulted(
+        "inspection.retention_days", int, "Inspection runs and results are kept this long", 30
+    ),
+    defaulted(
+        "inspection.merge_window_minutes",
+        int,
+        "An alert and a failed check on one resource this close together are one risk event",
+        30,
     ),
     defaulted(
         "alerts.max_concurrent_per_plan",

@@ -91,6 +91,11 @@ class RuleDoc(BaseModel):
     signal_resolved: bool = Field(
         True, description="tell the execution when the alert resolves (recorded on it)"
     )
+    action: Literal["start", "propose"] = Field(
+        "start",
+        description="start the plan (SELF_RECOVERY plans), or propose it: shown with the risk "
+        "event for a person to start (any plan)",
+    )
 
     def matches(self, alert: Alert) -> bool:
         return all(m.matches(alert.labels) for m in self.match)
@@ -112,6 +117,7 @@ def _doc(row: AlertRule) -> RuleDoc:
         plan=row.plan_name,
         params=row.params,
         signal_resolved=row.signal_resolved,
+        action="propose" if row.action == "propose" else "start",
     )
 
 
@@ -121,14 +127,17 @@ def list_rules(session: Session) -> list[tuple[int, RuleDoc]]:
 
 
 def check_rule(session: Session, rule: RuleDoc) -> None:
-    """The plan exists and is a SELF_RECOVERY plan; mapped nodes and parameters exist."""
+    """The plan exists (a SELF_RECOVERY plan when the rule starts it); mapped nodes and
+    parameters exist."""
     try:
         plan = store.main_plan(session, rule.plan)
     except NightwatchError:
         raise RuleInvalid("plan", f"no plan named {rule.plan!r}") from None
-    if plan.scene != Scene.SELF_RECOVERY:
+    if plan.scene != Scene.SELF_RECOVERY and rule.action == "start":
         raise RuleInvalid(
-            "plan", f"{rule.plan!r} is a {plan.scene} plan; alerts start SELF_RECOVERY plans only"
+            "plan",
+            f"{rule.plan!r} is a {plan.scene} plan; rules start SELF_RECOVERY plans only "
+            "(action: propose shows any plan with the risk event)",
         )
     steps = _steps(session, plan.id)
     for key, values in rule.params.items():
@@ -180,6 +189,7 @@ def save_rule(session: Session, rule: RuleDoc) -> tuple[str, int]:
         "plan_name": rule.plan,
         "params": rule.params,
         "signal_resolved": rule.signal_resolved,
+        "action": rule.action,
     }
     row = session.scalar(select(AlertRule).where(AlertRule.name == rule.name))
     if row is None:

@@ -126,9 +126,10 @@ class Routes:
 
 UPSERT = text("""
 insert into risk_event (source, fingerprint, episode, alert_name, severity, state, labels,
-                        annotations, starts_at, ends_at, deliveries, outcome)
+                        annotations, starts_at, ends_at, deliveries, outcome, resource, sources)
 values (:source, :fingerprint, :episode, :name, :severity, :state, cast(:labels as jsonb),
-        cast(:annotations as jsonb), :starts_at, :ends_at, 1, :outcome)
+        cast(:annotations as jsonb), :starts_at, :ends_at, 1, :outcome, :resource,
+        jsonb_build_array(cast(:source as text)))
 on conflict (source, fingerprint, episode) do update set
     deliveries = risk_event.deliveries + 1,
     last_received_at = now(),
@@ -136,8 +137,39 @@ on conflict (source, fingerprint, episode) do update set
     ends_at = coalesce(excluded.ends_at, risk_event.ends_at),
     labels = excluded.labels,
     annotations = excluded.annotations
-returning id, execution_id, outcome
+returning id, execution_id, outcome, merged_into, (xmax = 0) as created
 """)
+
+# A new firing alert on a resource an open inspection event is about joins that event
+# (one risk event, both sources) within the merge window.
+JOIN = text("""
+with target as (
+    select id from risk_event
+     where resource = :resource and state <> 'RESOLVED' and merged_into is null
+       and source = 'inspection' and id <> :me
+       and last_received_at > now() - make_interval(mins => :minutes)
+     order by id limit 1 for update
+), joined as (
+    update risk_event
+       set sources = case when sources ? :source then sources
+                          else sources || jsonb_build_array(cast(:source as text)) end,
+           last_received_at = now()
+     where id in (select id from target) returning id
+)
+update risk_event set merged_into = (select id from joined)
+ where id = :me and exists (select 1 from joined)
+returning merged_into
+""")
+
+
+async def merge_window(session: AsyncSession) -> int:
+    spec = CONFIGS_BY_KEY["inspection.merge_window_minutes"]
+    row = (
+        await session.execute(
+            text("select value from system_config where key = :key"), {"key": spec.key}
+        )
+    ).scalar_one_or_none()
+    return int(spec.parse(row["value"]) if row else spec.default)
 
 
 def _lock_key(plan: str) -> int:
@@ -168,10 +200,21 @@ async def handle(
                 "outcome": AlertOutcome.RESOLVED
                 if alert.status == "resolved"
                 else AlertOutcome.UNROUTED,
+                "resource": alert.labels.get("resource"),
             },
         )
     ).one()
     event, execution_id = int(row.id), row.execution_id
+    if row.created and alert.status == "firing" and alert.labels.get("resource"):
+        await session.execute(
+            JOIN,
+            {
+                "resource": alert.labels["resource"],
+                "me": event,
+                "source": alert.source,
+                "minutes": await merge_window(session),
+            },
+        )
 
     def result(outcome: str, execution: str | None = None, reason: str | None = None) -> Outcome:
         return Outcome(alert.fingerprint, event, outcome, execution, reason)
@@ -184,6 +227,11 @@ async def handle(
             await _record(session, event, routed, None, AlertOutcome.UNROUTED, reason)
         return result(AlertOutcome.UNROUTED, execution_id, reason)
     rule = routed.rule
+    if rule.action == "propose":
+        if execution_id is None:
+            await _record(session, event, routed, None, AlertOutcome.PROPOSED, None)
+        await session.commit()
+        return result(AlertOutcome.PROPOSED, execution_id)
     workflow_id = f"alert-{routed.rule_id}-{alert.key()}"
     if execution_id is None:
         # Storm control: count and reserve a slot under the plan's lock, then let go of it

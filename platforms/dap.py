@@ -43,6 +43,7 @@ class ReleaseOrder(BaseModel):
     batch: int  # the batch being released or waiting for confirmation (1-based; 0: none yet)
     confirmed: int  # batches confirmed so far
     message: str | None = None
+    updated_at: float | None = None  # epoch seconds of the order's last change
 
     @property
     def ended(self) -> bool:
@@ -75,6 +76,15 @@ class DapClient(PlatformClient):
             idempotency_key=key,
         )
         return ReleaseOrder.model_validate(body)
+
+    async def orders(self, app: str | None = None) -> list[ReleaseOrder]:
+        body = await self.call(
+            "GET", "/dap/v1/release-orders", params={"app": app} if app else None
+        )
+        return [ReleaseOrder.model_validate(item) for item in body["orders"]]
+
+    async def apps(self) -> list[str]:
+        return [str(name) for name in (await self.call("GET", "/dap/v1/apps"))["apps"]]
 
     async def order(self, order_id: str) -> ReleaseOrder:
         return ReleaseOrder.model_validate(

@@ -20,3 +20,7 @@ class GatewayClient(PlatformClient):
             json={"api_path": api_path, "operation": operation, "settings": settings},
         )
         return dict(body)
+
+    async def apis(self, group: str) -> dict[str, dict[str, Any]]:
+        """Every API published on the group: path -> operation and settings."""
+        return dict((await self.call("GET", f"/gw/v1/groups/{group}/apis"))["apis"])

@@ -19,7 +19,9 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 
 from activities.diagnostics import DiagnosticsActivities
 from activities.execution import ExecutionActivities
+from activities.inspection import InspectionActivities
 from audit.archive import archive_forever
+from intake.inspection_routing import InspectionRouter
 from nightwatch.codec import KeyRing
 from nightwatch.config import Settings
 from nightwatch.logs import get_logger
@@ -28,10 +30,16 @@ from runtime.initialisation import default_context, run_tasks
 from storage import migrate
 from workflows.diagnostics import DiagnosticsWorkflow
 from workflows.execution import PlanExecutionWorkflow
+from workflows.inspection import InspectionRecheckWorkflow, InspectionRunWorkflow
 
 log = get_logger("nightwatch.worker")
 
-WORKFLOWS: Sequence[type] = (DiagnosticsWorkflow, PlanExecutionWorkflow)
+WORKFLOWS: Sequence[type] = (
+    DiagnosticsWorkflow,
+    PlanExecutionWorkflow,
+    InspectionRunWorkflow,
+    InspectionRecheckWorkflow,
+)
 # Sync activities (bookkeeping through SQLAlchemy) run on this many threads.
 ACTIVITY_THREADS = 16
 # Workflow activations run on this many threads (the SDK's default is up to 500). They are
@@ -54,7 +62,9 @@ def activities(database_url: str, ring: KeyRing | None = None) -> list[Callable[
     which unseal secret parameters)."""
     diagnostics = DiagnosticsActivities(database_url)
     execution = ExecutionActivities(database_url, ring)
+    inspection = InspectionActivities(database_url, InspectionRouter(database_url, ring))
     return [
+        *inspection.all(),
         diagnostics.check_database,
         execution.create_execution,
         *execution.step_activities(),

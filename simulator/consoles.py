@@ -90,7 +90,8 @@ async def gateway_apis(world: WorldDep, group: str) -> dict[str, Any]:
 
 @router.get("/iam/v1/mode")
 async def iam_mode(world: WorldDep) -> dict[str, Any]:
-    return dict(world.iam)
+    since = world.iam.get("since")
+    return {**world.iam, "since": since - world.aged if since is not None else None}
 
 
 @router.put("/iam/v1/mode")
@@ -98,7 +99,8 @@ async def set_iam_mode(world: WorldDep, spec: IamRequest) -> dict[str, Any]:
     await behave(world, "iam.mode")
     previous = world.iam["mode"]
     until = time.time() + spec.max_minutes * 60 if spec.max_minutes else None
-    world.iam = {"mode": spec.mode, "reason": spec.reason, "until": until}
+    now = time.time()
+    world.iam = {"mode": spec.mode, "reason": spec.reason, "until": until, "since": now}
     return {**world.iam, "previous": previous}
 
 

@@ -101,7 +101,7 @@ async def create_order(
         raise SimError(400, "Idempotency-Key header is required", retryable=False)
     existing = next((o for o in world.orders.values() if o.key == key), None)
     if existing is not None:
-        return existing.view()
+        return existing.view(world.aged)
     instances = instances_of(world, spec.app)
     busy = [
         o.id
@@ -121,7 +121,7 @@ async def create_order(
         )
     order = Order(f"RO-{next(numbers):04d}", spec.app, spec.kind, spec.pods, spec.batch_size, key)
     world.orders[order.id] = order
-    return order.view()
+    return order.view(world.aged)
 
 
 @router.get("/dap/v1/release-orders")
@@ -129,14 +129,14 @@ async def list_orders(
     world: WorldDep,
     app_name: Annotated[str | None, Query(alias="app")] = None,
 ) -> dict[str, Any]:
-    orders = [o.view() for o in world.orders.values() if app_name in (None, o.app)]
+    orders = [o.view(world.aged) for o in world.orders.values() if app_name in (None, o.app)]
     return {"orders": orders}
 
 
 @router.get("/dap/v1/release-orders/{order_id}")
 async def get_order(world: WorldDep, order_id: str) -> dict[str, Any]:
     await behave(world, "dap.get_order")
-    return order_of(world, order_id).view()
+    return order_of(world, order_id).view(world.aged)
 
 
 @router.post("/dap/v1/release-orders/{order_id}/execute")
@@ -148,7 +148,7 @@ async def execute_order(world: WorldDep, order_id: str) -> dict[str, Any]:
         world.start_batch(order, time.time())
     elif order.state in ("SUCCEEDED", "FAILED", "CANCELLED"):
         raise SimError(409, f"release order {order_id} is {order.state}", retryable=False)
-    return order.view()  # executing an executing order changes nothing
+    return order.view(world.aged)  # executing an executing order changes nothing
 
 
 @router.post("/dap/v1/release-orders/{order_id}/batches/{batch}/confirm")
@@ -156,7 +156,7 @@ async def confirm_batch(world: WorldDep, order_id: str, batch: int) -> dict[str,
     await behave(world, "dap.confirm_batch")
     order = order_of(world, order_id)
     if batch <= order.confirmed:
-        return order.view()  # confirmed already
+        return order.view(world.aged)  # confirmed already
     if order.state != "WAITING_CONFIRMATION" or batch != order.batch:
         raise SimError(
             409,
@@ -172,4 +172,4 @@ async def confirm_batch(world: WorldDep, order_id: str, batch: int) -> dict[str,
     else:
         order.state, order.phase_started, order.finishing = "RUNNING", now, True
         order.message = "all batches confirmed: finishing"
-    return order.view()
+    return order.view(world.aged)

@@ -66,8 +66,11 @@ def calls(world: WorldDep, name: str) -> dict[str, int]:
 
 @router.put("/admin/settings")
 def settings(world: WorldDep, spec: SettingsSpec) -> dict[str, float]:
-    world.step_seconds = spec.step_seconds
-    return {"step_seconds": spec.step_seconds}
+    if spec.step_seconds is not None:
+        world.step_seconds = spec.step_seconds
+    if spec.age_seconds is not None:
+        world.aged = spec.age_seconds
+    return {"step_seconds": world.step_seconds, "age_seconds": world.aged}
 
 
 @router.post("/admin/reset")

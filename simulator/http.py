@@ -26,7 +26,10 @@ class FaultSpec(BaseModel):
 
 
 class SettingsSpec(BaseModel):
-    step_seconds: float = Field(gt=0, le=600)
+    step_seconds: float | None = Field(None, gt=0, le=600)
+    # Report every "since" and "updated at" this much earlier: as if time had passed (an
+    # order stuck for an hour, IAM degraded for a day) without waiting for it.
+    age_seconds: float | None = Field(None, ge=0, le=30 * 86400)
 
 
 class OrderRequest(BaseModel):

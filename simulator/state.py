@@ -64,8 +64,9 @@ class Order:
     def batches(self) -> int:
         return math.ceil(self.pods / self.batch_size)
 
-    def view(self) -> dict[str, Any]:
+    def view(self, aged: float = 0.0) -> dict[str, Any]:
         return {
+            "updated_at": max(self.created, self.phase_started) - aged,
             "id": self.id,
             "app": self.app,
             "kind": self.kind,
@@ -82,6 +83,7 @@ class Order:
 @dataclass
 class World:
     step_seconds: float = 2.0
+    aged: float = 0.0  # reported times are this much earlier (admin settings: age_seconds)
     apps: dict[str, list[SimInstance]] = field(default_factory=dict)
     orders: dict[str, Order] = field(default_factory=dict)
     rules: dict[str, dict[tuple[str, str], dict[str, Any]]] = field(default_factory=dict)

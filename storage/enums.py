@@ -86,4 +86,6 @@ class AlertOutcome(StrEnum):
     ALREADY_STARTED = "ALREADY_STARTED"  # its execution exists: nothing new started
     SUPPRESSED = "SUPPRESSED"  # storm control: too many executions of the plan running
     UNROUTED = "UNROUTED"  # no enabled rule matches it
+    PROPOSED = "PROPOSED"  # a rule proposes its plan: a person starts it from the event
+    REJECTED = "REJECTED"  # a rule matched but its parameters cannot be filled from it
     RESOLVED = "RESOLVED"  # a resolved notification

@@ -308,6 +308,8 @@ class AlertRule(Base):
     plan_name: Mapped[str] = mapped_column(String(200))
     params: Mapped[Json]
     signal_resolved: Mapped[bool] = mapped_column(Boolean)
+    # "start": start the plan; "propose": show it with the risk event for a person to start.
+    action: Mapped[str] = mapped_column(String(16), server_default="start")
     created_at: Mapped[datetime] = _created()
     updated_at: Mapped[datetime] = _updated()
 
@@ -359,6 +361,9 @@ class RiskEvent(Base):
     last_value: Mapped[str | None] = mapped_column(Text)
     flapping: Mapped[bool] = mapped_column(Boolean, server_default="false")
     remediation: Mapped[str | None] = mapped_column(Text)
+    # An alert that met an open event on its resource: its row is kept (deliveries,
+    # routing) but the story is told by the event it joined.
+    merged_into: Mapped[int | None] = mapped_column(ForeignKey("risk_event.id"))
 
 
 class HistoryArchive(Base):
@@ -508,6 +513,8 @@ class InspectionRun(Base):
     started_at: Mapped[datetime] = _created()
     ended_at: Mapped[datetime | None]
     checks: Mapped[int] = mapped_column(Integer, server_default="0")
+    # The expanded checks (check, kind, target, resource, params, …): batches read slices.
+    work: Mapped[JsonList]
     counts: Mapped[Json]
     changes: Mapped[Json]
     error: Mapped[str | None] = mapped_column(Text)

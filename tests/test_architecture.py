@@ -30,7 +30,8 @@ DRIVING = re.compile(
     r"|PlanExecutionWorkflow\.(run|confirm|skip|retry|mark_done|abort|fill_parameters|decide"
     r"|fill|alert_resolved|get_state)\b"
 )
-ALLOWED = {"executions/service.py", "workflows/execution.py"}
+# Inspection runs are started by their service (Schedules, run-now, re-checks) alike.
+ALLOWED = {"executions/service.py", "workflows/execution.py", "executions/inspections.py"}
 
 
 def test_only_the_execution_service_drives_executions() -> None:

@@ -79,6 +79,7 @@ def upgrade() -> None:
         sa.Column("started_at", TZ, server_default=NOW, nullable=False),
         sa.Column("ended_at", TZ, nullable=True),
         sa.Column("checks", sa.Integer(), server_default="0", nullable=False),
+        sa.Column("work", JSONB, nullable=False),
         sa.Column("counts", JSONB, nullable=False),
         sa.Column("changes", JSONB, nullable=False),
         sa.Column("error", sa.Text(), nullable=True),
@@ -131,6 +132,10 @@ def upgrade() -> None:
         ["plan_id", "check_name", "target", "checked_at"],
     )
     op.create_index("ix_inspection_result_checked_at", "inspection_result", ["checked_at"])
+    op.add_column(
+        "alert_rule",
+        sa.Column("action", sa.String(16), server_default="start", nullable=False),
+    )
     op.add_column("risk_event", sa.Column("resource", sa.String(600), nullable=True))
     op.add_column(
         "risk_event",
@@ -141,6 +146,14 @@ def upgrade() -> None:
         "risk_event", sa.Column("flapping", sa.Boolean(), server_default="false", nullable=False)
     )
     op.add_column("risk_event", sa.Column("remediation", sa.Text(), nullable=True))
+    op.add_column("risk_event", sa.Column("merged_into", sa.BigInteger(), nullable=True))
+    op.create_foreign_key(
+        op.f("fk_risk_event_merged_into_risk_event"),
+        "risk_event",
+        "risk_event",
+        ["merged_into"],
+        ["id"],
+    )
     op.create_index(
         "ix_risk_event_open_resource",
         "risk_event",
@@ -199,7 +212,11 @@ def downgrade() -> None:
     op.drop_table("risk_event_run")
     op.drop_table("inspection_state")
     op.drop_index("ix_risk_event_open_resource", table_name="risk_event")
-    for column in ("remediation", "flapping", "last_value", "sources", "resource"):
+    op.drop_column("alert_rule", "action")
+    op.drop_constraint(
+        op.f("fk_risk_event_merged_into_risk_event"), "risk_event", type_="foreignkey"
+    )
+    for column in ("merged_into", "remediation", "flapping", "last_value", "sources", "resource"):
         op.drop_column("risk_event", column)
     op.drop_index("ix_inspection_result_checked_at", table_name="inspection_result")
     op.drop_index("ix_inspection_result_lookup", table_name="inspection_result")
