@@ -12,7 +12,7 @@ import json
 import math
 import time
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -28,7 +28,7 @@ from activities.inspection_state import Concluder, Failure, open_missed_runs_eve
 from activities.probes import Observation, ProbeEnv, observe
 from catalog.checks import CHECKS_BY_CODE, CheckSpec
 from inspection.conditions import Condition, Outcome
-from inspection.model import Check, Every, InspectionDoc, conditions_of, render
+from inspection.model import Check, Every, InspectionDoc, conditions_of, render, seconds
 from nightwatch.logs import get_logger
 from platforms.dap import DapClient
 from storage.db import async_session_factory
@@ -85,6 +85,7 @@ class InspectionActivities:
                 )
             ).one_or_none()
             doc = InspectionDoc.model_validate(plan.document)
+            trigger = _trigger(params, doc)
             if existing is not None:
                 run_id, count = int(existing[0]), int(existing[1])
             else:
@@ -103,7 +104,7 @@ class InspectionActivities:
                             "wf": params.workflow_id,
                             "plan": plan.id,
                             "version": plan.version,
-                            "trigger": params.trigger,
+                            "trigger": trigger,
                             "scheduled": params.scheduled_at,
                             "checks": len(work),
                             "work": json.dumps(work),
@@ -111,7 +112,7 @@ class InspectionActivities:
                     )
                 ).scalar_one()
                 count = len(work)
-            if params.trigger == "SCHEDULE":
+            if trigger == "SCHEDULE":
                 await self._missed_runs(session, plan)
             await session.commit()
         parallel = max(1, min(8, doc.limits.concurrency // BATCH_SHARE, count))
@@ -361,6 +362,15 @@ class _ResultWriter:
             if activity.in_activity():
                 c = self._counts
                 activity.heartbeat({"done": c.passed + c.warned + c.failed + c.resumed})
+
+
+def _trigger(params: BeginRun, doc: InspectionDoc) -> str:
+    """A scheduled time older than the catch-up window (and a minute) is a back-fill."""
+    if params.trigger != "SCHEDULE" or params.scheduled_at is None:
+        return params.trigger
+    late = datetime.now(UTC) - params.scheduled_at
+    window = timedelta(seconds=seconds(doc.schedule.catchup_window) + 60)
+    return "BACKFILL" if late > window else "SCHEDULE"
 
 
 def _failed(conditions: list[Condition], observed: dict[str, Any]) -> list[str]:

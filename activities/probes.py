@@ -325,26 +325,37 @@ def _labels(labels: dict[str, str]) -> str:
 async def postgres(params: PostgresParams, env: ProbeEnv, _: str) -> Observation:
     started = time.perf_counter()
     dsn = resolve_secret("dsn", params.dsn) or ""
-    seconds = max(1, params.timeout_ms // 1000)
+
+    def hidden(exc: BaseException) -> str:
+        return _failure(exc).replace(dsn, "<dsn>") if dsn else _failure(exc)
+
     try:
         async with asyncio.timeout(params.timeout_ms / 1000):
             connection = await psycopg.AsyncConnection.connect(
                 dsn,
-                connect_timeout=seconds,
+                connect_timeout=max(1, params.timeout_ms // 1000),
                 options=(
                     f"-c default_transaction_read_only=on -c statement_timeout={params.timeout_ms}"
                 ),
-                autocommit=False,
             )
-            async with connection:
-                await connection.set_read_only(True)
-                cursor = await connection.execute(params.query)
-                rows = await cursor.fetchmany(1000) if cursor.description else []
-                await connection.rollback()
     except (psycopg.Error, OSError, TimeoutError) as exc:
-        failure = _failure(exc).replace(dsn, "<dsn>") if dsn else _failure(exc)
+        failure = hidden(exc)
         return Observation(
             observed={"connected": False, "response_time": _ms(started), "error": failure},
+            evidence=f"cannot connect: {failure}",
+            error=failure,
+        )
+    try:
+        async with connection, asyncio.timeout(params.timeout_ms / 1000):
+            await connection.set_read_only(True)
+            cursor = await connection.execute(params.query)
+            rows = await cursor.fetchmany(1000) if cursor.description else []
+            await connection.rollback()
+    except (psycopg.Error, OSError, TimeoutError) as exc:
+        failure = hidden(exc)
+        return Observation(
+            observed={"connected": True, "response_time": _ms(started), "error": failure},
+            evidence=f"connected; the query failed: {failure}",
             error=failure,
         )
     elapsed = _ms(started)

@@ -17,6 +17,7 @@ from cli.account_cmds import account_app
 from cli.alert_cmds import alerts_app
 from cli.catalog_cmds import catalog_app, config_app, init_app
 from cli.context import settings
+from cli.inspect_cmds import inspect_app
 from cli.output import FAILED, OK, JsonFlag, emit_json, report, report_unexpected, say
 from cli.plan_cmds import plan_app
 from nightwatch import __version__
@@ -36,6 +37,7 @@ app.add_typer(config_app, name="config")
 app.add_typer(init_app, name="init")
 app.add_typer(plan_app, name="plan")
 app.add_typer(alerts_app, name="alerts")
+app.add_typer(inspect_app, name="inspect")
 app.add_typer(login_cmds.token_app, name="token")
 app.add_typer(account_app, name="account")
 app.registered_commands += (
