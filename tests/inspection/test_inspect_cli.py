@@ -96,8 +96,8 @@ async def test_bad_plan_files_and_calls_are_clear_errors_naming_the_field(
 ) -> None:
     name = inspect.name("bad")
     bad = http_plan(name, inspect.targets.url, schedule={"cron": "61 * * * *"})
-    bad["checks"][0]["conditions"] = ["status = 200", "cert_dayz > 14"]  # type: ignore[index]
-    bad["checks"][1]["params"] = {"url": "ftp://x"}  # type: ignore[index]
+    bad["checks"][0]["conditions"] = ["status = 200", "cert_dayz > 14"]
+    bad["checks"][1]["params"] = {"url": "ftp://x"}
     code, _, err = await cli("inspect", "apply", _write(tmp_path / "bad.yaml", bad))
     assert code == 1
     lines = err.strip().splitlines()
