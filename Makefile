@@ -34,7 +34,15 @@ OIDC := tests/oidc/node_modules/.installed
 $(OIDC): tests/oidc/package-lock.json
 	if command -v npm >/dev/null; then npm ci --prefix tests/oidc --no-audit --no-fund --silent && touch $(OIDC); fi
 
-test: $(STAMP) $(OIDC)
+# The tests' real Prometheus: Debian's package (installed once, as root, when missing).
+.PHONY: prometheus
+prometheus:
+	@command -v prometheus >/dev/null || { \
+	  export DEBIAN_FRONTEND=noninteractive; \
+	  apt-get install -y -qq --no-install-recommends prometheus >/dev/null 2>&1 || \
+	  { apt-get update -qq && apt-get install -y -qq --no-install-recommends prometheus; }; }
+
+test: $(STAMP) $(OIDC) prometheus
 	$(BIN)/ruff format --check .
 	$(BIN)/ruff check .
 	$(BIN)/mypy

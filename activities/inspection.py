@@ -45,6 +45,7 @@ from workflows.inspection import (
 log = get_logger("nightwatch.activities.inspection")
 BATCH_SHARE = 25  # checks at once per batch activity: concurrency 100 → 4 batches at once
 FLUSH_EVERY = 50  # results written per statement
+HEARTBEAT_SECONDS = 5.0  # a batch heartbeats at least this often, slow checks or not
 # Starts plans for new failures the routing rules match (the worker wires the intake's
 # routing and the execution service in: activities import neither).
 Router = Callable[[list[Failure]], Awaitable[list[str]]]
@@ -240,8 +241,12 @@ class InspectionActivities:
                 result = await self._check(checks.get(item["check"]), item, row.workflow_id)
             await writer.add(result)
 
-        await asyncio.gather(*(one(item) for item in todo))
-        await writer.flush()
+        ticker = asyncio.create_task(_heartbeat_every(HEARTBEAT_SECONDS, writer))
+        try:
+            await asyncio.gather(*(one(item) for item in todo))
+            await writer.flush()
+        finally:
+            ticker.cancel()
         return counts
 
     async def _check(self, check: Check | None, item: dict[str, Any], run: str) -> dict[str, Any]:
@@ -362,6 +367,12 @@ class _ResultWriter:
             if activity.in_activity():
                 c = self._counts
                 activity.heartbeat({"done": c.passed + c.warned + c.failed + c.resumed})
+
+
+async def _heartbeat_every(seconds: float, writer: _ResultWriter) -> None:
+    while True:
+        await asyncio.sleep(seconds)
+        await writer.flush()
 
 
 def _trigger(params: BeginRun, doc: InspectionDoc) -> str:

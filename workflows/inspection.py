@@ -160,7 +160,7 @@ class InspectionRunWorkflow:
                     ),
                     result_type=BatchCounts,
                     start_to_close_timeout=timedelta(seconds=plan.batch_timeout_seconds),
-                    heartbeat_timeout=timedelta(seconds=30),
+                    heartbeat_timeout=timedelta(seconds=20),
                     retry_policy=RETRY,
                 )
                 return counts

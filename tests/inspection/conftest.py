@@ -33,6 +33,7 @@ class Targets:
     url: str
     status: dict[str, int] = field(default_factory=dict)
     delay: dict[str, float] = field(default_factory=dict)
+    default_delay: float = 0.0
     hits: dict[str, int] = field(default_factory=dict)
 
 
@@ -42,7 +43,7 @@ def targets_app(targets: Targets) -> FastAPI:
     @app.get("/t/{name}")
     async def answer(name: str) -> Response:
         targets.hits[name] = targets.hits.get(name, 0) + 1
-        await asyncio.sleep(targets.delay.get(name, 0))
+        await asyncio.sleep(targets.delay.get(name, targets.default_delay))
         status = targets.status.get(name, 200)
         body = '{"status": "UP"}' if status < 400 else '{"status": "DOWN"}'
         return Response(body, status_code=status, media_type="application/json")
@@ -144,6 +145,8 @@ async def inspect(
 ) -> AsyncIterator[Inspect]:
     targets.status.clear()
     targets.delay.clear()
+    targets.hits.clear()
+    targets.default_delay = 0.0
     service = Inspections(dev_env.client, task_queue, database_url=engine_db)
     async with build_worker(dev_env.client, task_queue, engine_db):
         found = Inspect(dev_env, engine_db, task_queue, service, targets)
