@@ -8,9 +8,10 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query
 from fastapi import Path as FastApiPath
-from pydantic import BaseModel, ConfigDict
-from sqlalchemy import select
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import select, text
 
+from executions.service import ExecutionExists, Executions, seal_overrides
 from identity.guard import Admin, Operator, Viewer
 from intake.payloads import Source
 from intake.rules import RuleDoc, RuleInUse, RuleInvalid, delete_rule, list_rules, save_rule
@@ -18,6 +19,7 @@ from intake.state import Intake, IntakeError, intake_of
 from storage.db import session_factory
 from storage.enums import RiskState
 from storage.models import RiskEvent
+from workflows.models import ExecutionInput
 
 IntakeDep = Annotated[Intake, Depends(intake_of)]
 
@@ -42,6 +44,27 @@ class RiskEventView(BaseModel):
     acknowledged_at: datetime | None
     first_received_at: datetime
     last_received_at: datetime
+    resource: str | None = None
+    sources: list[str] = []
+    last_value: str | None = None
+    flapping: bool = False
+    remediation: str | None = None
+    merged_into: int | None = None
+
+
+class RunSeen(BaseModel):
+    run_id: int
+    plan: str
+    trigger: str
+    outcome: str
+    seen_at: datetime
+
+
+class RiskEventStory(RiskEventView):
+    """One event with its story: every inspection run that saw it, the alerts it joined."""
+
+    runs: list[RunSeen]
+    merged: list[RiskEventView]
 
 
 class Acknowledge(BaseModel):
@@ -58,13 +81,20 @@ def risk_events(
     state: Annotated[Literal["OPEN", "ACKNOWLEDGED", "RESOLVED"] | None, Query()] = None,
     source: Annotated[Source | None, Query()] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    resource: Annotated[str | None, Query(max_length=600)] = None,
+    merged: Annotated[bool, Query(description="include alerts that joined another event")] = False,
     *,
     identity: Viewer,
     intake: IntakeDep,
 ) -> list[RiskEventView]:
-    """Risk events, newest first (the first feed of the risk dashboard)."""
+    """Risk events, newest first (the first feed of the risk dashboard). An alert that
+    joined an event on the same resource is shown by that event (`merged` lists it too)."""
     newest = (RiskEvent.last_received_at.desc(), RiskEvent.id.desc())
     query = select(RiskEvent).order_by(*newest)
+    if not merged:
+        query = query.where(RiskEvent.merged_into.is_(None))
+    if resource:
+        query = query.where(RiskEvent.resource == resource)
     if state:
         query = query.where(RiskEvent.state == state)
     if source:
@@ -72,6 +102,98 @@ def risk_events(
     with session_factory(intake.url)() as session:
         rows = session.scalars(query.limit(limit)).all()
         return [RiskEventView.model_validate(row, from_attributes=True) for row in rows]
+
+
+@router.get("/risk-events/{event_id}")
+def risk_event(
+    event_id: Annotated[int, FastApiPath(ge=1, le=2**63 - 1)],
+    identity: Viewer,
+    intake: IntakeDep,
+) -> RiskEventStory:
+    """One risk event and its story: the inspection runs that saw it, the alerts it joined."""
+    with session_factory(intake.url)() as session:
+        row = session.get(RiskEvent, event_id)
+        if row is None:
+            raise IntakeError(404, "NotFound", "event_id", f"no risk event {event_id}")
+        runs = session.execute(
+            text(
+                "select l.run_id, p.name as plan, r.trigger, l.outcome, l.seen_at "
+                "from risk_event_run l join inspection_run r on r.id = l.run_id "
+                "join inspection_plan p on p.id = r.plan_id where l.risk_event_id = :id "
+                "order by l.seen_at, l.run_id"
+            ),
+            {"id": event_id},
+        )
+        merged = session.scalars(select(RiskEvent).where(RiskEvent.merged_into == event_id))
+        view = RiskEventView.model_validate(row, from_attributes=True)
+        return RiskEventStory(
+            **view.model_dump(),
+            runs=[RunSeen.model_validate(dict(r._mapping)) for r in runs],
+            merged=[RiskEventView.model_validate(m, from_attributes=True) for m in merged],
+        )
+
+
+class StartProposed(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    overrides: dict[str, dict[str, Any]] = Field(
+        default_factory=dict, description="node key -> parameters for this run only"
+    )
+
+
+@router.post("/risk-events/{event_id}/start-plan")
+async def start_proposed_plan(
+    event_id: Annotated[int, FastApiPath(ge=1, le=2**63 - 1)],
+    identity: Operator,
+    intake: IntakeDep,
+    body: StartProposed | None = None,
+) -> RiskEventView:
+    """Start the plan a rule proposed for this event (once; the person who starts it is
+    recorded as who triggered the execution)."""
+    with session_factory(intake.url)() as session:
+        row = session.get(RiskEvent, event_id, with_for_update=True)
+        if row is None:
+            raise IntakeError(404, "NotFound", "event_id", f"no risk event {event_id}")
+        if row.execution_id:
+            raise IntakeError(409, "AlreadyStarted", "event_id", f"started: {row.execution_id}")
+        if row.outcome != "PROPOSED" or not row.plan_name:
+            raise IntakeError(
+                409, "NotProposed", "event_id", f"no plan is proposed for event {event_id}"
+            )
+        execution_id = f"proposed-{event_id}"
+        row.execution_id, row.outcome = execution_id, "STARTED"
+        row.reason = f"started by {identity.user}"
+        plan = row.plan_name
+        session.commit()
+    ring = intake.settings.key_ring()
+    executions = Executions(
+        await intake.temporal(), intake.settings.task_queue, database_url=intake.url, ring=ring
+    )
+    overrides = body.overrides if body else {}
+    params = ExecutionInput(
+        plan=plan,
+        overrides=seal_overrides(overrides, execution_id, ring, "overrides"),
+        triggered_by=identity.user,
+        proven_by=identity.proven_by,
+        trigger_details={"risk_event": event_id, "proposed_by_rule": True},
+    )
+    try:
+        await executions.start(params, execution_id)
+    except ExecutionExists:
+        pass
+    except Exception:
+        with session_factory(intake.url)() as session:
+            session.execute(
+                text(
+                    "update risk_event set execution_id = null, outcome = 'PROPOSED', reason = "
+                    "null where id = :id and execution_id = :execution"
+                ),
+                {"id": event_id, "execution": execution_id},
+            )
+            session.commit()
+        raise
+    with session_factory(intake.url)() as session:
+        found = session.get(RiskEvent, event_id)
+        return RiskEventView.model_validate(found, from_attributes=True)
 
 
 @router.post("/risk-events/{event_id}/acknowledge")

@@ -129,7 +129,7 @@ insert into risk_event (source, fingerprint, episode, alert_name, severity, stat
                         annotations, starts_at, ends_at, deliveries, outcome, resource, sources)
 values (:source, :fingerprint, :episode, :name, :severity, :state, cast(:labels as jsonb),
         cast(:annotations as jsonb), :starts_at, :ends_at, 1, :outcome, :resource,
-        jsonb_build_array(cast(:source as text)))
+        cast(:sources as jsonb))
 on conflict (source, fingerprint, episode) do update set
     deliveries = risk_event.deliveries + 1,
     last_received_at = now(),
@@ -201,6 +201,7 @@ async def handle(
                 if alert.status == "resolved"
                 else AlertOutcome.UNROUTED,
                 "resource": alert.labels.get("resource"),
+                "sources": json.dumps([alert.source]),
             },
         )
     ).one()
