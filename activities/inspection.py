@@ -44,7 +44,7 @@ from workflows.inspection import (
 
 log = get_logger("nightwatch.activities.inspection")
 BATCH_SHARE = 25  # checks at once per batch activity: concurrency 100 → 4 batches at once
-FLUSH_EVERY = 50  # results written per statement
+FLUSH_EVERY = 200  # results written per statement
 HEARTBEAT_SECONDS = 5.0  # a batch heartbeats at least this often, slow checks or not
 # Starts plans for new failures the routing rules match (the worker wires the intake's
 # routing and the execution service in: activities import neither).
@@ -229,6 +229,7 @@ class InspectionActivities:
             }
         doc = InspectionDoc.model_validate(row.document)
         checks = {check.name: check for check in doc.checks}
+        conditions = {check.name: conditions_of(check) for check in doc.checks}
         todo = [item for item in row.work if (item["check"], item["target"]) not in done]
         counts = BatchCounts(resumed=len(row.work) - len(todo))
         writer = _ResultWriter(self._url, params.run_id, row.plan_id, counts, len(row.work))
@@ -238,7 +239,9 @@ class InspectionActivities:
         async def one(item: dict[str, Any]) -> None:
             host = hosts.setdefault(item["host"], asyncio.Semaphore(params.per_target))
             async with room, host:
-                result = await self._check(checks.get(item["check"]), item, row.workflow_id)
+                result = await self._check(
+                    checks.get(item["check"]), conditions.get(item["check"]), item, row.workflow_id
+                )
             await writer.add(result)
 
         ticker = asyncio.create_task(_heartbeat_every(HEARTBEAT_SECONDS, writer))
@@ -249,13 +252,19 @@ class InspectionActivities:
             ticker.cancel()
         return counts
 
-    async def _check(self, check: Check | None, item: dict[str, Any], run: str) -> dict[str, Any]:
+    async def _check(
+        self,
+        check: Check | None,
+        conditions: tuple[list[Condition], list[Condition]] | None,
+        item: dict[str, Any],
+        run: str,
+    ) -> dict[str, Any]:
         spec = CHECKS_BY_CODE[item["kind"]]
         checked_at = datetime.now(UTC)
         started = time.perf_counter()
         failures: list[str] = []
         warnings: list[str] = []
-        if check is None:
+        if check is None or conditions is None:
             observation = Observation(error="the check left the plan during the run")
         else:
             try:
@@ -266,7 +275,7 @@ class InspectionActivities:
                 observation = Observation(error=f"params.{where}: {error['msg']}")
             else:
                 observation = await observe(item["kind"], values, self._env, run)
-                failing, warning = conditions_of(check)
+                failing, warning = conditions
                 failures = _failed(failing, observation.observed)
                 warnings = _failed(warning, observation.observed)
         if observation.error is not None:

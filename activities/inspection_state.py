@@ -63,6 +63,16 @@ class Change:
     risk_event: int | None = None
 
 
+STATE_UPSERT = text(
+    "insert into inspection_state (plan_id, check_name, target, recent, failing, flapping, "
+    "since, last_run_id, risk_event_id, notified_at) values (:plan, :check, :target, :recent, "
+    ":failing, :flapping, :since, :run, :event, :notified) on conflict (plan_id, check_name, "
+    "target) do update set recent = excluded.recent, failing = excluded.failing, flapping = "
+    "excluded.flapping, since = excluded.since, last_run_id = excluded.last_run_id, "
+    "risk_event_id = excluded.risk_event_id, notified_at = excluded.notified_at"
+)
+
+
 def transitions(recent: str) -> int:
     span = ["F" if c == "F" else "P" for c in recent[-FLAP_SPAN:]]
     return sum(1 for a, b in itertools.pairwise(span) if a != b)
@@ -154,6 +164,7 @@ class Concluder:
         new, recovered, still, reminded = [], [], [], []
         counts = {"PASS": 0, "WARN": 0, "FAIL": 0}
         opened = 0
+        written: list[dict[str, Any]] = []
         for result in results:
             counts[result.outcome] += 1
             key = (result.check_name, result.target)
@@ -211,17 +222,7 @@ class Concluder:
                 change.risk_event = event
                 recovered.append(change)
                 event, notified = None, None
-            await session.execute(
-                text(
-                    "insert into inspection_state (plan_id, check_name, target, recent, failing, "
-                    "flapping, since, last_run_id, risk_event_id, notified_at) values (:plan, "
-                    ":check, :target, :recent, :failing, :flapping, :since, :run, :event, "
-                    ":notified) on conflict (plan_id, check_name, target) do update set "
-                    "recent = excluded.recent, failing = excluded.failing, flapping = "
-                    "excluded.flapping, since = excluded.since, "
-                    "last_run_id = excluded.last_run_id, "
-                    "risk_event_id = excluded.risk_event_id, notified_at = excluded.notified_at"
-                ),
+            written.append(
                 {
                     "plan": run.plan_id,
                     "check": result.check_name,
@@ -233,8 +234,10 @@ class Concluder:
                     "run": run.id,
                     "event": event,
                     "notified": notified,
-                },
+                }
             )
+        if written:  # one statement for every target (pipelined by psycopg)
+            await session.execute(STATE_UPSERT, written)
         if self._params.recheck_event is not None:
             await self._remediated(session, results)
         report = RunReport(

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import json
 import ssl
 import time
@@ -63,34 +64,46 @@ class Observation(BaseModel):
 
 
 class ProbeEnv:
-    """What probes share within one worker: HTTP pools, the database, platform settings."""
+    """What probes share within one worker: HTTP pools, the database, platform settings.
+
+    HTTP clients are sharded (`SHARDS` per TLS setting, taken in turn): one httpx pool
+    serving a hundred requests at once spends more CPU on its own bookkeeping than on the
+    requests (2,000 checks: 21 s through one client, 3.5 s through 25; bench/inspection.py).
+    """
+
+    SHARDS = 32
 
     def __init__(self, database_url: str) -> None:
         self.database_url = database_url
-        self._pools: dict[tuple[bool, str | None, bool], httpx.AsyncClient] = {}
+        self._pools: dict[tuple[bool, str | None, bool], list[httpx.AsyncClient]] = {}
+        self._turn = itertools.count()
 
     def http(self, verify: bool, ca_file: str | None, redirects: bool) -> httpx.AsyncClient:
         key = (verify, ca_file, redirects)
-        client = self._pools.get(key)
-        if client is None:
+        shards = self._pools.get(key)
+        if shards is None:
             tls: ssl.SSLContext | bool = verify
             if verify and ca_file:
                 tls = ssl.create_default_context(cafile=ca_file)
-            client = httpx.AsyncClient(
-                verify=tls,
-                follow_redirects=redirects,
-                limits=httpx.Limits(max_connections=500, max_keepalive_connections=200),
-                trust_env=False,
-            )
-            self._pools[key] = client
-        return client
+            shards = [
+                httpx.AsyncClient(
+                    verify=tls,
+                    follow_redirects=redirects,
+                    limits=httpx.Limits(max_connections=100, max_keepalive_connections=20),
+                    trust_env=False,
+                )
+                for _ in range(self.SHARDS)
+            ]
+            self._pools[key] = shards
+        return shards[next(self._turn) % len(shards)]
 
     def platform(self, run: str, check: str) -> ActionContext:
         return ActionContext(self.database_url, run, check)
 
     async def aclose(self) -> None:
-        for client in self._pools.values():
-            await client.aclose()
+        for shards in self._pools.values():
+            for client in shards:
+                await client.aclose()
         self._pools.clear()
 
 

@@ -112,6 +112,7 @@ async def test_three_workers_at_once_run_each_task_by_its_strategy(
             ("system_config", "SUCCEEDED"): 1,
             ("feature_switches", "SUCCEEDED"): 1,
             ("action_catalog", "SUCCEEDED"): 1,
+            ("check_kinds", "SUCCEEDED"): 1,
             ("database_check", "SUCCEEDED"): 3,
         }
     )
@@ -122,6 +123,7 @@ async def test_three_workers_at_once_run_each_task_by_its_strategy(
             ("system_config", "SUCCEEDED"): 2,
             ("feature_switches", "SUCCEEDED"): 2,
             ("action_catalog", "SUCCEEDED"): 2,
+            ("check_kinds", "SUCCEEDED"): 2,
             ("database_check", "SUCCEEDED"): 6,
         }
     )
