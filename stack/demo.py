@@ -1,6 +1,7 @@
 """`nightwatch up --demo`: load the example plans, then run the loan-api overload plan
 against the platform simulator, acting as the duty manager: fill in how many pods to add,
-confirm the scale-out, follow the release order batch by batch, and show the result."""
+confirm the scale-out, follow the release order batch by batch, and show the result; then
+apply the platform-health inspection and run it once (a failed check starts a plan)."""
 
 from __future__ import annotations
 
@@ -10,17 +11,21 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from cli.api_client import Api
 from intake.rules import read_rule_file, save_rule
 from nightwatch.config import Settings
 from plans import files, store
 from plans.validation import PlanInvalid
-from stack.people import DUTY_MANAGER, token_of
+from stack.people import ADMIN, DUTY_MANAGER, token_of
 from storage import executions as execution_rows
 from storage.db import session_factory
 from workflows.models import ExecutionView, NodeView
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples" / "plans"
+INSPECTION = "platform-health"
+INSPECTIONS = EXAMPLES.parent / "inspections" / f"{INSPECTION}.yaml"
 DEMO_PLAN = "loan-api overload"
 DEMO_PODS = 4
 DEMO_LIMIT_SECONDS = 300
@@ -48,10 +53,12 @@ def run_demo(settings: Settings, say: Say) -> None:
                 say(f"demo      {outcome} alert rule {rule_id} {rule.name!r} -> {rule.plan!r}")
             session.commit()
     drive(settings, say)
+    inspect(settings, say)
     say(
         "demo      next: nightwatch run 'night drill' --wait, then nightwatch confirm <execution> 2"
     )
     say("demo      and: nightwatch plan list | nightwatch inbox | nightwatch catalog list")
+    say(f"demo      and: nightwatch inspect show {INSPECTION} | nightwatch alerts events")
 
 
 def drive(settings: Settings, say: Say) -> ExecutionView:
@@ -98,6 +105,45 @@ def _drive(api: Api, settings: Settings, say: Say) -> ExecutionView:
         time.sleep(0.5)
     say(f"demo      still running after {DEMO_LIMIT_SECONDS} s: nightwatch status {execution}")
     return view
+
+
+def inspect(settings: Settings, say: Say) -> None:
+    """Apply the platform-health inspection (as the admin) and run it now (as the duty
+    manager): the simulator's stopped instances fail, a rule starts the self-recovery plan
+    for payment-gateway, and the re-check after it says whether it fixed them."""
+    if not INSPECTIONS.is_file():
+        return
+    document = yaml.safe_load(INSPECTIONS.read_text(encoding="utf-8"))
+    admin = token_of(settings, settings.home_dir, ADMIN, "the demo's inspection")
+    with Api(settings, token=admin) as api:
+        applied = api.put(f"/api/v1/inspections/{INSPECTION}", document)
+    say(f"demo      {applied['outcome']} inspection plan {INSPECTION!r}, every 5 minutes")
+    token = token_of(settings, settings.home_dir, DUTY_MANAGER, "the demo's inspection")
+    with Api(settings, token=token) as api:
+        api.post(f"/api/v1/inspections/{INSPECTION}/run")
+        started = time.monotonic()
+        while time.monotonic() - started < 60:
+            runs = api.get(f"/api/v1/inspections/{INSPECTION}/runs", params={"limit": 1})
+            if runs and runs[0]["state"] == "COMPLETED":
+                counts = runs[0]["counts"]
+                say(
+                    f"demo      inspection run {runs[0]['id']}: {counts['checks']} checks, "
+                    f"{counts['passed']} passed, {counts['failed']} failed, "
+                    f"{counts['events_opened']} risk events opened"
+                )
+                for execution in counts.get("started", []):
+                    say(f"demo          a rule started self-recovery {execution}; re-checked after")
+                for line in api.get(
+                    f"/api/v1/inspections/{INSPECTION}/results",
+                    params={"outcome": "FAIL", "limit": 5},
+                ):
+                    say(
+                        f"demo          FAIL {line['check']} on {line['target']}: "
+                        f"{'; '.join(line['failures'])[:90]}"
+                    )
+                return
+            time.sleep(0.5)
+    say(f"demo      inspection still running: nightwatch inspect show {INSPECTION}")
 
 
 def _line(node: NodeView) -> str:
