@@ -4,9 +4,9 @@ A target that turns failing is routed like an alert whose labels are the check's
 (`source=inspection`, `plan`, `check`, `kind`, `target`, `resource`, `severity`). The
 first enabled rule that matches either proposes its plan (shown with the risk event, a
 person starts it) or starts it (SELF_RECOVERY plans, storm control as for alerts, one
-execution per risk event: the workflow id comes from the rule and the event). A started
-execution is followed by `InspectionRecheckWorkflow`: when it ends, the check runs again
-on that target and the event records whether the execution fixed it.
+execution per risk event: the workflow id comes from the inspection plan, the rule and the
+event). A started execution is followed by `InspectionRecheckWorkflow`: when it ends, the
+check runs again on that target and the event records whether the execution fixed it.
 """
 
 from __future__ import annotations
@@ -109,7 +109,7 @@ class InspectionRouter:
                 await self._record(session, failure, routed.rule_id, rule.plan, None, "PROPOSED")
                 await session.commit()
                 return None
-            workflow_id = f"inspect-{routed.rule_id}-{failure.risk_event}"
+            workflow_id = f"inspect-{failure.plan}-{routed.rule_id}-{failure.risk_event}"
             await session.execute(
                 text("select pg_advisory_xact_lock(:k)"), {"k": _lock_key(rule.plan)}
             )

@@ -61,6 +61,16 @@ def _rule(db: str, plan: str, name: str, **fields: Any) -> None:
             "params": {"1": {"app": "{labels.target}"}},
             **fields,
         }
+        if "params" not in fields
+        else {
+            "name": name,
+            "plan": plan,
+            "match": [
+                {"label": "source", "value": "inspection"},
+                {"label": "check", "value": "pods"},
+            ],
+            **fields,
+        }
     )
     with session_factory(db)() as session:
         plans.apply(session, PlanDocument.model_validate(REBUILD))
@@ -104,6 +114,33 @@ async def test_a_failed_check_starts_the_plan_and_the_recheck_says_it_fixed_it(
 
     again = await inspect.run_now(name)  # fixed: nothing new fails, nothing starts again
     assert (again.failed, again.started) == (0, [])
+
+
+async def test_a_plan_that_does_not_fix_it_is_recorded_as_such(inspect: Inspect) -> None:
+    with session_factory(inspect.db)() as session:
+        plans.apply(
+            session,
+            PlanDocument.model_validate(
+                {
+                    "name": "look only",
+                    "scene": "SELF_RECOVERY",
+                    "steps": [{"name": "look", "action": "CHECKPOINT", "params": {"note": "x"}}],
+                }
+            ),
+        )
+        session.commit()
+    _rule(inspect.db, "look only", "look at failed pods", params={})
+    name = inspect.name("nofix")
+    await inspect.apply(_pods_plan(name))
+    summary = await inspect.run_now(name)
+    execution = summary.started[0]
+    recheck = inspect.env.client.get_workflow_handle(f"recheck-{execution}", result_type=RunSummary)
+    rechecked = await asyncio.wait_for(recheck.result(), 120)
+    assert (rechecked.failed, rechecked.recoveries) == (1, 0)
+    event = inspect.query("select state, remediation from risk_event where source = 'inspection'")
+    assert [(e.state, e.remediation) for e in event] == [
+        ("OPEN", f"still failing after execution {execution}")
+    ]
 
 
 async def test_a_rule_that_proposes_starts_nothing_and_shows_the_plan(inspect: Inspect) -> None:

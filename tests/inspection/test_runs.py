@@ -48,3 +48,15 @@ async def test_a_run_stores_results_and_opens_one_event_per_failing_target(
     run = inspect.query("select trigger, changes from inspection_run where id = :r", r=third.run_id)
     assert run[0].trigger == "MANUAL"
     assert json.dumps(run[0].changes["recoveries"]).count("pay-api") == 1
+
+
+async def test_the_schedule_itself_triggers_a_run_recorded_as_scheduled(inspect: Inspect) -> None:
+    name = inspect.name("trigger")
+    await inspect.apply(http_plan(name, inspect.targets.url))
+    handle = inspect.env.client.get_schedule_handle(f"inspect-{name}")
+    await handle.trigger()
+    runs = await inspect.until_runs(name, 1)
+    assert [(r.trigger, r.checks) for r in runs] == [("SCHEDULE", 2)]
+    assert runs[0].scheduled_at is not None
+    described = await handle.describe()
+    assert described.info.num_actions == 1
