@@ -94,6 +94,8 @@ def configure_logging(settings: Settings, *, command_line: bool = False) -> None
     # Library chatter that says nothing an operator acts on.
     for noisy in ("httpx", "httpcore", "alembic.runtime.migration"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
+    # Apprise writes webhook URLs (their tokens) into its debug lines: never below WARNING.
+    logging.getLogger("apprise").setLevel(logging.WARNING)
     _configured = wanted
     for key in unknown_environment_settings():
         # A warning, not an error: a rolled-back server must still start with a newer manifest.

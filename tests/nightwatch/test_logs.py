@@ -59,3 +59,21 @@ def test_development_writes_readable_console_lines(tmp_path: Path) -> None:
     assert "node confirmed" in lines[1]
     assert "execution_id=exec-43" in lines[1]
     assert not lines[1].startswith("{")
+
+
+def test_apprise_never_logs_webhook_urls_even_at_debug(tmp_path: Path) -> None:
+    script = """
+import logging, apprise
+from nightwatch.config import load_settings
+from nightwatch.logs import configure_logging
+configure_logging(load_settings(log_level="DEBUG"))
+plugin = apprise.Apprise.instantiate("dingtalk://SECsecret42@tokentoken42/")
+plugin.notify_url = "http://127.0.0.1:1/robot/send?access_token={token}"
+plugin.notify(body="b", title="t")
+"""
+    base = {k: v for k, v in os.environ.items() if not k.startswith("NIGHTWATCH_")}
+    result = subprocess.run(
+        [sys.executable, "-c", script], env=base, capture_output=True, text=True, timeout=60
+    )
+    printed = result.stdout + result.stderr
+    assert "tokentoken42" not in printed and "SECsecret42" not in printed, printed
