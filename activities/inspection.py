@@ -305,6 +305,7 @@ class InspectionActivities:
             started = await self._router(concluder.new_failures)
             summary = summary.model_copy(update={"started": started})
         summary = summary.model_copy(update={"notified": await concluder.notify()})
+        await concluder.finish(summary)
         await concluder.purge_old_results()
         return summary
 

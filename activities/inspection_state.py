@@ -111,7 +111,7 @@ class Concluder:
             run = (
                 await session.execute(
                     text(
-                        "select r.id, r.plan_id, r.trigger, r.state, r.counts, p.name, "
+                        "select r.id, r.plan_id, r.trigger, r.state, r.counts, r.changes, p.name, "
                         "p.document from inspection_run r join inspection_plan p "
                         "on p.id = r.plan_id where r.id = :id for update of r"
                     ),
@@ -119,8 +119,11 @@ class Concluder:
                 )
             ).one()
             doc = InspectionDoc.model_validate(run.document)
-            if run.state == "COMPLETED":  # a retried conclusion: report what was done
+            if run.state in ("CONCLUDING", "COMPLETED"):  # a retry: report what was done
                 summary = RunSummary.model_validate(run.counts)
+                # Routing starts each execution once (ids from plan, rule and event): a
+                # conclusion cut short before it routed routes now.
+                self.new_failures = [Failure(**f) for f in run.changes.get("routing", [])]
                 self.report = (
                     RunReport.model_validate(
                         {**run.counts["report"], "channels": doc.notify.channels}
@@ -271,10 +274,11 @@ class Concluder:
             "new_failures": [c.__dict__ for c in new],
             "recoveries": [c.__dict__ for c in recovered],
             "still_failing": len(still),
+            "routing": [f.__dict__ for f in self.new_failures],
         }
         await session.execute(
             text(
-                "update inspection_run set state = 'COMPLETED', ended_at = now(), counts = "
+                "update inspection_run set state = 'CONCLUDING', counts = "
                 "cast(:counts as jsonb), changes = cast(:changes as jsonb) where id = :id"
             ),
             {
@@ -413,6 +417,21 @@ class Concluder:
         )
 
     # -- after the run ------------------------------------------------------------------------
+
+    async def finish(self, summary: RunSummary) -> None:
+        """The run is over: its counts with what routing started and who was told."""
+        counts = summary.model_dump()
+        if self.report is not None:
+            counts["report"] = self.report.model_dump()
+        async with async_session_factory(self._url)() as session:
+            await session.execute(
+                text(
+                    "update inspection_run set state = 'COMPLETED', ended_at = coalesce("
+                    "ended_at, now()), counts = cast(:counts as jsonb) where id = :id"
+                ),
+                {"id": self._params.run_id, "counts": json.dumps(counts)},
+            )
+            await session.commit()
 
     async def notify(self) -> list[str]:
         """Push the run's summary to the plan's channels (changes only, by default)."""

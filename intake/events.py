@@ -79,7 +79,7 @@ router = APIRouter(prefix="/api/v1", tags=["risk events and rules"])
 @router.get("/risk-events")
 def risk_events(
     state: Annotated[Literal["OPEN", "ACKNOWLEDGED", "RESOLVED"] | None, Query()] = None,
-    source: Annotated[Source | None, Query()] = None,
+    source: Annotated[Source | Literal["inspection"] | None, Query()] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     resource: Annotated[str | None, Query(max_length=600)] = None,
     merged: Annotated[bool, Query(description="include alerts that joined another event")] = False,

@@ -132,7 +132,8 @@ def inspect(settings: Settings, say: Say) -> None:
                     f"{counts['events_opened']} risk events opened"
                 )
                 for execution in counts.get("started", []):
-                    say(f"demo          a rule started self-recovery {execution}; re-checked after")
+                    say(f"demo          a rule started self-recovery {execution}")
+                    say(f"demo          {_remediation(settings, token, execution)}")
                 for line in api.get(
                     f"/api/v1/inspections/{INSPECTION}/results",
                     params={"outcome": "FAIL", "limit": 5},
@@ -144,6 +145,19 @@ def inspect(settings: Settings, say: Say) -> None:
                 return
             time.sleep(0.5)
     say(f"demo      inspection still running: nightwatch inspect show {INSPECTION}")
+
+
+def _remediation(settings: Settings, token: str, execution: str) -> str:
+    """What the re-check after `execution` found (the risk event's remediation note)."""
+    with Api(settings, token=token, url=settings.effective_intake_url) as intake:
+        started = time.monotonic()
+        while time.monotonic() - started < 60:
+            events = intake.get("/api/v1/risk-events", params={"source": "inspection"})
+            for event in events:
+                if event["execution_id"] == execution and event["remediation"]:
+                    return f"re-checked when it ended: {event['remediation']}"
+            time.sleep(0.5)
+    return "not re-checked yet: nightwatch alerts events"
 
 
 def _line(node: NodeView) -> str:
