@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import contextlib
 from datetime import UTC, datetime
-from typing import Any
 
 from sqlalchemy import text
 from temporalio import activity
@@ -24,7 +23,7 @@ from executions.inspections import follow_execution
 from executions.service import ExecutionExists, Executions
 from intake.payloads import Alert
 from intake.rules import AlertRejected
-from intake.service import CREATING_GRACE, Routes, _lock_key
+from intake.service import CREATING_GRACE, Routes, _lock_key, _record
 from nightwatch.codec import KeyRing
 from nightwatch.logs import get_logger
 from storage.db import async_session_factory
@@ -106,7 +105,7 @@ class InspectionRouter:
                 return None
             rule = routed.rule
             if rule.action == "propose":
-                await self._record(session, failure, routed.rule_id, rule.plan, None, "PROPOSED")
+                await _record(session, failure.risk_event, routed, None, "PROPOSED", None)
                 await session.commit()
                 return None
             workflow_id = f"inspect-{failure.plan}-{routed.rule_id}-{failure.risk_event}"
@@ -122,19 +121,13 @@ class InspectionRouter:
                     f"or inspections running (alerts.max_concurrent_per_plan = "
                     f"{self._routes.limit})"
                 )
-                await self._record(
-                    session,
-                    failure,
-                    routed.rule_id,
-                    rule.plan,
-                    None,
-                    AlertOutcome.SUPPRESSED,
-                    reason,
+                await _record(
+                    session, failure.risk_event, routed, None, AlertOutcome.SUPPRESSED, reason
                 )
                 await session.commit()
                 return None
-            await self._record(
-                session, failure, routed.rule_id, rule.plan, workflow_id, AlertOutcome.STARTED
+            await _record(
+                session, failure.risk_event, routed, workflow_id, AlertOutcome.STARTED, None
             )
             await session.commit()
         params = ExecutionInput(
@@ -161,32 +154,6 @@ class InspectionRouter:
             execution=workflow_id,
         )
         return workflow_id
-
-    async def _record(
-        self,
-        session: Any,
-        failure: Failure,
-        rule_id: int | None,
-        plan: str,
-        execution: str | None,
-        outcome: str,
-        reason: str | None = None,
-    ) -> None:
-        await session.execute(
-            text(
-                "update risk_event set rule_id = :rule, plan_name = :plan, execution_id = "
-                "coalesce(execution_id, :execution), outcome = :outcome, reason = :reason "
-                "where id = :id"
-            ),
-            {
-                "rule": rule_id,
-                "plan": plan,
-                "execution": execution,
-                "outcome": outcome,
-                "reason": reason,
-                "id": failure.risk_event,
-            },
-        )
 
     async def _follow(self, client: Client, failure: Failure, execution: str) -> None:
         recheck = RecheckInput(
