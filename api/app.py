@@ -14,12 +14,14 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from pydantic import SecretStr
 
-from api import auth, codec, errors, executions, inspections
+from api import auth, codec, errors, executions, inspections, risk
 from api.deps import TemporalLink
 from api.routes import router
+from console import web as console
 from identity.authn import AuthConfig, Authenticator
 from nightwatch import __version__, web
 from nightwatch.config import Settings
+from risk.actions import RiskActionError
 from storage.db import session_factory
 
 
@@ -48,7 +50,16 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.temporal = TemporalLink(settings)
     errors.install(app)
     web.install(app)
-    for routes in (auth.router, router, executions.router, inspections.router, codec.router):
+    app.add_exception_handler(RiskActionError, risk.risk_error)
+    routers = (
+        auth.router,
+        router,
+        executions.router,
+        inspections.router,
+        risk.router,
+        codec.router,
+    )
+    for routes in routers:
         app.include_router(routes, responses=errors.AUTH_ERRORS)
     origins = settings.entries(SecretStr(settings.codec_cors_origins))
     if origins:  # the Web UI calls the codec endpoint from the browser
@@ -59,6 +70,8 @@ def create_app(settings: Settings) -> FastAPI:
             allow_headers=["content-type", "x-namespace", "authorization"],
             allow_credentials=True,
         )
+
+    console.install(app)
 
     @app.get("/healthz", tags=["health"])
     def healthz() -> dict[str, str]:

@@ -207,6 +207,10 @@ async def login_form(request: Request, session: SessionDep) -> Response:
     try:
         identity = await _sign_in(request, session, body)
     except (Unauthenticated, TooManyFailures) as refused:
+        if form.get("back") == "/console/sign-in":  # the console's page says it in its language
+            target = quote(_local_path(str(form.get("next") or "/console/")), safe="")
+            kind = "throttled" if isinstance(refused, TooManyFailures) else "refused"
+            return RedirectResponse(f"/console/sign-in?failed={kind}&next={target}", 303)
         page = _page(
             "Sign in to Nightwatch",
             f'<p>{escape(refused.reason)}</p><p><a href="/auth/login">Try again</a></p>',

@@ -13,7 +13,7 @@ from sqlalchemy.exc import DataError
 from catalog.options import OptionsError
 from catalog.views import CatalogNotSynced
 from executions.inspections import InspectionsUnavailable
-from executions.service import ExecutionExists, Refused
+from executions.service import ExecutionExists, InvalidFill, Refused
 from identity.throttle import TooManyFailures
 from inspection.model import InspectionInvalid
 from nightwatch import web
@@ -47,7 +47,7 @@ def _status(exc: NightwatchError) -> int:
         return 429
     if isinstance(exc, TemporalUnavailable | InspectionsUnavailable):
         return 503
-    if isinstance(exc, PlanInvalid | OptionsError | InspectionInvalid):
+    if isinstance(exc, PlanInvalid | OptionsError | InspectionInvalid | InvalidFill):
         return 422
     if isinstance(exc, PlatformError | CatalogNotSynced):
         return 503 if getattr(exc, "retryable", True) else 502

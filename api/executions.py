@@ -8,15 +8,21 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Path, Query, Request
+from fastapi import APIRouter, Path, Query, Request, Response
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.deps import ExecutionsDep, SessionDep
 from api.errors import ErrorBody
+from audit.reconcile import build_report
+from audit.render import RENDERERS
 from executions.inbox import Waiting, Who, waiting
 from executions.service import (
     ExecutionError,
     Executions,
+    InvalidFill,
+    Refused,
+    field_problems,
     new_execution_id,
     rerun_id,
     seal_overrides,
@@ -272,10 +278,16 @@ async def fill(
     service: ExecutionsDep,
 ) -> NodeView:
     values = seal_parameters(body.values, execution, node, _settings(request).key_ring(), "values")
-    return await service.fill(
-        execution,
-        Fill(node=node, values=values, comment=body.comment, **_acting(identity)),
-    )
+    try:
+        return await service.fill(
+            execution,
+            Fill(node=node, values=values, comment=body.comment, **_acting(identity)),
+        )
+    except Refused as refused:
+        problems = field_problems(refused.reason, set(body.values))
+        if problems:  # the values themselves are wrong: say so on each field (422)
+            raise InvalidFill(problems) from None
+        raise
 
 
 @router.post(
@@ -307,3 +319,25 @@ async def rerun(
         plan="", rerun_of=execution, rerun_from=body.from_node, trigger_kind="RERUN"
     )
     return await _start(service, request, identity, params, rerun_id(execution), body.overrides)
+
+
+@router.get(
+    "/executions/{execution}/audit",
+    summary="The execution's audit report (its Temporal history and the database, reconciled)",
+    response_model=None,
+)
+async def audit_report(
+    execution: ExecutionId,
+    request: Request,
+    identity: Viewer,
+    service: ExecutionsDep,
+    format_: Annotated[Literal["html", "json", "md"], Query(alias="format")] = "html",
+) -> Response:
+    settings = _settings(request)
+    report = await build_report(
+        service.client, settings.effective_database_url, execution, settings.key_ring()
+    )
+    if format_ == "json":
+        return JSONResponse(report)
+    media = "text/html; charset=utf-8" if format_ == "html" else "text/markdown; charset=utf-8"
+    return Response(RENDERERS[format_](report), media_type=media)

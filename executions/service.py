@@ -93,6 +93,29 @@ class ExecutionNotFound(ExecutionError, NotFound):
     """No execution has this id (HTTP 404)."""
 
 
+class InvalidFill(ExecutionError):
+    """Filled-in values the action refuses, each named by its field (`values.<name>`)."""
+
+    def __init__(self, problems: list[dict[str, str]]) -> None:
+        super().__init__(problems[0]["path"], problems[0]["reason"])
+        self.problems = problems
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**super().to_dict(), "problems": self.problems}
+
+
+def field_problems(reason: str, fields: set[str]) -> list[dict[str, str]]:
+    """`pods: Input should be ...; app: ...` (the workflow's refusal of a fill) as problems
+    on the filled fields; [] when the refusal is not about the values."""
+    problems = []
+    for part in reason.split("; "):
+        name, colon, why = part.partition(": ")
+        if not colon or name not in fields:
+            return []
+        problems.append({"path": f"values.{name}", "reason": why})
+    return problems
+
+
 def seal_overrides(
     overrides: dict[str, dict[str, Any]], execution: str, ring: KeyRing | None, path: str
 ) -> dict[str, dict[str, Any]]:

@@ -18,6 +18,7 @@ from intake.state import Intake, IntakeError
 from nightwatch import __version__, web
 from nightwatch.config import Settings
 from nightwatch.errors import NightwatchError
+from risk.actions import RiskActionError
 from storage.db import session_factory
 
 
@@ -42,6 +43,11 @@ def _with_webhook_schemas(app: FastAPI) -> None:
 
 async def _intake_error(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, IntakeError)
+    return web.error_response(exc.status, exc.error, exc.path, exc.reason)
+
+
+async def _risk_error(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RiskActionError)
     return web.error_response(exc.status, exc.error, exc.path, exc.reason)
 
 
@@ -72,6 +78,7 @@ def create_app(settings: Settings) -> FastAPI:
     web.install(app, max_body_bytes=settings.alert_max_body_bytes)
     app.add_exception_handler(IntakeError, _intake_error)
     app.add_exception_handler(NightwatchError, _domain_error)
+    app.add_exception_handler(RiskActionError, _risk_error)
     app.add_exception_handler(DataError, _refused_value)
     app.include_router(webhooks.router)
     app.include_router(events.router)

@@ -3,7 +3,7 @@ first feed, acknowledging an event, editing rules)."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query
@@ -11,15 +11,15 @@ from fastapi import Path as FastApiPath
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select, text
 
-from executions.service import ExecutionExists, Executions, seal_overrides
+from executions.service import Executions
 from identity.guard import Admin, Operator, Viewer
 from intake.payloads import Source
 from intake.rules import RuleDoc, RuleInUse, RuleInvalid, delete_rule, list_rules, save_rule
 from intake.state import Intake, IntakeError, intake_of
+from risk.actions import Actor, RiskActionError, act_on
+from risk.start import start_proposed
 from storage.db import session_factory
-from storage.enums import RiskState
 from storage.models import RiskEvent
-from workflows.models import ExecutionInput
 
 IntakeDep = Annotated[Intake, Depends(intake_of)]
 
@@ -149,51 +149,13 @@ async def start_proposed_plan(
 ) -> RiskEventView:
     """Start the plan a rule proposed for this event (once; the person who starts it is
     recorded as who triggered the execution)."""
-    with session_factory(intake.url)() as session:
-        row = session.get(RiskEvent, event_id, with_for_update=True)
-        if row is None:
-            raise IntakeError(404, "NotFound", "event_id", f"no risk event {event_id}")
-        if row.execution_id:
-            raise IntakeError(409, "AlreadyStarted", "event_id", f"started: {row.execution_id}")
-        if row.outcome != "PROPOSED" or not row.plan_name:
-            raise IntakeError(
-                409, "NotProposed", "event_id", f"no plan is proposed for event {event_id}"
-            )
-        execution_id = f"proposed-{event_id}"
-        row.execution_id, row.outcome = execution_id, "STARTED"
-        row.reason = f"started by {identity.user}"
-        plan = row.plan_name
-        session.commit()
     ring = intake.settings.key_ring()
     executions = Executions(
         await intake.temporal(), intake.settings.task_queue, database_url=intake.url, ring=ring
     )
     overrides = body.overrides if body else {}
-    params = ExecutionInput(
-        plan=plan,
-        overrides=seal_overrides(overrides, execution_id, ring, "overrides"),
-        triggered_by=identity.user,
-        proven_by=identity.proven_by,
-        trigger_details={"risk_event": event_id, "proposed_by_rule": True},
-    )
-    try:
-        await executions.start(params, execution_id)
-    except ExecutionExists:
-        pass
-    except Exception:
-        with session_factory(intake.url)() as session:
-            session.execute(
-                text(
-                    "update risk_event set execution_id = null, outcome = 'PROPOSED', reason = "
-                    "null where id = :id and execution_id = :execution"
-                ),
-                {"id": event_id, "execution": execution_id},
-            )
-            session.commit()
-        raise
-    with session_factory(intake.url)() as session:
-        found = session.get(RiskEvent, event_id)
-        return RiskEventView.model_validate(found, from_attributes=True)
+    row = await start_proposed(intake.url, executions, ring, event_id, identity, overrides)
+    return RiskEventView.model_validate(row, from_attributes=True)
 
 
 @router.post("/risk-events/{event_id}/acknowledge")
@@ -203,15 +165,16 @@ def acknowledge(
     intake: IntakeDep,
     body: Acknowledge | None = None,
 ) -> RiskEventView:
-    """A person takes the risk event on (an open event becomes ACKNOWLEDGED)."""
+    """A person takes the risk event on (an open event becomes ACKNOWLEDGED; one already
+    taken on is answered as it is)."""
+    actor = Actor(identity.user, identity.proven_by)
     with session_factory(intake.url)() as session:
-        row = session.get(RiskEvent, event_id)
-        if row is None:
-            raise IntakeError(404, "NotFound", "event_id", f"no risk event {event_id}")
-        if row.state == RiskState.OPEN:
-            row.state = RiskState.ACKNOWLEDGED
-            row.acknowledged_by, row.acknowledged_at = identity.user, datetime.now(UTC)
-            session.commit()
+        try:
+            row = act_on(session, event_id, "acknowledge", actor)
+        except RiskActionError as refused:
+            if refused.error != "WrongState":
+                raise
+            row = session.get(RiskEvent, event_id)  # type: ignore[assignment]
         return RiskEventView.model_validate(row, from_attributes=True)
 
 

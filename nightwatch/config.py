@@ -154,6 +154,12 @@ class Settings(BaseSettings):
     # The local stack (`nightwatch up`): ports are settings so two stacks can run side by side.
     temporal_port: Port = Field(7233, ge=1, le=65535)
     temporal_ui_port: Port = Field(8233, ge=1, le=65535)
+    temporal_ui_url: str = Field(
+        "",
+        max_length=500,
+        description="the Temporal Web UI the console links to (default: "
+        "the local stack's, http://127.0.0.1:<temporal_ui_port>)",
+    )
     temporal_http_port: Port = Field(7243, ge=1, le=65535)
     temporal_metrics_port: Port = Field(7244, ge=1, le=65535)
     postgres_port: Port = Field(55432, ge=1, le=65535)
@@ -164,6 +170,10 @@ class Settings(BaseSettings):
     )
     intake_port: Port = Field(8085, ge=1, le=65535)
     temporal_bin: Path | None = Field(None, description="the temporal CLI; found beside Python")
+
+    def web_ui(self) -> str:
+        """The Temporal Web UI's address, without a trailing slash."""
+        return (self.temporal_ui_url or f"http://127.0.0.1:{self.temporal_ui_port}").rstrip("/")
 
     @model_validator(mode="after")
     def _check_consistency(self) -> Settings:

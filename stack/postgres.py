@@ -8,6 +8,7 @@ as root, the data folder belongs to an unprivileged system user that runs the se
 
 from __future__ import annotations
 
+import fcntl
 import importlib.util
 import os
 import pwd
@@ -128,19 +129,23 @@ class EmbeddedPostgres:
 
     @staticmethod
     def _service_account() -> pwd.struct_passwd:
-        try:
-            return pwd.getpwnam(SERVICE_USER)
-        except KeyError:
-            subprocess.run(
-                [
-                    "useradd",
-                    "--system",
-                    "--no-create-home",
-                    "--shell",
-                    "/usr/sbin/nologin",
-                    SERVICE_USER,
-                ],
-                check=True,
-                capture_output=True,
-            )
-            return pwd.getpwnam(SERVICE_USER)
+        """The service user, created once (under a lock: parallel test workers and two
+        stacks starting together must not both run useradd)."""
+        with open("/tmp/nightwatch-service-user.lock", "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                return pwd.getpwnam(SERVICE_USER)
+            except KeyError:
+                subprocess.run(
+                    [
+                        "useradd",
+                        "--system",
+                        "--no-create-home",
+                        "--shell",
+                        "/usr/sbin/nologin",
+                        SERVICE_USER,
+                    ],
+                    check=True,
+                    capture_output=True,
+                )
+                return pwd.getpwnam(SERVICE_USER)

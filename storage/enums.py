@@ -76,6 +76,7 @@ class InitRunState(StrEnum):
 class RiskState(StrEnum):
     OPEN = "OPEN"
     ACKNOWLEDGED = "ACKNOWLEDGED"
+    SHELVED = "SHELVED"  # out of sight until `shelved_until`, then OPEN again by itself
     RESOLVED = "RESOLVED"
 
 

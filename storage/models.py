@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy import (
     BigInteger,
     Boolean,
+    Computed,
     DateTime,
     ForeignKey,
     Identity,
@@ -314,6 +315,17 @@ class AlertRule(Base):
     updated_at: Mapped[datetime] = _updated()
 
 
+SHOWN = "merged_into IS NULL"
+ORIGIN = (
+    "CASE WHEN source = 'inspection' THEN 'inspection' "
+    "WHEN source = 'diagnosis' THEN 'diagnosis' ELSE 'alert' END"
+)
+SEARCH = (
+    "lower(coalesce(alert_name, '') || ' ' || coalesce(resource, '') || ' ' || "
+    "coalesce(plan_name, '') || ' ' || fingerprint)"
+)
+
+
 class RiskEvent(Base):
     """`risk_event`: one per firing of an alert (source, fingerprint, episode), its story.
 
@@ -331,6 +343,40 @@ class RiskEvent(Base):
         Index(
             "ix_risk_event_open_resource", "resource", postgresql_where=text("state <> 'RESOLVED'")
         ),
+        # The risk dashboard (migration 0010): its list, counts, trend and text filter.
+        Index("ix_risk_event_newest", "last_received_at", "id", postgresql_where=text(SHOWN)),
+        *(
+            Index(
+                f"ix_risk_event_{column}_newest",
+                column,
+                "last_received_at",
+                "id",
+                postgresql_where=text(SHOWN),
+            )
+            for column in ("severity", "origin", "state", "plan_name")
+        ),
+        Index(
+            "ix_risk_event_resource_newest",
+            "resource",
+            "last_received_at",
+            postgresql_where=text(SHOWN),
+        ),
+        Index(
+            "ix_risk_event_unresolved",
+            "severity",
+            "origin",
+            "state",
+            postgresql_where=text(f"{SHOWN} AND state <> 'RESOLVED'"),
+        ),
+        Index("ix_risk_event_trend", "first_received_at", "severity", postgresql_where=text(SHOWN)),
+        Index(
+            "ix_risk_event_search",
+            "search",
+            postgresql_using="gin",
+            postgresql_ops={"search": "gin_trgm_ops"},
+            postgresql_where=text(SHOWN),
+        ),
+        Index("ix_risk_event_shelved", "shelved_until", postgresql_where=text("state = 'SHELVED'")),
     )
 
     id: Mapped[int] = _id()
@@ -364,6 +410,30 @@ class RiskEvent(Base):
     # An alert that met an open event on its resource: its row is kept (deliveries,
     # routing) but the story is told by the event it joined.
     merged_into: Mapped[int | None] = mapped_column(ForeignKey("risk_event.id"))
+    # The dashboard (0010): shelved until a time (then open again by itself), who resolved,
+    # the source family (alert, inspection, diagnosis) and the text the text filter reads.
+    shelved_until: Mapped[datetime | None]
+    resolved_by: Mapped[str | None] = mapped_column(String(200))
+    resolved_at: Mapped[datetime | None]
+    origin: Mapped[str | None] = mapped_column(String(16), Computed(ORIGIN, persisted=True))
+    search: Mapped[str | None] = mapped_column(Text, Computed(SEARCH, persisted=True))
+
+
+class RiskEventEntry(Base):
+    """`risk_event_entry`: what people did to a risk event (acknowledged, shelved, resolved,
+    commented, started a plan), who (proven) and when: the event's timeline with the rest."""
+
+    __tablename__ = "risk_event_entry"
+    __table_args__ = (Index("ix_risk_event_entry_event", "risk_event_id", "at"),)
+
+    id: Mapped[int] = _id()
+    risk_event_id: Mapped[int] = mapped_column(ForeignKey("risk_event.id", ondelete="CASCADE"))
+    at: Mapped[datetime] = _created()
+    kind: Mapped[str] = _enum()
+    actor: Mapped[str] = mapped_column(String(200))
+    proven_by: Mapped[str | None] = mapped_column(String(200))
+    comment: Mapped[str | None] = mapped_column(Text)
+    details: Mapped[Json] = mapped_column(JSONB, server_default=text("'{}'::jsonb"))
 
 
 class HistoryArchive(Base):

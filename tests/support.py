@@ -391,3 +391,36 @@ def token_for(
 
 def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
+
+
+def seed_events(db: str, events: list[dict[str, Any]]) -> list[int]:
+    """Risk events written straight to the database (as the intake and inspection would);
+    each dict may set source, name, severity, state, resource, plan, outcome, hours_ago,
+    deliveries. Their ids, in order."""
+    ids = []
+    with psycopg.connect(libpq_url(db), autocommit=True) as conn:
+        for number, spec in enumerate(events):
+            seen = f"now() - interval '{float(spec.get('hours_ago', 0))} hours'"
+            row = conn.execute(
+                "insert into risk_event (source, fingerprint, episode, alert_name, severity, "
+                "state, labels, annotations, starts_at, deliveries, plan_name, outcome, "
+                "resource, sources, first_received_at, last_received_at) values (%s, %s, "
+                f"'e', %s, %s, %s, '{{}}', %s, {seen}, %s, %s, %s, %s, %s, {seen}, {seen}) "
+                "returning id",
+                (
+                    spec.get("source", "alertmanager"),
+                    spec.get("fingerprint", f"fp-{uuid.uuid4().hex[:12]}-{number}"),
+                    spec.get("name", f"Alert{number}"),
+                    spec.get("severity", "warning"),
+                    spec.get("state", "OPEN"),
+                    json.dumps({"summary": spec.get("summary", "seeded")}),
+                    spec.get("deliveries", 1),
+                    spec.get("plan"),
+                    spec.get("outcome", "UNROUTED"),
+                    spec.get("resource"),
+                    json.dumps([spec.get("source", "alertmanager")]),
+                ),
+            ).fetchone()
+            assert row is not None
+            ids.append(int(row[0]))
+    return ids

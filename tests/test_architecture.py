@@ -15,8 +15,8 @@ LAYERS = [
     ["catalog", "identity"],
     ["plans", "inspection"],
     ["workflows", "activities"],  # a workflow references its activities, as samples do
-    ["executions"],
-    ["audit", "runtime", "api", "intake"],
+    ["executions", "risk"],
+    ["audit", "runtime", "api", "intake", "console"],
     ["cli", "stack"],
 ]
 LAYER = {package: level for level, packages in enumerate(LAYERS) for package in packages}

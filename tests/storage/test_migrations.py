@@ -41,6 +41,7 @@ DOMAIN_TABLES = {
     "inspection_result",
     "inspection_state",
     "risk_event_run",
+    "risk_event_entry",
 }
 
 
