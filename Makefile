@@ -13,7 +13,13 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-up: $(STAMP)
+# The console's front-end packages (npm registry, lock committed), copied into the package.
+CONSOLE := console/static/vendor/manifest.json
+$(CONSOLE): console/frontend/package-lock.json console/frontend/build.mjs
+	npm ci --prefix console/frontend --no-audit --no-fund --silent
+	npm run --prefix console/frontend --silent build
+
+up: $(STAMP) $(CONSOLE)
 	$(BIN)/nightwatch up --demo
 
 down: $(STAMP)
@@ -42,11 +48,20 @@ prometheus:
 	  apt-get install -y -qq --no-install-recommends prometheus >/dev/null 2>&1 || \
 	  { apt-get update -qq && apt-get install -y -qq --no-install-recommends prometheus; }; }
 
-test: $(STAMP) $(OIDC) prometheus
+# The browser tests' Chromium: Debian's package (Playwright downloads no browser).
+.PHONY: chromium
+chromium:
+	@command -v chromium >/dev/null || { \
+	  export DEBIAN_FRONTEND=noninteractive; \
+	  apt-get install -y -qq --no-install-recommends chromium >/dev/null 2>&1 || \
+	  { apt-get update -qq && apt-get install -y -qq --no-install-recommends chromium; }; }
+
+# Two pytest workers (pytest-xdist): most tests wait on servers, so two share the 2 cores.
+test: $(STAMP) $(OIDC) $(CONSOLE) prometheus chromium
 	$(BIN)/ruff format --check .
 	$(BIN)/ruff check .
 	$(BIN)/mypy
-	$(BIN)/pytest
+	$(BIN)/pytest -n 2 --dist worksteal
 
 clean:
-	rm -rf $(VENV) build *.egg-info tests/oidc/node_modules
+	rm -rf $(VENV) build *.egg-info tests/oidc/node_modules console/frontend/node_modules console/static/vendor

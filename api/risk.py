@@ -16,6 +16,7 @@ from api.deps import ExecutionsDep, SessionDep, get_executions
 from api.errors import ErrorBody
 from executions.service import ExecutionError
 from identity.guard import Operator, Viewer
+from intake.rules import proposed_params
 from nightwatch import web
 from nightwatch.config import Settings
 from nightwatch.temporal import TemporalUnavailable
@@ -24,6 +25,7 @@ from risk.actions import MAX_BULK, Act, Actor, RiskActionError, act_on, act_on_m
 from risk.dashboard import Counts, EventFilter, EventPage, Origin, Sort, Trend
 from risk.start import start_proposed
 from risk.story import TimelineItem, timeline
+from storage.db import session_factory
 from storage.enums import RiskState
 from storage.models import RiskEvent
 from workflows.models import ExecutionView
@@ -75,6 +77,10 @@ class EventStory(BaseModel):
     execution: ExecutionView | None = Field(None, description="the execution it started, live")
     execution_url: str | None = Field(None, description="the execution in the Temporal Web UI")
     can_start_plan: bool = Field(description="a plan is proposed and not started yet")
+    proposed_overrides: dict[str, dict[str, Any]] = Field(
+        default_factory=dict,
+        description="the parameters the proposing rule maps from the event (start-plan's default)",
+    )
 
 
 class ActBody(BaseModel):
@@ -98,8 +104,10 @@ class BulkResult(BaseModel):
 
 class StartProposed(BaseModel):
     model_config = Strict
-    overrides: dict[str, dict[str, Any]] = Field(
-        default_factory=dict, description="node key -> parameters for this run only"
+    overrides: dict[str, dict[str, Any]] | None = Field(
+        None,
+        description="node key -> parameters for this run only; default: what the proposing "
+        "rule maps from the event",
     )
 
 
@@ -198,12 +206,14 @@ async def story(
         except (ExecutionError, TemporalUnavailable):
             view = None  # Temporal away, or the run past retention: the rows still tell it
     settings = settings_of(request)
+    can_start = row.outcome == "PROPOSED" and bool(row.plan_name) and not row.execution_id
     return EventStory(
         event=EventView.model_validate(row, from_attributes=True),
         timeline=timeline(session, row, view),
         execution=view,
         execution_url=execution_url(settings, row.execution_id) if row.execution_id else None,
-        can_start_plan=row.outcome == "PROPOSED" and bool(row.plan_name) and not row.execution_id,
+        can_start_plan=can_start,
+        proposed_overrides=proposed_params(session, row) if can_start else {},
     )
 
 
@@ -252,14 +262,13 @@ async def start_plan(
     body: StartProposed | None = None,
 ) -> EventView:
     settings = settings_of(request)
-    row = await start_proposed(
-        request.app.state.database_url,
-        service,
-        settings.key_ring(),
-        event_id,
-        identity,
-        body.overrides if body else {},
-    )
+    url = request.app.state.database_url
+    overrides = body.overrides if body else None
+    if overrides is None:
+        with session_factory(url)() as session:
+            found = session.get(RiskEvent, event_id)
+            overrides = proposed_params(session, found) if found else {}
+    row = await start_proposed(url, service, settings.key_ring(), event_id, identity, overrides)
     return EventView.model_validate(row, from_attributes=True)
 
 

@@ -20,6 +20,7 @@ from cli.context import settings
 from cli.inspect_cmds import inspect_app
 from cli.output import FAILED, OK, JsonFlag, emit_json, report, report_unexpected, say
 from cli.plan_cmds import plan_app
+from cli.risk_cmds import risk_app
 from nightwatch import __version__
 from nightwatch.errors import DatabaseError, NightwatchError
 
@@ -38,6 +39,7 @@ app.add_typer(init_app, name="init")
 app.add_typer(plan_app, name="plan")
 app.add_typer(alerts_app, name="alerts")
 app.add_typer(inspect_app, name="inspect")
+app.add_typer(risk_app, name="risk")
 app.add_typer(login_cmds.token_app, name="token")
 app.add_typer(account_app, name="account")
 app.registered_commands += (
@@ -152,7 +154,7 @@ def up(
 
 def _print_ready(where: dict[str, str], *, detach: bool) -> None:
     say("ready  " + "  ".join(f"{key}={value}" for key, value in where.items()))
-    say(f"Web UI: {where['ui']}   API: {where['api']}")
+    say(f"Console: {where['console']}   Web UI: {where['ui']}   API: {where['api']}")
     if detach:
         say("Stop with: nightwatch down")
     else:

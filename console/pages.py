@@ -269,7 +269,11 @@ async def event_page(
         story = await risk_routes.story(event_id, identity, session, request)
     except RiskActionError as exc:
         return await render(request, identity, "missing.html", 404, what=exc.reason)
-    proposal = _proposal(story.event.plan_name) if story.can_start_plan else None
+    proposal = (
+        {"plan": story.event.plan_name, "overrides": story.proposed_overrides}
+        if story.can_start_plan
+        else None
+    )
     return await render(
         request,
         identity,
@@ -278,12 +282,6 @@ async def event_page(
         event=story.event,
         proposal=proposal,
     )
-
-
-def _proposal(plan: str | None) -> dict[str, Any] | None:
-    """The proposed plan's name (the start form preselects it; the rule's parameters are
-    filled in by the intake when it starts)."""
-    return {"plan": plan} if plan else None
 
 
 # -- the inbox --------------------------------------------------------------------------------

@@ -34,18 +34,19 @@ def install(app: FastAPI) -> None:
         request: Request, call_next: Callable[[Request], Awaitable[Response]]
     ) -> Response:
         response = await call_next(request)
-        if request.url.path.startswith("/console"):
-            response.headers.setdefault("Content-Security-Policy", POLICY)
-            response.headers.setdefault("X-Content-Type-Options", "nosniff")
-            response.headers.setdefault("Referrer-Policy", "same-origin")
-            response.headers.setdefault("X-Frame-Options", "DENY")
-            if (
-                response.status_code == 401
-                and request.method == "GET"
-                and not request.url.path.startswith("/console/static")
-            ):
-                target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-                return RedirectResponse(
-                    f"/console/sign-in?next={quote(target, safe='')}", status_code=303
-                )
+        if not request.url.path.startswith("/console"):
+            return response
+        if (
+            response.status_code == 401
+            and request.method == "GET"
+            and not request.url.path.startswith("/console/static")
+        ):
+            target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+            response = RedirectResponse(
+                f"/console/sign-in?next={quote(target, safe='')}", status_code=303
+            )
+        response.headers.setdefault("Content-Security-Policy", POLICY)
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("Referrer-Policy", "same-origin")
+        response.headers.setdefault("X-Frame-Options", "DENY")
         return response

@@ -14,7 +14,15 @@ from sqlalchemy import select, text
 from executions.service import Executions
 from identity.guard import Admin, Operator, Viewer
 from intake.payloads import Source
-from intake.rules import RuleDoc, RuleInUse, RuleInvalid, delete_rule, list_rules, save_rule
+from intake.rules import (
+    RuleDoc,
+    RuleInUse,
+    RuleInvalid,
+    delete_rule,
+    list_rules,
+    proposed_params,
+    save_rule,
+)
 from intake.state import Intake, IntakeError, intake_of
 from risk.actions import Actor, RiskActionError, act_on
 from risk.start import start_proposed
@@ -135,8 +143,10 @@ def risk_event(
 
 class StartProposed(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    overrides: dict[str, dict[str, Any]] = Field(
-        default_factory=dict, description="node key -> parameters for this run only"
+    overrides: dict[str, dict[str, Any]] | None = Field(
+        None,
+        description="node key -> parameters for this run only; default: what the proposing "
+        "rule maps from the event",
     )
 
 
@@ -153,7 +163,11 @@ async def start_proposed_plan(
     executions = Executions(
         await intake.temporal(), intake.settings.task_queue, database_url=intake.url, ring=ring
     )
-    overrides = body.overrides if body else {}
+    overrides = body.overrides if body else None
+    if overrides is None:
+        with session_factory(intake.url)() as session:
+            found = session.get(RiskEvent, event_id)
+            overrides = proposed_params(session, found) if found else {}
     row = await start_proposed(intake.url, executions, ring, event_id, identity, overrides)
     return RiskEventView.model_validate(row, from_attributes=True)
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 import yaml
 from pydantic import (
@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session
 
 from catalog.params import check_parameters
 from catalog.registry import ACTIONS_BY_CODE, secret_params
-from intake.payloads import Alert
+from intake.payloads import Alert, Source
 from nightwatch.errors import Conflict, NightwatchError
 from nightwatch.sealing import plaintext_secrets
 from plans import store
@@ -305,3 +305,31 @@ def mapped_params(steps: dict[str, str], rule: RuleDoc, alert: Alert) -> dict[st
 def _typed(annotation: Any, value: Any) -> Any:
     adapter: TypeAdapter[Any] = TypeAdapter(annotation)
     return adapter.dump_python(adapter.validate_python(value), mode="json")
+
+
+def proposed_params(session: Session, event: RiskEvent) -> dict[str, dict[str, Any]]:
+    """The parameters the rule that proposed this event's plan maps from the event's labels
+    and annotations (what an automatic start would have used); {} when the rule is gone or
+    no longer maps (the person then fills them in)."""
+    if event.rule_id is None or event.plan_name is None:
+        return {}
+    row = session.get(AlertRule, event.rule_id)
+    if row is None or not row.params:
+        return {}
+    rule = _doc(row)
+    alert = Alert(
+        source=event.source if event.source in get_args(Source) else "generic",
+        fingerprint=event.fingerprint,
+        status="firing",
+        name=event.alert_name,
+        severity=event.severity,
+        labels=event.labels,
+        annotations=event.annotations,
+        starts_at=event.starts_at,
+        ends_at=None,
+        episode=event.episode,
+    )
+    try:
+        return mapped_params(plan_steps(session, event.plan_name), rule, alert)
+    except NightwatchError:
+        return {}

@@ -59,6 +59,7 @@ def run_demo(settings: Settings, say: Say) -> None:
     )
     say("demo      and: nightwatch plan list | nightwatch inbox | nightwatch catalog list")
     say(f"demo      and: nightwatch inspect show {INSPECTION} | nightwatch alerts events")
+    say(f"demo      the risk dashboard: http://127.0.0.1:{settings.api_port}/console/")
 
 
 def drive(settings: Settings, say: Say) -> ExecutionView:
@@ -75,6 +76,9 @@ def _drive(api: Api, settings: Settings, say: Say) -> ExecutionView:
     ui = f"http://127.0.0.1:{settings.temporal_ui_port}/namespaces/{settings.temporal_namespace}"
     say(f"demo      running {DEMO_PLAN!r} as {execution}, signed in as {DUTY_MANAGER.username}")
     say(f"demo      follow it in the Web UI: {ui}/workflows/{execution}")
+    say(
+        f"demo      or in the console: http://127.0.0.1:{settings.api_port}/console/executions/{execution}"
+    )
     started, progress = time.monotonic(), ""
     seen: dict[str, str] = {}
     nodes = f"/api/v1/executions/{execution}/nodes"

@@ -119,6 +119,7 @@ def http_url(settings: Settings, part: str) -> str:
 
 def addresses(settings: Settings) -> dict[str, str]:
     return {
+        "console": http_url(settings, "api") + "/console/",
         "ui": f"http://127.0.0.1:{settings.temporal_ui_port}",
         "api": http_url(settings, "api") + "/docs",
         "simulator": http_url(settings, "simulator"),

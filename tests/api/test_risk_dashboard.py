@@ -3,13 +3,15 @@ timeline that records who did what."""
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import httpx
 import psycopg
 
 from tests.api.conftest import EVERY_ROLE
-from tests.support import bearer, libpq_url, seed_events, token_for
+from tests.support import bearer, cli, libpq_url, seed_events, token_for
 
 SEED = [
     {
@@ -167,3 +169,25 @@ def test_a_viewer_reads_but_cannot_act(api_url: str, engine_db: str) -> None:
         entries = conn.execute("select count(*) from risk_event_entry").fetchone()
     assert row == ("OPEN",) and entries == (0,)
     assert EVERY_ROLE  # li.wei (every role) is the other fixtures' caller
+
+
+def test_the_cli_reads_and_acts_through_the_same_api(
+    api_url: str, engine_db: str, tmp_path: Path
+) -> None:
+    [event, _] = seed_events(engine_db, SEED[:2])
+    token = token_for(engine_db, "li.wei", EVERY_ROLE)
+    nightwatch = cli(engine_db, tmp_path, "risk", api=(api_url, token))
+    listed = nightwatch("list", "--severity", "critical")
+    assert listed.returncode == 0, listed.stderr
+    assert "PaymentLatencyHigh" in listed.stdout and "DiskAlmostFull" not in listed.stdout
+    assert "1 events match" in listed.stdout
+    shelved = nightwatch("shelve", str(event), "--for", "2h", "-m", "change window")
+    assert shelved.returncode == 0 and "SHELVED" in shelved.stdout, shelved.stderr
+    wrong = nightwatch("shelve", str(event), "--for", "soon")
+    assert wrong.returncode != 0 and "--for" in wrong.stderr and "Traceback" not in wrong.stderr
+    resolved = nightwatch("resolve", str(event), "-m", "fixed upstream")
+    assert "RESOLVED" in resolved.stdout, resolved.stderr
+    shown = nightwatch("show", str(event))
+    assert "SHELVED" in shown.stdout and "fixed upstream" in shown.stdout
+    summary = nightwatch("summary", "--json")
+    assert json.loads(summary.stdout)["unresolved"] == 1
