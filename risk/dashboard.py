@@ -14,7 +14,7 @@ from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
-from sqlalchemy import ColumnElement, Select, and_, case, func, select, text
+from sqlalchemy import Select, and_, func, select, text
 from sqlalchemy.orm import Session
 
 from storage.enums import PlanType, RiskState
@@ -143,14 +143,6 @@ def _filtered(query: Select[RiskEvent], f: EventFilter) -> Select[RiskEvent]:
     return query
 
 
-def severity_rank() -> ColumnElement[int]:
-    return case(
-        {name: rank for rank, name in enumerate(SEVERITIES)},
-        value=func.lower(RiskEvent.severity),
-        else_=len(SEVERITIES),
-    )
-
-
 def events(
     session: Session, f: EventFilter, *, sort: Sort = "newest", limit: int = 50, offset: int = 0
 ) -> EventPage:
@@ -160,7 +152,7 @@ def events(
     order = {
         "newest": newest,
         "oldest": (RiskEvent.last_received_at.asc(), RiskEvent.id.asc()),
-        "severity": (severity_rank(), *newest),
+        "severity": (RiskEvent.severity_rank.asc(), *newest),
         "deliveries": (RiskEvent.deliveries.desc(), *newest),
     }[sort]
     rows = session.scalars(query.order_by(*order).limit(limit).offset(offset)).all()

@@ -20,6 +20,7 @@ from sqlalchemy import (
     Integer,
     LargeBinary,
     MetaData,
+    SmallInteger,
     String,
     Text,
     UniqueConstraint,
@@ -324,6 +325,12 @@ SEARCH = (
     "lower(coalesce(alert_name, '') || ' ' || coalesce(resource, '') || ' ' || "
     "coalesce(plan_name, '') || ' ' || fingerprint)"
 )
+# Severities most urgent first (risk/dashboard.py SEVERITIES): the dashboard's severity order.
+SEVERITY_RANK = (
+    "CASE lower(severity) WHEN 'critical' THEN 0 WHEN 'high' THEN 1 WHEN 'major' THEN 2 "
+    "WHEN 'error' THEN 3 WHEN 'warning' THEN 4 WHEN 'minor' THEN 5 WHEN 'info' THEN 6 "
+    "WHEN 'none' THEN 7 ELSE 8 END"
+)
 
 
 class RiskEvent(Base):
@@ -417,6 +424,18 @@ class RiskEvent(Base):
     resolved_at: Mapped[datetime | None]
     origin: Mapped[str | None] = mapped_column(String(16), Computed(ORIGIN, persisted=True))
     search: Mapped[str | None] = mapped_column(Text, Computed(SEARCH, persisted=True))
+    severity_rank: Mapped[int | None] = mapped_column(
+        SmallInteger, Computed(SEVERITY_RANK, persisted=True)
+    )
+
+
+Index(
+    "ix_risk_event_severity_rank",
+    RiskEvent.severity_rank,
+    RiskEvent.last_received_at.desc(),
+    RiskEvent.id.desc(),
+    postgresql_where=text(SHOWN),
+)
 
 
 class RiskEventEntry(Base):

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import httpx
 import psycopg
@@ -54,7 +55,7 @@ def test_counts_trend_and_the_filtered_list(api: httpx.Client, engine_db: str) -
     assert list(counts["by_severity"]) == ["critical", "warning", "info"]  # most urgent first
     assert counts["by_state"] == {"OPEN": 3, "ACKNOWLEDGED": 1}
 
-    today = datetime.now(UTC).date()
+    today = datetime.now(ZoneInfo("Asia/Shanghai")).date()  # the trend's days are its zone's
     trend = (
         api.get(
             "/api/v1/risk-events/trend",

@@ -30,6 +30,11 @@ SEARCH = (
     "coalesce(plan_name, '') || ' ' || fingerprint)"
 )
 SHOWN = "merged_into IS NULL"
+SEVERITY_RANK = (
+    "CASE lower(severity) WHEN 'critical' THEN 0 WHEN 'high' THEN 1 WHEN 'major' THEN 2 "
+    "WHEN 'error' THEN 3 WHEN 'warning' THEN 4 WHEN 'minor' THEN 5 WHEN 'info' THEN 6 "
+    "WHEN 'none' THEN 7 ELSE 8 END"
+)
 
 
 def upgrade() -> None:
@@ -44,6 +49,21 @@ def upgrade() -> None:
     op.add_column(
         "risk_event",
         sa.Column("search", sa.Text(), sa.Computed(SEARCH, persisted=True), nullable=True),
+    )
+    op.add_column(
+        "risk_event",
+        sa.Column(
+            "severity_rank",
+            sa.SmallInteger(),
+            sa.Computed(SEVERITY_RANK, persisted=True),
+            nullable=True,
+        ),
+    )
+    op.create_index(
+        "ix_risk_event_severity_rank",
+        "risk_event",
+        ["severity_rank", sa.text("last_received_at DESC"), sa.text("id DESC")],
+        postgresql_where=sa.text(SHOWN),
     )
     # The dashboard's list: newest first, filtered by any of these, one index each.
     op.create_index(
@@ -117,6 +137,7 @@ def downgrade() -> None:
     op.drop_index("ix_risk_event_entry_event", table_name="risk_event_entry")
     op.drop_table("risk_event_entry")
     for name in (
+        "ix_risk_event_severity_rank",
         "ix_risk_event_shelved",
         "ix_risk_event_search",
         "ix_risk_event_trend",
@@ -129,5 +150,12 @@ def downgrade() -> None:
         "ix_risk_event_newest",
     ):
         op.drop_index(name, table_name="risk_event")
-    for column in ("search", "origin", "resolved_at", "resolved_by", "shelved_until"):
+    for column in (
+        "severity_rank",
+        "search",
+        "origin",
+        "resolved_at",
+        "resolved_by",
+        "shelved_until",
+    ):
         op.drop_column("risk_event", column)
