@@ -74,6 +74,10 @@ async def _csrf(request: Request) -> str | None:
     return (await authenticator(request).session(secret)).csrf_token
 
 
+def _language(request: Request) -> str:
+    return i18n.choose(request.cookies.get(i18n.COOKIE), request.headers.get("accept-language"))
+
+
 async def render(
     request: Request,
     identity: Identity,
@@ -81,7 +85,7 @@ async def render(
     status_code: int = 200,
     **context: Any,
 ) -> HTMLResponse:
-    language = i18n.choose(request.cookies.get(i18n.COOKIE), request.headers.get("accept-language"))
+    language = _language(request)
     gettext = i18n.translator(language)
     can = {
         "operate": identity.has(Role.OPERATOR),
@@ -132,7 +136,7 @@ def sign_in(
     failed: Annotated[str | None, Query(max_length=200)] = None,
 ) -> HTMLResponse:
     """The sign-in page (open to everyone: it is how one becomes someone)."""
-    language = i18n.choose(request.cookies.get(i18n.COOKIE), request.headers.get("accept-language"))
+    language = _language(request)
     auth = authenticator(request)
     response = templates.TemplateResponse(
         request,
@@ -237,6 +241,7 @@ async def dashboard_page(
         chosen=chosen,
         plans=dashboard.plans_named(session),
         severities=dashboard.SEVERITIES[:-1],
+        severity_names={s: i18n.translator(_language(request))(s) for s in dashboard.SEVERITIES},
         states=[s.value for s in RiskState],
         sources=["alert", "inspection", "diagnosis"],
         page=page,

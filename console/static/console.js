@@ -246,8 +246,9 @@
     }
     const trend = await response.json();
     const labels = trend.days.map((d) => d.day);
+    const names = JSON.parse(canvas.dataset.labels || "{}");
     const datasets = trend.severities.map((severity) => ({
-      label: severity,
+      label: names[severity] || severity,
       data: trend.days.map((d) => d.by_severity[severity] || 0),
       backgroundColor: SEVERITY_COLOURS[severity] || "#6b7280",
       stack: "events",
