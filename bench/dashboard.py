@@ -29,8 +29,8 @@ from identity import accounts
 from identity.model import Role
 from nightwatch.config import load_settings
 from nightwatch.logs import configure_logging
-from plans.model import PlanDocument
 from plans import store
+from plans.model import PlanDocument
 from risk import dashboard
 from runtime.init_tasks import INIT_TASKS
 from runtime.initialisation import InitContext, run_tasks
@@ -46,7 +46,8 @@ insert into risk_event (source, fingerprint, episode, alert_name, severity, stat
   annotations, starts_at, deliveries, plan_name, outcome, resource, sources,
   first_received_at, last_received_at)
 select (array['alertmanager','grafana','generic','inspection','diagnosis'])[1 + i %% 5],
-  md5(i::text), 'e', 'Alert' || (i %% 5000), (array['critical','warning','warning','info'])[1 + i %% 4],
+  md5(i::text), 'e', 'Alert' || (i %% 5000),
+  (array['critical','warning','warning','info'])[1 + i %% 4],
   case when i %% 50 = 0 then 'OPEN' when i %% 50 = 1 then 'ACKNOWLEDGED' when i %% 50 = 2 then
   'SHELVED' else 'RESOLVED' end, '{}', '{}', t, 1 + i %% 7,
   case when i %% 10 = 0 then 'plan-' || (i %% 40) end, 'UNROUTED',

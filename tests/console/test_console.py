@@ -6,15 +6,18 @@ console error, no serious accessibility violation (axe-core)."""
 
 from __future__ import annotations
 
+import asyncio
 import random
 import re
+import uuid
 
+import httpx
 import psycopg
 import pytest
 from playwright.async_api import Browser, Page, expect
 
 from tests.console.conftest import Console, axe_serious
-from tests.support import libpq_url, seed_events
+from tests.support import bearer, libpq_url, seed_events, token_for
 
 pytestmark = [pytest.mark.browser, pytest.mark.devserver]
 
@@ -198,3 +201,69 @@ async def test_the_console_speaks_chinese(
     await _clean(page, console, axe_source)
     await page.goto(f"{console.url}/console/executions")
     await expect(page.get_by_role("heading", level=1)).to_have_text("执行记录")
+
+
+INSPECTION = {
+    "format": "nightwatch/inspection/v1",
+    "name": "console-health",
+    "schedule": {"every": "1h"},
+    "checks": [
+        {
+            "name": "api",
+            "kind": "http",
+            "severity": "critical",
+            "params": {"url": "http://127.0.0.1:9/health", "timeout_ms": 500},
+        }
+    ],
+}
+
+
+async def test_every_page_is_clean_and_accessible(
+    browser: Browser, console: Console, axe_source: str
+) -> None:
+    """Each page of the console, in both languages: no console error, no serious
+    accessibility violation, and the audit report linked from a finished execution."""
+    ids = _seed(console.db)
+    put = console.admin.put
+    applied = await asyncio.to_thread(
+        put, f"/api/v1/inspections/{INSPECTION['name']}", json=INSPECTION
+    )
+    assert applied.status_code in (200, 201), applied.text
+    page = await console.page(browser, "wang.ops")
+    pages = [
+        "/console/",
+        f"/console/events/{ids['inspection']}",
+        f"/console/events/{ids['proposed']}",
+        "/console/inbox",
+        "/console/executions",
+        "/console/plans",
+        "/console/plans/loan-api%20overload",
+        "/console/inspections",
+        f"/console/inspections/{INSPECTION['name']}",
+    ]
+    for language in ("en", "zh"):
+        await page.goto(f"{console.url}/console/language/{language}?back=/console/")
+        for path in pages:
+            await page.goto(f"{console.url}{path}")
+            await _clean(page, console, axe_source)
+    missing = await page.goto(f"{console.url}/console/events/999999999999")
+    assert missing is not None and missing.status == 404
+    await expect(page.get_by_role("heading", level=1)).to_have_text("未找到")
+    assert all("status of 404" in e for e in console.errors), console.errors  # the page's own
+    console.errors.clear()
+
+    # A finished execution: its page links the audit report, which tells the same story.
+    await page.goto(f"{console.url}/console/language/en?back=/console/")
+    execution = f"audit-{uuid.uuid4().hex[:12]}"
+    headers = bearer(token_for(console.db, "wang.ops", ["operator"]))
+    async with httpx.AsyncClient(base_url=console.url, headers=headers, timeout=30) as operator:
+        body = {"plan": "loan-api overload", "execution_id": execution}
+        run = await operator.post("/api/v1/executions", json=body)
+        assert run.status_code == 201, run.text
+        cancelled = await operator.post(f"/api/v1/executions/{execution}/cancel")
+        assert cancelled.status_code == 202, cancelled.text
+    await page.goto(f"{console.url}/console/executions/{execution}")
+    await expect(page.get_by_test_id("execution-state")).to_contain_text("CANCELLED")
+    await _clean(page, console, axe_source)
+    await page.get_by_role("link", name="Audit report").click()
+    await expect(page.get_by_role("heading", level=1)).to_contain_text(execution)
