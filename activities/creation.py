@@ -22,6 +22,7 @@ from catalog.params import check_parameters
 from catalog.registry import ACTIONS_BY_CODE, secret_params
 from nightwatch.codec import KeyRing
 from nightwatch.errors import NightwatchError
+from nightwatch.metrics import EXECUTIONS_STARTED
 from nightwatch.sealing import SecretError, is_sealed, plaintext_secrets, reseal
 from plans import store
 from plans.model import StepStrategy
@@ -195,6 +196,7 @@ def create(
         },
         rows,
     )
+    EXECUTIONS_STARTED.labels(plan.name, params.trigger_kind).inc()
     return snapshot
 
 

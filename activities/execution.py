@@ -9,12 +9,14 @@ every wait for a person and when the execution ends (retried until the database 
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
 from pydantic_core import to_json
+from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session
 from temporalio import activity
@@ -32,6 +34,7 @@ from catalog.registry import ACTIONS_BY_CODE, secret_params
 from nightwatch.codec import KeyRing
 from nightwatch.errors import NightwatchError
 from nightwatch.logs import bind_execution, get_logger
+from nightwatch.metrics import EXECUTIONS_FINISHED, STEP_SECONDS
 from nightwatch.sealing import SecretError, reveal, reveal_env
 from nightwatch.temporal import SEARCH_ATTRIBUTES
 from platforms.errors import PlatformError
@@ -58,6 +61,12 @@ SLOW_STEP_SECONDS = 0.5
 def _execution_id() -> str:
     """The workflow id of the running activity: the execution id."""
     return activity.info().workflow_id or "(no workflow)"
+
+
+PLAN_OF = text(
+    "select p.name from pre_plan_execute_order o join pre_plan p on p.id = o.plan_id "
+    "where o.id = :id"
+)
 
 
 class ExecutionActivities:
@@ -182,9 +191,12 @@ class ExecutionActivities:
             heartbeat()
 
         timer.append(loop.call_later(SLOW_STEP_SECONDS, slow))
+        clock, outcome = time.monotonic(), "failed"
         try:
             output = await handler_for(request.action)(params, context)
+            outcome = "succeeded"
         except asyncio.CancelledError:
+            outcome = "cancelled"
             await self._note_cancelled(request.node_id, context)
             raise
         except PlatformError as exc:
@@ -196,6 +208,7 @@ class ExecutionActivities:
             ) from None
         finally:
             timer[0].cancel()
+            STEP_SECONDS.labels(request.action, outcome).observe(time.monotonic() - clock)
         self._mark_later(
             request.node_id,
             state=NodeState.SUCCEEDED,
@@ -259,6 +272,10 @@ class ExecutionActivities:
             )
         if not exists:
             raise ApplicationError(f"no execution row {record.execution_row}", non_retryable=True)
+        if record.ended and record.state:
+            with writer_engine(self._url).connect() as conn:
+                plan = conn.execute(PLAN_OF, {"id": record.execution_row}).scalar()
+            EXECUTIONS_FINISHED.labels(plan or "?", record.state).inc()
 
     @activity.defn
     async def send_reminder(self, message: str) -> bool:

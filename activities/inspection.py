@@ -30,6 +30,7 @@ from catalog.checks import CHECKS_BY_CODE, CheckSpec
 from inspection.conditions import Condition, Outcome
 from inspection.model import Check, Every, InspectionDoc, conditions_of, render, seconds
 from nightwatch.logs import get_logger
+from nightwatch.metrics import INSPECTION_RESULTS
 from platforms.dap import DapClient
 from storage.db import async_session_factory
 from workflows.inspection import (
@@ -233,6 +234,7 @@ class InspectionActivities:
         todo = [item for item in row.work if (item["check"], item["target"]) not in done]
         counts = BatchCounts(resumed=len(row.work) - len(todo))
         writer = _ResultWriter(self._url, params.run_id, row.plan_id, counts, len(row.work))
+        writer.plan_name = str(row.document.get("name") or row.plan_id)
         room = asyncio.Semaphore(params.concurrency)
         hosts: dict[str, asyncio.Semaphore] = {}
 
@@ -344,9 +346,12 @@ class _ResultWriter:
         self._last = time.monotonic()
         self._lock = asyncio.Lock()
 
+    plan_name = "?"
+
     async def add(self, result: dict[str, Any]) -> None:
         self._pending.append(result)
         outcome = result["outcome"]
+        INSPECTION_RESULTS.labels(self.plan_name, result.get("check_name", "?"), outcome).inc()
         if outcome == "PASS":
             self._counts.passed += 1
         elif outcome == "WARN":

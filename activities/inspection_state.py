@@ -29,6 +29,7 @@ from activities.notify import RunReport, push
 from catalog.system_config import CONFIGS_BY_KEY
 from inspection.model import InspectionDoc, seconds
 from nightwatch.logs import get_logger
+from nightwatch.metrics import INSPECTION_MISSED_RUNS
 from storage.db import async_session_factory
 from workflows.inspection import ConcludeRun, RunSummary
 
@@ -472,6 +473,7 @@ def _maintained(doc: InspectionDoc, check: str, now: datetime) -> bool:
 
 async def open_missed_runs_event(session: AsyncSession, plan: str, missed: int, newly: int) -> None:
     """Runs the schedule missed past its catch-up window: a risk event of their own."""
+    INSPECTION_MISSED_RUNS.labels(plan).inc(max(newly, 0))
     labels = {"source": "inspection", "plan": plan, "check": "(schedule)", "severity": "major"}
     await session.execute(
         text(

@@ -19,6 +19,7 @@ from pydantic import BaseModel, Field
 
 from catalog.system_config import Channel
 from nightwatch.logs import get_logger
+from nightwatch.metrics import NOTIFICATION_FAILURES
 
 log = get_logger("nightwatch.notify")
 CHAT = {"dingtalk", "wecombot", "feishu", "lark", "slack"}
@@ -154,9 +155,11 @@ async def push(report: RunReport, channels: list[Any]) -> list[str]:
             )
         except Exception as exc:  # a channel's failure never fails the run
             log.warning("inspection push failed", channel=name, error=type(exc).__name__)
+            NOTIFICATION_FAILURES.labels(name).inc()
             continue
         if ok:
             sent.append(name)
         else:
             log.warning("inspection push refused", channel=name, plan=report.plan)
+            NOTIFICATION_FAILURES.labels(name).inc()
     return sent

@@ -9,20 +9,50 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
+from prometheus_client import CollectorRegistry, Gauge, generate_latest
 from pydantic import SecretStr
 
 from api import auth, codec, errors, executions, inspections, risk
 from api.deps import TemporalLink
 from api.routes import router
 from console import web as console
+from executions.inbox import waiting
 from identity.authn import AuthConfig, Authenticator
-from nightwatch import __version__, web
+from nightwatch import __version__, metrics, web
 from nightwatch.config import Settings
 from risk.actions import RiskActionError
 from storage.db import session_factory
+
+
+def waiting_metrics(database_url: str) -> bytes:
+    """Steps waiting for a person, read at scrape time: how many, and the oldest's age, by
+    plan and what they wait for (an alert rule fires on executions waiting too long)."""
+    registry = CollectorRegistry()
+    labels = ["plan", "waits_for"]
+    count = Gauge(
+        "nightwatch_waiting_for_person", "Steps waiting for a person", labels, registry=registry
+    )
+    oldest = Gauge(
+        "nightwatch_waiting_for_person_oldest_seconds",
+        "How long the oldest step has waited for a person",
+        labels,
+        registry=registry,
+    )
+    with session_factory(database_url)() as session:
+        items = waiting(session)
+    now = datetime.now(UTC)
+    ages: dict[tuple[str, str], float] = {}
+    for item in items:
+        key = (item.plan, item.waits_for)
+        count.labels(*key).inc()
+        ages[key] = max(ages.get(key, 0.0), (now - item.since).total_seconds())
+    for key, age in ages.items():
+        oldest.labels(*key).set(age)
+    return generate_latest(registry)
 
 
 def create_app(settings: Settings) -> FastAPI:
@@ -72,6 +102,7 @@ def create_app(settings: Settings) -> FastAPI:
         )
 
     console.install(app)
+    metrics.install(app, settings, lambda: waiting_metrics(settings.effective_database_url))
 
     @app.get("/healthz", tags=["health"])
     def healthz() -> dict[str, str]:

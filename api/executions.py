@@ -31,6 +31,7 @@ from executions.service import (
 from identity.guard import Approver, Operator, Viewer
 from identity.model import Identity, role_names
 from nightwatch.config import Settings
+from nightwatch.metrics import DECISIONS, DECISIONS_REFUSED
 from storage import executions as rows
 from storage.enums import ExecutionState
 from workflows.models import Decision, DecisionKind, ExecutionInput, ExecutionView, Fill, NodeView
@@ -238,7 +239,13 @@ def _decision_route(what: str, kind: DecisionKind, who: Any, summary: str) -> No
         identity: Identity,
         service: ExecutionsDep,
     ) -> NodeView | None:
-        return await service.decide(execution, kind, _decision(identity, node, body.comment))
+        try:
+            taken = await service.decide(execution, kind, _decision(identity, node, body.comment))
+        except Refused:
+            DECISIONS_REFUSED.labels(kind.value).inc()
+            raise
+        DECISIONS.labels(kind.value).inc()
+        return taken
 
     decide.__annotations__["identity"] = who  # the role check of this decision
     decide.__name__ = what
@@ -279,11 +286,14 @@ async def fill(
 ) -> NodeView:
     values = seal_parameters(body.values, execution, node, _settings(request).key_ring(), "values")
     try:
-        return await service.fill(
+        taken = await service.fill(
             execution,
             Fill(node=node, values=values, comment=body.comment, **_acting(identity)),
         )
+        DECISIONS.labels("FILL").inc()
+        return taken
     except Refused as refused:
+        DECISIONS_REFUSED.labels("FILL").inc()
         problems = field_problems(refused.reason, set(body.values))
         if problems:  # the values themselves are wrong: say so on each field (422)
             raise InvalidFill(problems) from None

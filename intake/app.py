@@ -6,16 +6,17 @@ share is intake/state.py. Errors are the shared shape of nightwatch/web.py.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DataError
 
 from identity.authn import AuthConfig, Authenticator
 from intake import events, webhooks
 from intake.state import Intake, IntakeError
-from nightwatch import __version__, web
+from nightwatch import __version__, metrics, web
 from nightwatch.config import Settings
 from nightwatch.errors import NightwatchError
 from risk.actions import RiskActionError
@@ -82,6 +83,17 @@ def create_app(settings: Settings) -> FastAPI:
     app.add_exception_handler(DataError, _refused_value)
     app.include_router(webhooks.router)
     app.include_router(events.router)
+
+    metrics.install(app, settings)
+
+    @app.middleware("http")
+    async def count_refusals(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        response = await call_next(request)
+        if request.url.path.startswith("/alerts") and response.status_code >= 400:
+            metrics.INTAKE_REFUSED.labels(str(response.status_code)).inc()
+        return response
 
     @app.get("/healthz", tags=["health"])
     def healthz() -> dict[str, str]:

@@ -33,6 +33,7 @@ from intake.payloads import Alert
 from intake.rules import RuleDoc, list_rules, mapped_params, plan_steps, route
 from nightwatch.errors import NightwatchError
 from nightwatch.logs import get_logger
+from nightwatch.metrics import INTAKE_ALERTS
 from storage.enums import AlertOutcome, RiskState
 from storage.executions import executions_started_by_alerts
 from workflows.models import AlertResolved, ExecutionInput
@@ -218,6 +219,7 @@ async def handle(
         )
 
     def result(outcome: str, execution: str | None = None, reason: str | None = None) -> Outcome:
+        INTAKE_ALERTS.labels(alert.source, outcome).inc()
         return Outcome(alert.fingerprint, event, outcome, execution, reason)
 
     if alert.status == "resolved":

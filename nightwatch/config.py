@@ -117,6 +117,18 @@ class Settings(BaseSettings):
     # The codec endpoint the Temporal Web UI calls to show payloads (`/codec` on the API).
     codec_cors_origins: str = Field("", description="Web UI origins, comma-separated")
 
+    # Metrics (nightwatch/metrics.py): every process's /metrics page needs one of these.
+    metrics_tokens: SecretStr = Field(
+        SecretStr(""), description="bearer tokens Prometheus scrapes /metrics with, comma-separated"
+    )
+    worker_metrics_port: int = Field(
+        9464, ge=0, le=65535, description="the worker's /metrics and /healthz (0: none)"
+    )
+    worker_metrics_host: str = Field(
+        "127.0.0.1", max_length=200, description="where the worker's /metrics listens"
+    )
+    sdk_metrics: bool = Field(True, description="add the Temporal SDK's metrics to /metrics")
+
     archive_interval_seconds: float = Field(
         15.0, gt=0, le=3600, description="how often a worker archives closed histories"
     )

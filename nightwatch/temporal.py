@@ -7,10 +7,12 @@ so that every payload is read the same way everywhere.
 from __future__ import annotations
 
 import dataclasses
+import socket
 
 from temporalio.client import Client
 from temporalio.contrib.pydantic import PydanticPayloadConverter
 from temporalio.converter import CompositePayloadConverter, DataConverter
+from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 from temporalio.service import TLSConfig
 
 from nightwatch.codec import EncryptionCodec, KeyRing
@@ -82,6 +84,28 @@ class TemporalUnavailable(NightwatchError, RuntimeError):
     """The Temporal frontend cannot be reached (a RuntimeError, as the SDK raises)."""
 
 
+_RUNTIME: tuple[Runtime, str] | None = None
+
+
+def sdk_runtime() -> tuple[Runtime, str]:
+    """This process's Temporal runtime, its metrics served on a loopback port (the address
+    is the second item; /metrics pages append what it serves)."""
+    global _RUNTIME
+    if _RUNTIME is None:
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
+        endpoint = f"127.0.0.1:{port}"
+        metrics = PrometheusConfig(bind_address=endpoint)
+        _RUNTIME = (Runtime(telemetry=TelemetryConfig(metrics=metrics)), endpoint)
+    return _RUNTIME
+
+
+def sdk_metrics_endpoint() -> str | None:
+    """Where this process's Temporal SDK serves its metrics, once a client connected."""
+    return _RUNTIME[1] if _RUNTIME else None
+
+
 async def connect(settings: Settings, *, identity: str | None = None) -> Client:
     """Connect to the configured Temporal frontend with our converter."""
     address = settings.effective_temporal_address
@@ -92,6 +116,7 @@ async def connect(settings: Settings, *, identity: str | None = None) -> Client:
             data_converter=data_converter(settings.key_ring()),
             tls=_tls(settings),
             identity=identity,
+            runtime=sdk_runtime()[0] if settings.sdk_metrics else None,
         )
     except RuntimeError as exc:
         reason = "connection refused" if "refused" in str(exc).lower() else str(exc)[:200]

@@ -12,6 +12,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
+from wsgiref.simple_server import WSGIServer
 
 from temporalio.client import Client
 from temporalio.worker import UnsandboxedWorkflowRunner, Worker, WorkflowRunner
@@ -25,6 +26,7 @@ from intake.inspection_routing import InspectionRouter
 from nightwatch.codec import KeyRing
 from nightwatch.config import Settings
 from nightwatch.logs import get_logger
+from nightwatch.metrics import serve_metrics
 from runtime.init_tasks import INIT_TASKS
 from runtime.initialisation import default_context, run_tasks
 from storage import migrate
@@ -147,8 +149,31 @@ async def serve(worker: Worker, client: Client, settings: Settings) -> None:
     archiver = asyncio.create_task(
         archive_forever(client, settings.effective_database_url, settings.archive_interval_seconds)
     )
+    page = metrics_server(settings)
     async with worker:
         await stop.wait()
         archiver.cancel()
         log.info("worker stopping: finishing in-flight tasks")
+    if page is not None:
+        page.shutdown()
     log.info("worker stopped")
+
+
+def metrics_server(settings: Settings) -> WSGIServer | None:
+    """The worker's own small HTTP server, on a thread: `/metrics` (a metrics token) and
+    `/healthz`."""
+    if not settings.worker_metrics_port:
+        return None
+    try:
+        server = serve_metrics(
+            settings, settings.worker_metrics_host, settings.worker_metrics_port, worker_identity()
+        )
+    except OSError as exc:  # a worker never stops for want of its metrics page
+        log.warning(
+            "worker metrics not served",
+            port=settings.worker_metrics_port,
+            reason=exc.strerror or str(exc),
+        )
+        return None
+    log.info("worker metrics", address=f"{settings.worker_metrics_host}:{server.server_port}")
+    return server

@@ -102,13 +102,21 @@ class EmbeddedPostgres:
         for path in (self.data_dir, self.log):
             os.chown(path, self._uid, -1)
         self.data_dir.chmod(0o700)
-        # The service user must be able to reach the data folder, the log and the binaries.
+        self._reachable()
+
+    def _reachable(self) -> None:
+        """The service user must be able to reach the data folder, the log and the binaries
+        (checked again before every command: a folder above may have been made since, with
+        no way through for others, e.g. a test runner's per-worker temporary folder)."""
+        if self._uid is None:
+            return
         for path in {*self.data_dir.parents, *self.log.parents, *self.bin.parents}:
             mode = path.stat().st_mode
             if not mode & 0o001:
                 path.chmod(mode | 0o001)
 
     def _run(self, program: str, *args: str) -> None:
+        self._reachable()
         result = subprocess.run(
             [str(self.bin / program), *args],
             capture_output=True,

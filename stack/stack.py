@@ -98,6 +98,15 @@ class Layout:
             write_key_file(path, KeyRing.parse([f"local-1:{key}"], source=str(path)))
         return path
 
+    def metrics_token(self) -> Path:
+        """The token the local stack's /metrics pages ask for: made once, kept (0600); a
+        Prometheus reads it as its `credentials_file`."""
+        path = self.home / "metrics-token"
+        if not path.exists():
+            path.write_text(secrets.token_urlsafe(24))
+            path.chmod(0o600)
+        return path
+
     def simulator_token(self) -> str:
         """The local simulator's bearer token: made once, kept (the database holds it too)."""
         path = self.home / "simulator-token"
@@ -124,6 +133,13 @@ def addresses(settings: Settings) -> dict[str, str]:
         "api": http_url(settings, "api") + "/docs",
         "simulator": http_url(settings, "simulator"),
         "intake": http_url(settings, "intake") + "/alerts",
+        "metrics": ",".join(
+            [
+                http_url(settings, "api") + "/metrics",
+                http_url(settings, "intake") + "/metrics",
+                f"http://127.0.0.1:{settings.worker_metrics_port}/metrics",
+            ]
+        ),
         "temporal": settings.effective_temporal_address,
         "database": shown_url(settings.effective_database_url),
         "task_queue": settings.task_queue,
@@ -137,6 +153,7 @@ def preflight(settings: Settings) -> None:
         "temporal_ui_port": settings.temporal_ui_port,
         "temporal_http_port": settings.temporal_http_port,
         "temporal_metrics_port": settings.temporal_metrics_port,
+        "worker_metrics_port": settings.worker_metrics_port,
         **{field: getattr(settings, field) for field in HTTP_PARTS.values()},
     }
     if settings.uses_embedded_postgres:
@@ -267,6 +284,8 @@ class Stack:
         )
         for name, value in self.layout.intake_secrets().items():
             env.setdefault(name, value)  # an operator's own credentials win
+        env.setdefault("NIGHTWATCH_METRICS_TOKENS", self.layout.metrics_token().read_text().strip())
+        env.setdefault("NIGHTWATCH_WORKER_METRICS_PORT", str(self.settings.worker_metrics_port))
         return env
 
     def _start_worker(self) -> None:

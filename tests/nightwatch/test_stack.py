@@ -5,15 +5,12 @@ from __future__ import annotations
 import asyncio
 import gzip
 import json
-import os
 import signal
 import socket
 import subprocess
 import sys
 import threading
 import uuid
-from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -22,66 +19,10 @@ import pytest
 import yaml
 from temporalio.client import Client
 
-from stack.processes import StackState, port_in_use
+from tests.nightwatch.conftest import StackEnv
 from tests.support import free_port, wait_until
 
 pytestmark = pytest.mark.slow
-
-
-@dataclass
-class StackEnv:
-    home: Path
-    env: dict[str, str]
-
-    @property
-    def ui(self) -> str:
-        return f"http://127.0.0.1:{self.env['NIGHTWATCH_TEMPORAL_UI_PORT']}/"
-
-    @property
-    def temporal(self) -> str:
-        return f"127.0.0.1:{self.env['NIGHTWATCH_TEMPORAL_PORT']}"
-
-    @property
-    def database(self) -> str:
-        return f"postgresql://postgres@127.0.0.1:{self.env['NIGHTWATCH_POSTGRES_PORT']}/nightwatch"
-
-    def ports(self) -> list[int]:
-        return [int(value) for key, value in self.env.items() if key.endswith("_PORT")]
-
-    def run(self, *args: str, timeout: float = 180) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [sys.executable, "-m", "nightwatch", *args],
-            env=self.env,
-            cwd=self.home.parent,
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-        )
-
-    def nothing_running(self) -> bool:
-        state = StackState.load(self.home / "stack.json")
-        return not state.running_parts() and not any(port_in_use(p) for p in self.ports())
-
-
-@pytest.fixture
-def stack(tmp_path: Path) -> Iterator[StackEnv]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("NIGHTWATCH_")}
-    env.pop("DATABASE_URL", None)
-    env.update(
-        NIGHTWATCH_HOME=str(tmp_path / "home"),
-        NIGHTWATCH_CREDENTIALS_FILE=str(tmp_path / "credentials.json"),
-        NIGHTWATCH_TEMPORAL_PORT=str(free_port()),
-        NIGHTWATCH_TEMPORAL_UI_PORT=str(free_port()),
-        NIGHTWATCH_TEMPORAL_HTTP_PORT=str(free_port()),
-        NIGHTWATCH_TEMPORAL_METRICS_PORT=str(free_port()),
-        NIGHTWATCH_POSTGRES_PORT=str(free_port()),
-        NIGHTWATCH_API_PORT=str(free_port()),
-        NIGHTWATCH_SIMULATOR_PORT=str(free_port()),
-        NIGHTWATCH_INTAKE_PORT=str(free_port()),
-    )
-    stack = StackEnv(tmp_path / "home", env)
-    yield stack
-    stack.run("down", timeout=120)
 
 
 def _park_a_workflow(address: str) -> str:
@@ -136,6 +77,11 @@ def test_up_twice_keeps_temporal_state_and_the_database(stack: StackEnv) -> None
         "payment-gateway instances down",
     ]
     assert httpx.get(stack.ui, timeout=10).status_code == 200
+    # The console the `ready` line names: its sign-in page, its scripts served from here.
+    assert f"console={api}/console/" in first.stdout
+    sign_in = httpx.get(f"{api}/console/sign-in", timeout=10)
+    assert sign_in.status_code == 200 and "/console/static/vendor/htmx.min.js" in sign_in.text
+    assert httpx.get(f"{api}/console/static/vendor/htmx.min.js", timeout=10).status_code == 200
     # The address the README and the `ready` line give for the simulator: its index.
     simulator = httpx.get(f"http://127.0.0.1:{stack.env['NIGHTWATCH_SIMULATOR_PORT']}/", timeout=10)
     assert simulator.status_code == 200
