@@ -44,12 +44,22 @@ def waiting_metrics(database_url: str) -> bytes:
     )
     with session_factory(database_url)() as session:
         items = waiting(session)
+    overdue = Gauge(
+        "nightwatch_waiting_for_person_overdue",
+        "Steps waiting for a person past their timeoutSeconds (the execution should have "
+        "moved on: a worker is missing or stuck)",
+        labels,
+        registry=registry,
+    )
     now = datetime.now(UTC)
     ages: dict[tuple[str, str], float] = {}
     for item in items:
         key = (item.plan, item.waits_for)
         count.labels(*key).inc()
-        ages[key] = max(ages.get(key, 0.0), (now - item.since).total_seconds())
+        age = (now - item.since).total_seconds()
+        ages[key] = max(ages.get(key, 0.0), age)
+        late = item.timeout_seconds is not None and age > item.timeout_seconds
+        overdue.labels(*key).inc(1 if late else 0)
     for key, age in ages.items():
         oldest.labels(*key).set(age)
     return generate_latest(registry)

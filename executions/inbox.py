@@ -30,6 +30,7 @@ class Waiting(BaseModel):
     missing: list[str]
     may_act: list[str]
     since: datetime
+    timeout_seconds: int | None = None  # the step's wait ends then (its onTimeout); None: never
 
 
 class Who(BaseModel):
@@ -60,9 +61,19 @@ def waiting(session: Session, who: Who | None = None) -> list[Waiting]:
                 else [],
                 may_act=confirmers or ["anyone"],
                 since=node.updated_at,
+                timeout_seconds=_timeout(node.strategy, node.state),
             )
         )
     return items
+
+
+def _timeout(strategy: dict[str, object], state: str) -> int | None:
+    """A wait for a person ends after the step's timeoutSeconds; a decision after failure
+    waits as long as it takes."""
+    value = strategy.get("timeoutSeconds")
+    if state == NodeState.FAILED_WAITING or not isinstance(value, int) or value <= 0:
+        return None
+    return value
 
 
 def _key(name: str, kind: str, order: int, parent: str | None) -> str:

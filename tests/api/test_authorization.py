@@ -31,7 +31,10 @@ PUBLIC = {
     ("POST", "/auth/cli/start"): "the CLI asking to be signed in",
     ("POST", "/auth/cli/token"): "the CLI collecting its token (its secret proves it)",
     ("GET", "/auth/cli"): "the page sends whoever is not signed in to sign in",
-    ("GET", "/metrics"): "Prometheus: a metrics token of its own (tests/nightwatch/test_metrics.py)",
+    (
+        "GET",
+        "/metrics",
+    ): "Prometheus: a metrics token of its own (tests/nightwatch/test_metrics.py)",
 }
 # The intake's webhooks authenticate senders with their own credentials (tests/intake).
 SENDERS = re.compile(r"^/alerts/")
