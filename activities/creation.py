@@ -161,6 +161,9 @@ def create(
             node(child, f"{step.name}.{child.execute_order}", spec.node_id)
             for child in children or []
         ]
+        for child in spec.children:  # a sub-plan's site is its steps' unless they name one
+            if spec.strategy.site and not child.strategy.site:
+                child.strategy = child.strategy.model_copy(update={"site": spec.strategy.site})
     _check_overrides(params, nodes)
     if params.rerun_from:
         _skip_before(nodes, params.rerun_from)

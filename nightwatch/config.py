@@ -71,6 +71,12 @@ class Settings(BaseSettings):
     )
     temporal_namespace: str = "default"
     task_queue: str = "nightwatch"
+    site: str | None = Field(
+        None,
+        pattern=r"^[a-z0-9][a-z0-9-]{0,30}$",
+        description="this worker's data centre: it also polls `<task_queue>@<site>`, where "
+        "steps that name the site run",
+    )
     temporal_tls_cert: Path | None = None
     temporal_tls_key: Path | None = None
     temporal_tls_ca: Path | None = None

@@ -19,6 +19,9 @@ SUB_PLAN_ORDER = (PlanType.DISASTER_SWITCH, PlanType.DISASTER_RECOVERY, PlanType
 SubPlanType = Literal["DISASTER_SWITCH", "DISASTER_RECOVERY", "TRAFFIC_BACK"]
 
 
+SITE_PATTERN = r"^[a-z0-9][a-z0-9-]{0,30}$"
+
+
 class StepStrategy(BaseModel):
     """How a step runs. Stored as camelCase JSON; keys may be added, never change meaning.
 
@@ -52,6 +55,12 @@ class StepStrategy(BaseModel):
     reminder_seconds: int = Field(
         0, ge=0, description="remind people this long before timeoutSeconds passes"
     )
+    site: str | None = Field(
+        None,
+        pattern=SITE_PATTERN,
+        description="the data centre whose workers run this step (their queue "
+        "`<task queue>@<site>`); none: any worker",
+    )
 
     def compact(self) -> dict[str, Any]:
         """Only the keys that differ from their defaults: how documents show a strategy."""
@@ -83,6 +92,12 @@ class SubPlanDoc(BaseModel):
 
     type: SubPlanType
     name: str | None = Field(None, max_length=200)
+    site: str | None = Field(
+        None,
+        pattern=SITE_PATTERN,
+        description="the data centre whose workers run this sub-plan's steps (a step's own "
+        "site wins): a switch-over runs in the surviving one",
+    )
     steps: list[StepDoc] = Field(default_factory=list)
 
 

@@ -64,6 +64,7 @@ def canonical(document: PlanDocument) -> PlanDocument:
         SubPlanDoc(
             type=sub.type,
             name=sub.name or f"{document.name} / {sub.type}",
+            site=sub.site,
             steps=[step(s) for s in sub.steps],
         )
         for sub in sorted_sub_plans(document.sub_plans)
@@ -183,7 +184,7 @@ def _write_sub_plans(
     session: Session, main: Plan, doc: PlanDocument, catalog: CatalogView, old: dict[str, Plan]
 ) -> None:
     now = datetime.now(UTC)
-    templates: list[tuple[str, int]] = []
+    templates: list[tuple[str, int, str | None]] = []
     for sub in doc.sub_plans:  # canonical: fixed order
         row = old.pop(sub.type, None)
         if row is None:
@@ -194,7 +195,7 @@ def _write_sub_plans(
         row.enabled, row.updated_by = main.enabled, main.updated_by
         session.flush()
         _write_steps(session, row.id, sub.steps, catalog)
-        templates.append((sub.type, row.id))
+        templates.append((sub.type, row.id, sub.site))
     for row in old.values():  # sub-plans no longer chosen, with their steps
         row.deleted_at = row.deleted_at or now
         _write_rows(session, row.id, [])
@@ -206,11 +207,11 @@ def _write_sub_plans(
                 "name": sub_type,
                 "type": StepType.PRE_PLAN_TEMPLATE,
                 "atom_id": plan_id,
-                "execute_strategy": dict(TEMPLATE_STRATEGY),
+                "execute_strategy": {**TEMPLATE_STRATEGY, **({"site": site} if site else {})},
                 "execute_context": None,
                 "pending_params": None,
             }
-            for sub_type, plan_id in templates
+            for sub_type, plan_id, site in templates
         ],
     )
 
@@ -369,7 +370,12 @@ def document(
         assert sub is not None, f"template step {template.id} names no plan"
         subs.append(
             SubPlanDoc.model_validate(
-                {"type": sub.type, "name": sub.name, "steps": _step_docs(children or [], codes)}
+                {
+                    "type": sub.type,
+                    "name": sub.name,
+                    "site": (template.execute_strategy or {}).get("site"),
+                    "steps": _step_docs(children or [], codes),
+                }
             )
         )
     return doc.model_copy(update={"sub_plans": subs})

@@ -10,6 +10,7 @@ import socket
 import sys
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import AsyncExitStack
 from pathlib import Path
 from typing import Any
 from wsgiref.simple_server import WSGIServer
@@ -33,6 +34,7 @@ from storage import migrate
 from workflows.diagnostics import DiagnosticsWorkflow
 from workflows.execution import PlanExecutionWorkflow
 from workflows.inspection import InspectionRecheckWorkflow, InspectionRunWorkflow
+from workflows.models import site_queue
 
 log = get_logger("nightwatch.worker")
 
@@ -120,6 +122,21 @@ def build_worker(
     )
 
 
+def site_worker(client: Client, settings: Settings) -> Worker | None:
+    """The second worker of a worker in a data centre (NIGHTWATCH_SITE): steps that name
+    the site run on its queue, `<task_queue>@<site>`, and nowhere else."""
+    queue = site_queue(settings.task_queue, settings.site)
+    if queue is None:
+        return None
+    return Worker(
+        client,
+        task_queue=queue,
+        activities=activities(settings.effective_database_url, settings.key_ring()),
+        activity_executor=ThreadPoolExecutor(ACTIVITY_THREADS),
+        identity=f"{worker_identity()}@{settings.site}",
+    )
+
+
 async def prepare(settings: Settings) -> None:
     """Everything that must be done before the worker may register: schema, then init tasks."""
     url = settings.effective_database_url
@@ -138,19 +155,29 @@ async def prepare(settings: Settings) -> None:
         )
 
 
-async def serve(worker: Worker, client: Client, settings: Settings) -> None:
+async def serve(
+    worker: Worker, client: Client, settings: Settings, site: Worker | None = None
+) -> None:
     """Run `worker` until SIGTERM or SIGINT, archiving closed histories beside it; on a
     signal, in-flight tasks finish first."""
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
-    log.info("worker registered", task_queue=settings.task_queue, identity=worker_identity())
+    log.info(
+        "worker registered",
+        task_queue=settings.task_queue,
+        site_queue=site_queue(settings.task_queue, settings.site),
+        identity=worker_identity(),
+    )
     archiver = asyncio.create_task(
         archive_forever(client, settings.effective_database_url, settings.archive_interval_seconds)
     )
     page = metrics_server(settings)
-    async with worker:
+    async with AsyncExitStack() as running:
+        await running.enter_async_context(worker)
+        if site is not None:
+            await running.enter_async_context(site)
         await stop.wait()
         archiver.cancel()
         log.info("worker stopping: finishing in-flight tasks")

@@ -58,6 +58,7 @@ with workflow.unsafe.imports_passed_through():
         NodeView,
         StepRequest,
         StepResult,
+        site_queue,
     )
 
 K = DecisionKind
@@ -271,6 +272,8 @@ class PlanExecutionWorkflow:
             ),
             cancellation_type=ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
             summary=f"{spec.key} {spec.action}",
+            # A step that names a data centre runs on that site's workers only.
+            task_queue=site_queue(workflow.info().task_queue, spec.strategy.site),
         )
         return result.output
 

@@ -206,3 +206,9 @@ class ExecutionRecord(BaseModel):
     error: str | None = None
     nodes: list[NodeRecord]
     ended: bool = False
+
+
+def site_queue(base: str, site: str | None) -> str | None:
+    """The task queue of a data centre's workers (`nightwatch@dc-b`); None for any worker
+    (the workflow's own queue, which every worker polls)."""
+    return f"{base}@{site}" if site else None

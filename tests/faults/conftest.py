@@ -157,8 +157,10 @@ def postgres(tmp_path: Path, simulator_url: str) -> Iterator[Postgres]:
         pg.stop()
 
 
-def worker_process(address: str, db: str, queue: str, log: Path) -> subprocess.Popen[bytes]:
-    """`nightwatch worker` as operators run it."""
+def worker_process(
+    address: str, db: str, queue: str, log: Path, **settings: str
+) -> subprocess.Popen[bytes]:
+    """`nightwatch worker` as operators run it (`settings`: more NIGHTWATCH_ variables)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("NIGHTWATCH_")}
     env.update(
         NIGHTWATCH_DATABASE_URL=db,
@@ -169,7 +171,9 @@ def worker_process(address: str, db: str, queue: str, log: Path) -> subprocess.P
         # One test's worker archives only its own executions' histories, not every
         # closed one the shared dev server holds from the rest of the suite.
         NIGHTWATCH_ARCHIVE_INTERVAL_SECONDS="3600",
+        NIGHTWATCH_WORKER_METRICS_PORT="0",
     )
+    env.update({f"NIGHTWATCH_{name.upper()}": value for name, value in settings.items()})
     with log.open("ab") as out:
         return subprocess.Popen(
             [sys.executable, "-m", "nightwatch", "worker"],
