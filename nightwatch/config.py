@@ -223,6 +223,12 @@ class Settings(BaseSettings):
             raise ValueError("payload_keys: set the keys or a key file, not both")
         if self.payload_key_file is not None and not Path(self.payload_key_file).is_file():
             raise ValueError(f"payload_key_file: file {self.payload_key_file} does not exist")
+        if self.env == "production" and self.payload_encryption == "off":
+            raise ValueError(
+                "payload_encryption: production never sends plain-text payloads to Temporal: "
+                "remove NIGHTWATCH_PAYLOAD_ENCRYPTION=off and set NIGHTWATCH_PAYLOAD_KEYS or "
+                "NIGHTWATCH_PAYLOAD_KEY_FILE"
+            )
         if self.encrypts_payloads and not self.has_payload_keys:
             raise ValueError(
                 "payload_keys: payload encryption is on (the default in production) "

@@ -126,7 +126,7 @@ def _worker(env: WorkflowEnvironment, db: str, queue: str, log: Path) -> subproc
         "NIGHTWATCH_TEMPORAL_ADDRESS": env.client.service_client.config.target_host,
         "NIGHTWATCH_TASK_QUEUE": queue,
         "NIGHTWATCH_LOG_LEVEL": "DEBUG",
-        "NIGHTWATCH_ENV": "production",  # JSON log lines
+        "NIGHTWATCH_LOG_FORMAT": "json",  # JSON log lines
         # The test's client reads results in plain JSON (tests/audit runs encrypted).
         "NIGHTWATCH_PAYLOAD_ENCRYPTION": "off",
     }

@@ -100,7 +100,7 @@ def test_key_file_and_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
     assert load_settings().key_ring() == KeyRing.parse([f"local-1:{OLD}"], source="t")
 
 
-def test_production_encrypts_unless_told_otherwise(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_production_always_encrypts(monkeypatch: pytest.MonkeyPatch) -> None:
     production = {
         "env": "production",
         "database_url": "postgresql://db/x",
@@ -109,7 +109,8 @@ def test_production_encrypts_unless_told_otherwise(monkeypatch: pytest.MonkeyPat
     with pytest.raises(SettingsError, match=r"payload encryption is on .* no keys are set"):
         load_settings(**production)
     assert load_settings(**production, payload_keys=f"k:{OLD}").encrypts_payloads
-    assert not load_settings(**production, payload_encryption="off").encrypts_payloads
+    with pytest.raises(SettingsError, match=r"never sends plain-text payloads"):
+        load_settings(**production, payload_encryption="off")
 
 
 def test_codec_endpoint_decodes_for_a_signed_in_viewer(db_url: str) -> None:

@@ -100,7 +100,7 @@ def test_production_logs_json_by_default(monkeypatch: pytest.MonkeyPatch) -> Non
     monkeypatch.setenv("NIGHTWATCH_ENV", "production")
     monkeypatch.setenv("NIGHTWATCH_TEMPORAL_ADDRESS", "temporal.bank:7233")
     monkeypatch.setenv("DATABASE_URL", "postgresql://nw@db.bank/nw")
-    monkeypatch.setenv("NIGHTWATCH_PAYLOAD_ENCRYPTION", "off")
+    monkeypatch.setenv("NIGHTWATCH_PAYLOAD_KEYS", f"k1:{'A' * 43}=")
     assert load_settings().effective_log_format == "json"
 
 

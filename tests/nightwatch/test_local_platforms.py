@@ -55,7 +55,7 @@ def test_production_settings_are_never_pointed_at_the_simulator(catalog_db: str)
         database_url=catalog_db,
         env="production",
         temporal_address="127.0.0.1:7233",
-        payload_encryption="off",
+        payload_keys=f"k1:{'A' * 43}=",
     )
     configure_local_platforms(settings, "http://127.0.0.1:8090", "tok", print)
     values = _values(catalog_db)
@@ -70,7 +70,7 @@ def test_the_simulator_refuses_to_run_in_production(catalog_db: str) -> None:
         "NIGHTWATCH_ENV": "production",
         "NIGHTWATCH_DATABASE_URL": catalog_db,
         "NIGHTWATCH_TEMPORAL_ADDRESS": "127.0.0.1:7233",
-        "NIGHTWATCH_PAYLOAD_ENCRYPTION": "off",
+        "NIGHTWATCH_PAYLOAD_KEYS": f"k1:{'A' * 43}=",
     }
     done = subprocess.run(
         [sys.executable, "-m", "nightwatch", "simulator", "--port", "1"],
