@@ -29,7 +29,7 @@ from runtime.worker import (
     prepare,
     runner,
     serve,
-    site_worker,
+    site_workers,
     worker_identity,
 )
 
@@ -51,7 +51,7 @@ async def main() -> None:
         max_cached_workflows=MAX_CACHED_WORKFLOWS,
         identity=worker_identity(),
     )
-    await serve(worker, client, settings, site_worker(client, settings))
+    await serve(worker, client, settings, site_workers(client, settings))
 
 
 if __name__ == "__main__":

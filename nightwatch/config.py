@@ -73,9 +73,10 @@ class Settings(BaseSettings):
     task_queue: str = "nightwatch"
     site: str | None = Field(
         None,
-        pattern=r"^[a-z0-9][a-z0-9-]{0,30}$",
-        description="this worker's data centre: it also polls `<task_queue>@<site>`, where "
-        "steps that name the site run",
+        pattern=r"^[a-z0-9][a-z0-9-]{0,30}(,[a-z0-9][a-z0-9-]{0,30})*$",
+        description="this worker's data centre (or several, comma-separated: the local "
+        "stack stands for both): it also polls `<task_queue>@<site>`, where steps that name "
+        "the site run",
     )
     temporal_tls_cert: Path | None = None
     temporal_tls_key: Path | None = None
@@ -188,6 +189,11 @@ class Settings(BaseSettings):
     )
     intake_port: Port = Field(8085, ge=1, le=65535)
     temporal_bin: Path | None = Field(None, description="the temporal CLI; found beside Python")
+
+    @property
+    def sites(self) -> list[str]:
+        """The data centres this worker serves (NIGHTWATCH_SITE, comma-separated)."""
+        return [part for part in (self.site or "").split(",") if part]
 
     def web_ui(self) -> str:
         """The Temporal Web UI's address, without a trailing slash."""

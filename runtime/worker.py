@@ -34,7 +34,6 @@ from storage import migrate
 from workflows.diagnostics import DiagnosticsWorkflow
 from workflows.execution import PlanExecutionWorkflow
 from workflows.inspection import InspectionRecheckWorkflow, InspectionRunWorkflow
-from workflows.models import site_queue
 
 log = get_logger("nightwatch.worker")
 
@@ -122,19 +121,19 @@ def build_worker(
     )
 
 
-def site_worker(client: Client, settings: Settings) -> Worker | None:
-    """The second worker of a worker in a data centre (NIGHTWATCH_SITE): steps that name
+def site_workers(client: Client, settings: Settings) -> list[Worker]:
+    """The further workers of a worker in a data centre (NIGHTWATCH_SITE): steps that name
     the site run on its queue, `<task_queue>@<site>`, and nowhere else."""
-    queue = site_queue(settings.task_queue, settings.site)
-    if queue is None:
-        return None
-    return Worker(
-        client,
-        task_queue=queue,
-        activities=activities(settings.effective_database_url, settings.key_ring()),
-        activity_executor=ThreadPoolExecutor(ACTIVITY_THREADS),
-        identity=f"{worker_identity()}@{settings.site}",
-    )
+    return [
+        Worker(
+            client,
+            task_queue=f"{settings.task_queue}@{site}",
+            activities=activities(settings.effective_database_url, settings.key_ring()),
+            activity_executor=ThreadPoolExecutor(ACTIVITY_THREADS),
+            identity=f"{worker_identity()}@{site}",
+        )
+        for site in settings.sites
+    ]
 
 
 async def prepare(settings: Settings) -> None:
@@ -156,7 +155,7 @@ async def prepare(settings: Settings) -> None:
 
 
 async def serve(
-    worker: Worker, client: Client, settings: Settings, site: Worker | None = None
+    worker: Worker, client: Client, settings: Settings, sites: Sequence[Worker] = ()
 ) -> None:
     """Run `worker` until SIGTERM or SIGINT, archiving closed histories beside it; on a
     signal, in-flight tasks finish first."""
@@ -167,7 +166,7 @@ async def serve(
     log.info(
         "worker registered",
         task_queue=settings.task_queue,
-        site_queue=site_queue(settings.task_queue, settings.site),
+        site_queues=[f"{settings.task_queue}@{site}" for site in settings.sites],
         identity=worker_identity(),
     )
     archiver = asyncio.create_task(
@@ -175,9 +174,8 @@ async def serve(
     )
     page = metrics_server(settings)
     async with AsyncExitStack() as running:
-        await running.enter_async_context(worker)
-        if site is not None:
-            await running.enter_async_context(site)
+        for each in (worker, *sites):
+            await running.enter_async_context(each)
         await stop.wait()
         archiver.cancel()
         log.info("worker stopping: finishing in-flight tasks")

@@ -286,6 +286,8 @@ class Stack:
             env.setdefault(name, value)  # an operator's own credentials win
         env.setdefault("NIGHTWATCH_METRICS_TOKENS", self.layout.metrics_token().read_text().strip())
         env.setdefault("NIGHTWATCH_WORKER_METRICS_PORT", str(self.settings.worker_metrics_port))
+        # One host stands for both data centres: its worker runs the steps pinned to either.
+        env.setdefault("NIGHTWATCH_SITE", "dc-a,dc-b")
         return env
 
     def _start_worker(self) -> None:
