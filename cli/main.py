@@ -209,10 +209,13 @@ def _serve(application: Any, port: int, openapi: bool, **server: Any) -> None:
     if openapi:
         emit_json(application.openapi())
         return
-    uvicorn.run(application, host="127.0.0.1", port=port, log_config=None, **server)
+    host = settings().listen_host
+    uvicorn.run(application, host=host, port=port, log_config=None, **server)
 
 
-Port = Annotated[int, typer.Option(help="Port to listen on (127.0.0.1).")]
+Port = Annotated[
+    int, typer.Option(help="Port to listen on (on NIGHTWATCH_LISTEN_HOST, default 127.0.0.1).")
+]
 OpenApi = Annotated[bool, typer.Option("--openapi", help="Print the OpenAPI document.")]
 
 

@@ -131,6 +131,12 @@ class Settings(BaseSettings):
     worker_metrics_port: int = Field(
         9464, ge=0, le=65535, description="the worker's /metrics and /healthz (0: none)"
     )
+    listen_host: str = Field(
+        "127.0.0.1",
+        max_length=200,
+        description="where `nightwatch api` and `nightwatch intake` listen (0.0.0.0 in a "
+        "container)",
+    )
     worker_metrics_host: str = Field(
         "127.0.0.1", max_length=200, description="where the worker's /metrics listens"
     )

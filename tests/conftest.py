@@ -8,8 +8,11 @@ server at 127.0.0.1:5432 when it answers (PostgreSQL 15 here); under CI it must 
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -39,6 +42,32 @@ from tests.support import (
 )
 
 SYSTEM_PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+
+
+# -- temporary folders ---------------------------------------------------------------------
+# Embedded PostgreSQL servers run as an unprivileged user that must reach their folders
+# under pytest's temporary root. Every pytest session locks `/tmp/pytest-of-<user>` back to
+# 0700 when it starts, so a second session on the machine would cut a running server off
+# its own data. Each session gets a root of its own instead (xdist's workers are handed
+# their folder by the controller).
+
+
+TEMPROOT = pytest.StashKey[Path]()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if os.environ.get("PYTEST_XDIST_WORKER") or os.environ.get("PYTEST_DEBUG_TEMPROOT"):
+        return
+    root = Path(tempfile.mkdtemp(prefix="nightwatch-tests-"))
+    root.chmod(0o755)
+    os.environ["PYTEST_DEBUG_TEMPROOT"] = str(root)
+    config.stash[TEMPROOT] = root
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    root = config.stash.get(TEMPROOT, None)
+    if root is not None:
+        shutil.rmtree(root, ignore_errors=True)
 
 
 # -- PostgreSQL --------------------------------------------------------------------------
