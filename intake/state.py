@@ -26,6 +26,7 @@ from intake.service import Outcome, Routes, handle
 from nightwatch.config import Settings
 from nightwatch.logs import get_logger
 from nightwatch.temporal import connect
+from nightwatch.tracing import span
 from storage.db import async_session_factory
 
 log = get_logger("nightwatch.intake")
@@ -119,7 +120,14 @@ class Intake:
                     ring=self.settings.key_ring(),
                 )
                 for one in self.routes.route(alerts):
-                    outcomes.append(await handle(session, executions, one, self.routes.limit))
+                    # With tracing on, one trace per alert: this span, the start, the
+                    # workflow and every step of the plan it starts.
+                    with span(
+                        f"alert {one.alert.source} {one.alert.name or one.alert.fingerprint}",
+                        fingerprint=one.alert.fingerprint,
+                        rule=one.rule.name if one.rule else None,
+                    ):
+                        outcomes.append(await handle(session, executions, one, self.routes.limit))
                     await session.commit()
         except AlertRejected as exc:
             raise IntakeError(422, "AlertRejected", exc.path, exc.reason) from None

@@ -141,6 +141,11 @@ class Settings(BaseSettings):
         "127.0.0.1", max_length=200, description="where the worker's /metrics listens"
     )
     sdk_metrics: bool = Field(True, description="add the Temporal SDK's metrics to /metrics")
+    tracing: Literal["off", "on"] = Field(
+        "off",
+        description="OpenTelemetry traces over OTLP/HTTP (OTEL_EXPORTER_OTLP_ENDPOINT); needs "
+        "the `tracing` extra",
+    )
 
     archive_interval_seconds: float = Field(
         15.0, gt=0, le=3600, description="how often a worker archives closed histories"

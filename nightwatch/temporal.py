@@ -15,6 +15,7 @@ from temporalio.converter import CompositePayloadConverter, DataConverter
 from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 from temporalio.service import TLSConfig
 
+from nightwatch import tracing
 from nightwatch.codec import EncryptionCodec, KeyRing
 from nightwatch.config import Settings
 from nightwatch.errors import NightwatchError
@@ -117,6 +118,7 @@ async def connect(settings: Settings, *, identity: str | None = None) -> Client:
             tls=_tls(settings),
             identity=identity,
             runtime=sdk_runtime()[0] if settings.sdk_metrics else None,
+            interceptors=tracing.interceptors(settings),
         )
     except RuntimeError as exc:
         reason = "connection refused" if "refused" in str(exc).lower() else str(exc)[:200]
