@@ -18,6 +18,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from catalog.options import OptionsError, config_value
 from catalog.params import check_parameters
 from catalog.registry import ACTIONS_BY_CODE, secret_params
 from nightwatch.codec import KeyRing
@@ -164,6 +165,7 @@ def create(
         for child in spec.children:  # a sub-plan's site is its steps' unless they name one
             if spec.strategy.site and not child.strategy.site:
                 child.strategy = child.strategy.model_copy(update={"site": spec.strategy.site})
+    _action_sites(session, nodes)
     _check_overrides(params, nodes)
     if params.rerun_from:
         _skip_before(nodes, params.rerun_from)
@@ -201,6 +203,19 @@ def create(
     )
     EXECUTIONS_STARTED.labels(plan.name, params.trigger_kind).inc()
     return snapshot
+
+
+def _action_sites(session: Session, nodes: list[NodeSpec]) -> None:
+    """Steps that name no site (nor their sub-plan) run where their action must
+    (system config `execution.action_sites`)."""
+    try:
+        sites: dict[str, str] = config_value(session, "execution.action_sites") or {}
+    except OptionsError:  # an installation from before the setting: no action has a site
+        return
+    for spec in [*nodes, *(child for node in nodes for child in node.children)]:
+        site = sites.get(spec.action or "")
+        if site and not spec.strategy.site:
+            spec.strategy = spec.strategy.model_copy(update={"site": site})
 
 
 def reused_id(existing: Execution, run_id: str | None) -> str | None:

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, HttpUrl, TypeAdapter, ValidationError
+from pydantic import BaseModel, ConfigDict, HttpUrl, StringConstraints, TypeAdapter, ValidationError
 
 from catalog.spec import fingerprint
 from nightwatch.errors import NightwatchError
@@ -166,6 +166,13 @@ SYSTEM_CONFIGS: tuple[ConfigSpec, ...] = (
         int,
         "An alert and a failed check on one resource this close together are one risk event",
         30,
+    ),
+    defaulted(
+        "execution.action_sites",
+        dict[str, Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9-]{0,30}$")]],
+        "The data centre whose workers run an action's steps (action code -> site, e.g. "
+        '{"GW_OP_CONFIG": "dc-b"}); a step\'s or sub-plan\'s own site wins',
+        {},
     ),
     defaulted(
         "alerts.max_concurrent_per_plan",
