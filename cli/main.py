@@ -176,14 +176,22 @@ def health(
     deep: Annotated[
         bool, typer.Option("--deep", help="Also run a diagnostics workflow end to end.")
     ] = False,
+    probe: Annotated[
+        bool,
+        typer.Option(
+            "--probe",
+            help="Only what a worker needs (database, Temporal, workers on the queue): a "
+            "container's readiness probe, without the Web UI or the local stack's services.",
+        ),
+    ] = False,
 ) -> None:
     """Report each part (database, Temporal, Web UI, worker); exit 0 only if all are up."""
     from stack.health import check_all
     from stack.stack import Stack
 
     current = settings()
-    stack = Stack(current, say)
-    parts = asyncio.run(check_all(current, deep=deep, http=stack.http_parts()))
+    http = None if probe else Stack(current, say).http_parts()
+    parts = asyncio.run(check_all(current, deep=deep, http=http, ui=not probe))
     healthy = all(part.ok for part in parts)
     if as_json:
         emit_json({"ok": healthy, "parts": [part.to_dict() for part in parts]})

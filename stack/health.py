@@ -132,11 +132,17 @@ async def run_diagnostics(client: Client, settings: Settings) -> DiagnosticsResu
 
 
 async def check_all(
-    settings: Settings, *, deep: bool = False, http: dict[str, str] | None = None
+    settings: Settings,
+    *,
+    deep: bool = False,
+    http: dict[str, str] | None = None,
+    ui: bool = True,
 ) -> list[PartHealth]:
-    """Every part; `http` adds services by name and health URL (the stack's API, simulator)."""
+    """Every part; `http` adds services by name and health URL (the stack's API, simulator);
+    `ui=False` leaves the Web UI out (a container's probe: a worker does not need it)."""
     extra = [await check_http(part, url) for part, url in (http or {}).items()]
-    return [*await _core_parts(settings, deep), *extra]
+    parts = await _core_parts(settings, deep)
+    return [part for part in parts if ui or part.part != "ui"] + extra
 
 
 async def _core_parts(settings: Settings, deep: bool) -> list[PartHealth]:

@@ -67,7 +67,7 @@ def test_the_workers_run_per_site_with_a_disruption_budget_and_a_graceful_stop()
         sites.add(env["NIGHTWATCH_SITE"])
         assert pod["terminationGracePeriodSeconds"] >= 60
         assert pod["securityContext"]["runAsNonRoot"] is True
-        assert container["readinessProbe"]["exec"]["command"] == ["nightwatch", "health"]
+        assert container["readinessProbe"]["exec"]["command"] == ["nightwatch", "health", "--probe"]
     assert sites == {"dc-a", "dc-b"}
     budgets = {d["metadata"]["name"] for _, d in manifests if d["kind"] == "PodDisruptionBudget"}
     assert budgets == {w["metadata"]["name"] for w in workers}

@@ -122,6 +122,11 @@ def test_up_twice_keeps_temporal_state_and_the_database(stack: StackEnv) -> None
     assert {"worker.log", "api.log", "simulator.log", "intake.log"} <= set(logs)
     assert [name for name, text in logs.items() if "unknown setting" in text] == []
 
+    # A container's readiness probe: only what a worker needs.
+    probe = stack.run("health", "--probe", "--json")
+    assert probe.returncode == 0, probe.stdout
+    shown = [part["part"] for part in json.loads(probe.stdout)["parts"]]
+    assert shown == ["postgres", "temporal", "worker"]
     health = stack.run("health", "--json")
     report = json.loads(health.stdout)
     assert health.returncode == 0, health.stdout
