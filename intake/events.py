@@ -9,7 +9,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Query
 from fastapi import Path as FastApiPath
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import select, text
+from sqlalchemy import select
 
 from executions.service import Executions
 from identity.guard import Admin, Operator, Viewer
@@ -26,6 +26,7 @@ from intake.rules import (
 from intake.state import Intake, IntakeError, intake_of
 from risk.actions import Actor, RiskActionError, act_on
 from risk.start import start_proposed
+from risk.story import inspection_runs
 from storage.db import session_factory
 from storage.models import RiskEvent
 
@@ -123,15 +124,7 @@ def risk_event(
         row = session.get(RiskEvent, event_id)
         if row is None:
             raise IntakeError(404, "NotFound", "event_id", f"no risk event {event_id}")
-        runs = session.execute(
-            text(
-                "select l.run_id, p.name as plan, r.trigger, l.outcome, l.seen_at "
-                "from risk_event_run l join inspection_run r on r.id = l.run_id "
-                "join inspection_plan p on p.id = r.plan_id where l.risk_event_id = :id "
-                "order by l.seen_at, l.run_id"
-            ),
-            {"id": event_id},
-        )
+        runs = inspection_runs(session, event_id)
         merged = session.scalars(select(RiskEvent).where(RiskEvent.merged_into == event_id))
         view = RiskEventView.model_validate(row, from_attributes=True)
         return RiskEventStory(

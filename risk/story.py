@@ -29,6 +29,20 @@ class TimelineItem(BaseModel):
     details: dict[str, Any] = Field(default_factory=dict)
 
 
+RUNS_THAT_SAW = text(
+    "select l.run_id, p.name as plan, r.trigger, l.outcome, l.seen_at "
+    "from risk_event_run l join inspection_run r on r.id = l.run_id "
+    "join inspection_plan p on p.id = r.plan_id where l.risk_event_id = :id "
+    "order by l.seen_at, l.run_id"
+)
+
+
+def inspection_runs(session: Session, event_id: int) -> list[Any]:
+    """Every inspection run that saw the event, oldest first (run_id, plan, trigger,
+    outcome, seen_at)."""
+    return list(session.execute(RUNS_THAT_SAW, {"id": event_id}))
+
+
 def timeline(session: Session, row: RiskEvent, view: ExecutionView | None) -> list[TimelineItem]:
     """Everything that happened to the event, oldest first."""
     items = [
@@ -57,16 +71,7 @@ def timeline(session: Session, row: RiskEvent, view: ExecutionView | None) -> li
                 details={"event": joined.id, "name": joined.alert_name, "state": joined.state},
             )
         )
-    runs = session.execute(
-        text(
-            "select l.run_id, p.name as plan, r.trigger, l.outcome, l.seen_at "
-            "from risk_event_run l join inspection_run r on r.id = l.run_id "
-            "join inspection_plan p on p.id = r.plan_id where l.risk_event_id = :id "
-            "order by l.seen_at, l.run_id"
-        ),
-        {"id": row.id},
-    )
-    for run in runs:
+    for run in inspection_runs(session, row.id):
         items.append(
             TimelineItem(
                 at=run.seen_at,

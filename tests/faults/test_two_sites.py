@@ -13,7 +13,10 @@ from pathlib import Path
 import pytest
 from temporalio.api.enums.v1 import EventType, TaskQueueType
 from temporalio.api.taskqueue.v1 import TaskQueue
-from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
+from temporalio.api.workflowservice.v1 import (
+    DescribeTaskQueueRequest,
+    DescribeTaskQueueResponse,
+)
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
@@ -29,8 +32,8 @@ from workflows.models import Decision, DecisionKind, ExecutionInput
 EXAMPLE = Path(__file__).parents[2] / "examples" / "plans" / "recovery-core-banking-dc-switch.yaml"
 
 
-async def _pollers(client: Client, queue: str) -> int:
-    answer = await client.workflow_service.describe_task_queue(
+async def _describe(client: Client, queue: str) -> DescribeTaskQueueResponse:
+    return await client.workflow_service.describe_task_queue(
         DescribeTaskQueueRequest(
             namespace=client.namespace,
             task_queue=TaskQueue(name=queue),
@@ -38,19 +41,14 @@ async def _pollers(client: Client, queue: str) -> int:
             include_task_queue_status=True,
         )
     )
-    return len(answer.pollers)
+
+
+async def _pollers(client: Client, queue: str) -> int:
+    return len((await _describe(client, queue)).pollers)
 
 
 async def _backlog(client: Client, queue: str) -> int:
-    answer = await client.workflow_service.describe_task_queue(
-        DescribeTaskQueueRequest(
-            namespace=client.namespace,
-            task_queue=TaskQueue(name=queue),
-            task_queue_type=TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY,
-            include_task_queue_status=True,
-        )
-    )
-    return int(answer.task_queue_status.backlog_count_hint)
+    return int((await _describe(client, queue)).task_queue_status.backlog_count_hint)
 
 
 @pytest.mark.devserver
