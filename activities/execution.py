@@ -16,7 +16,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 from pydantic_core import to_json
-from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session
 from temporalio import activity
@@ -61,12 +60,6 @@ SLOW_STEP_SECONDS = 0.5
 def _execution_id() -> str:
     """The workflow id of the running activity: the execution id."""
     return activity.info().workflow_id or "(no workflow)"
-
-
-PLAN_OF = text(
-    "select p.name from pre_plan_execute_order o join pre_plan p on p.id = o.plan_id "
-    "where o.id = :id"
-)
 
 
 class ExecutionActivities:
@@ -209,6 +202,9 @@ class ExecutionActivities:
         finally:
             timer[0].cancel()
             STEP_SECONDS.labels(request.action, outcome).observe(time.monotonic() - clock)
+        ended = datetime.now(UTC)
+        if request.finish is not None and await self._finish(request, output, ended):
+            return StepResult(output=output, recorded=True)
         self._mark_later(
             request.node_id,
             state=NodeState.SUCCEEDED,
@@ -216,9 +212,25 @@ class ExecutionActivities:
             output=output,
             error=None,
             started_at=started,
-            ended_at=datetime.now(UTC),
+            ended_at=ended,
         )
         return StepResult(output=output)
+
+    async def _finish(self, request: StepRequest, output: dict[str, Any], ended: datetime) -> bool:
+        """Write the execution's end with this last step's result (`StepRequest.finish`).
+        False if the database did not take it: the workflow then records the end itself."""
+        assert request.finish is not None
+        step = {"id": request.node_id, "output": output, "ended_at": ended}
+        try:
+            recorded = await asyncio.to_thread(self._write_record, request.finish, step)
+        except (SQLAlchemyError, OSError) as exc:
+            log.warning(
+                "the last step could not record the execution's end; the workflow will",
+                error=type(exc).__name__,
+            )
+            return False
+        # Not written but there: an earlier attempt of this step recorded the end already.
+        return recorded.exists
 
     async def _note_cancelled(self, node_id: int, context: ActionContext) -> None:
         """Leave on the node where a cancelled step stopped (the final record keeps it)."""
@@ -244,6 +256,16 @@ class ExecutionActivities:
         """Write the workflow's view of the execution and every node (idempotent): one
         statement, which locks the execution first, as the node writer does, so that no
         node write lands after the end; an ended execution is left as it is."""
+        with _database_errors():
+            recorded = self._write_record(record)
+        if not recorded.exists:
+            raise ApplicationError(f"no execution row {record.execution_row}", non_retryable=True)
+
+    def _write_record(
+        self, record: ExecutionRecord, step: dict[str, Any] | None = None
+    ) -> executions.Recorded:
+        """One statement; `step` holds the values of one node that only its step knows (its
+        output and end time) when a step writes the execution's end (`finish`)."""
         nodes = [
             {
                 "id": node.node_id,
@@ -258,11 +280,12 @@ class ExecutionActivities:
                 # An output only the step's activity knows (where a cancelled step stopped)
                 # is kept: the workflow writes the outputs it has.
                 "output": node.output,
+                **(step if step and step["id"] == node.node_id else {}),
             }
             for node in record.nodes
         ]
-        with _database_errors(), writer_engine(self._url).connect() as conn:
-            exists = executions.record(
+        with writer_engine(self._url).connect() as conn:
+            recorded = executions.record(
                 conn,
                 record.execution_row,
                 to_json(nodes).decode(),
@@ -270,12 +293,9 @@ class ExecutionActivities:
                 record.error,
                 ended=record.ended,
             )
-        if not exists:
-            raise ApplicationError(f"no execution row {record.execution_row}", non_retryable=True)
-        if record.ended and record.state:
-            with writer_engine(self._url).connect() as conn:
-                plan = conn.execute(PLAN_OF, {"id": record.execution_row}).scalar()
-            EXECUTIONS_FINISHED.labels(plan or "?", record.state).inc()
+        if recorded.written and record.ended and record.state:
+            EXECUTIONS_FINISHED.labels(recorded.plan or "?", record.state).inc()
+        return recorded
 
     @activity.defn
     async def send_reminder(self, message: str) -> bool:

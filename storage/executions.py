@@ -12,6 +12,7 @@ trigger (migration 0005) refuses any change to the execution and its nodes.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -155,9 +156,19 @@ UPDATE pre_plan_execute_order AS e SET
     updated_at = now()
 FROM live, (SELECT count(*) AS nodes FROM nodes) AS written
 WHERE e.id = live.id
-RETURNING written.nodes
+RETURNING written.nodes, (SELECT p.name FROM pre_plan AS p WHERE p.id = e.plan_id) AS plan
 """)
 _EXISTS = text("SELECT id FROM pre_plan_execute_order WHERE id = :row")
+
+
+@dataclass(frozen=True)
+class Recorded:
+    """What became of a record: `written`, or left as it was (the execution had ended), or
+    `exists` False (no such execution). `plan` names the plan of an execution written."""
+
+    exists: bool
+    written: bool
+    plan: str | None = None
 
 
 def record(
@@ -168,12 +179,14 @@ def record(
     error: str | None,
     *,
     ended: bool,
-) -> bool:
+) -> Recorded:
     """Write the workflow's view of an execution and its nodes; an ended execution is left
-    as it is. False when there is no such execution at all."""
+    as it is."""
     values = {"row": row, "nodes": nodes_json, "state": state, "error": error, "ended": ended}
     written = connection.execute(_RECORD, values).first()
-    return written is not None or connection.scalar(_EXISTS, {"row": row}) is not None
+    if written is not None:
+        return Recorded(exists=True, written=True, plan=written.plan)
+    return Recorded(exists=connection.scalar(_EXISTS, {"row": row}) is not None, written=False)
 
 
 # -- the node writer -----------------------------------------------------------------------

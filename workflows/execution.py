@@ -109,6 +109,8 @@ class PlanExecutionWorkflow:
         self.finishing = False  # the final record has begun: the catching up stops
         self._catcher: asyncio.Task[None] | None = None
         self.signal_filled: set[str] = set()  # nodes whose values a `fill` signal brought
+        # The end as the last step recorded it (None: the workflow records the end itself).
+        self.ended_by_step: ExecutionRecord | None = None
 
     # -- the run ---------------------------------------------------------------------------
 
@@ -252,6 +254,7 @@ class PlanExecutionWorkflow:
             return {"waited_seconds": seconds}
         assert self.snapshot is not None and spec.action is not None and spec.activity
         params = _effective_params(spec, view)
+        finish = self._finish_record(spec)
         result: StepResult = await workflow.execute_activity(
             spec.activity,
             StepRequest(
@@ -263,6 +266,7 @@ class PlanExecutionWorkflow:
                 execution_id=self.snapshot.execution_id,
                 check_params=spec.key in self.signal_filled,
                 round=view.attempts,
+                finish=finish,
             ),
             result_type=StepResult,
             start_to_close_timeout=timedelta(seconds=spec.timeout_seconds),
@@ -275,7 +279,33 @@ class PlanExecutionWorkflow:
             # A step that names a data centre runs on that site's workers only.
             task_queue=site_queue(workflow.info().task_queue, spec.strategy.site),
         )
+        if result.recorded:
+            self.ended_by_step = finish
         return result.output
+
+    def _finish_record(self, spec: NodeSpec) -> ExecutionRecord | None:
+        """The execution's final record should `spec` succeed, for its step to write, when
+        nothing but that step's success is left to decide the end: the plan's last step (not
+        in a sub-plan), nothing failed, nobody waited on, the database caught up.
+
+        No patch guards this: whether the workflow records the end itself follows from the
+        step's result in the history (`recorded`), which a step of an older release never
+        set, so older histories replay their own record of the end (docs/replay.md)."""
+        if (
+            self.params.sub_plan is not None
+            or spec is not self._scope()[-1]
+            or self.waits
+            or self.catching_up
+            or self.aborted_by is not None
+            or any(v.state == NodeState.FAILED for v in self.views.values())
+        ):
+            return None
+        record = self._record_now(True)
+        record.state = ExecutionState.SUCCEEDED
+        for node in record.nodes:
+            if node.node_id == spec.node_id:
+                node.state = NodeState.SUCCEEDED  # its output and end time: the step's own
+        return record
 
     async def _run_sub_plan(self, spec: NodeSpec) -> None:
         view = self.views[spec.key]
@@ -677,6 +707,12 @@ class PlanExecutionWorkflow:
         """Mirror this workflow's nodes into the database. The final write waits for the
         database however long it is away; a write at a wait that finds it away is caught
         up in the background (`_catch_up`) while the execution waits for its person."""
+        if final and self.ended_by_step is not None and self.state == ExecutionState.SUCCEEDED:
+            if _outline(self._record_now(True)) != _outline(self.ended_by_step):
+                # A refused decision came between the step's write and now: the history
+                # keeps it; the ended execution's rows cannot take it any more.
+                workflow.logger.warning("changed after its last step recorded the end")
+            return
         if final:
             self.finishing = True
             # At most one write in flight, so an older view never lands after a newer one.
@@ -791,6 +827,12 @@ def _record_of(spec: NodeSpec, view: NodeView) -> NodeRecord:
         started_at=view.started_at,
         ended_at=view.ended_at,
     )
+
+
+def _outline(record: ExecutionRecord) -> list[tuple[int, str, int, int]]:
+    """What an execution's record must agree on with another: each node's state, attempts
+    and number of decisions (the step fills in its own output and times)."""
+    return [(n.node_id, n.state, n.attempts, len(n.decisions)) for n in record.nodes]
 
 
 async def _ended_within(condition: Any, pause: timedelta) -> bool:

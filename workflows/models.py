@@ -166,25 +166,6 @@ class ExecutionView(BaseModel):
     alert_resolved_at: datetime | None = None  # alert-started: when its alert resolved
 
 
-class StepRequest(BaseModel):
-    """What the step activity needs: the node and its effective parameters."""
-
-    execution_row: int
-    node_id: int
-    action: str
-    params: dict[str, Any]
-    attempt_note: str | None = None  # the node's key
-    # The (top-level) execution's id: sealed parameters are bound to it and to the node.
-    execution_id: str | None = None
-    # Values a signal filled in were not checked against the action yet: the step does it.
-    check_params: bool = False
-    round: int = 1  # 1 + how many times a person asked for a retry (part of idempotency keys)
-
-
-class StepResult(BaseModel):
-    output: dict[str, Any] = Field(default_factory=dict)
-
-
 class NodeRecord(BaseModel):
     """A node's state as the workflow knows it, written to the database."""
 
@@ -206,6 +187,30 @@ class ExecutionRecord(BaseModel):
     error: str | None = None
     nodes: list[NodeRecord]
     ended: bool = False
+
+
+class StepRequest(BaseModel):
+    """What the step activity needs: the node and its effective parameters."""
+
+    execution_row: int
+    node_id: int
+    action: str
+    params: dict[str, Any]
+    attempt_note: str | None = None  # the node's key
+    # The (top-level) execution's id: sealed parameters are bound to it and to the node.
+    execution_id: str | None = None
+    # Values a signal filled in were not checked against the action yet: the step does it.
+    check_params: bool = False
+    round: int = 1  # 1 + how many times a person asked for a retry (part of idempotency keys)
+    # The execution's final record if this step succeeds (its last step, nothing failed,
+    # nobody waited on): the step writes it with its own result, so the end costs no
+    # bookkeeping round of its own. The step fills in its node's output and end time.
+    finish: ExecutionRecord | None = None
+
+
+class StepResult(BaseModel):
+    output: dict[str, Any] = Field(default_factory=dict)
+    recorded: bool = False  # the step wrote the request's `finish`: the execution's end
 
 
 def site_queue(base: str, site: str | None) -> str | None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import uuid
 from collections.abc import AsyncIterator, Callable
 from typing import Any
@@ -83,6 +84,24 @@ class Engine:
             query = select(ExecutionNode).where(ExecutionNode.execute_order_id == execution.id)
             nodes = session.scalars(query.order_by(ExecutionNode.id)).all()
         return execution, {node.id: node for node in nodes}
+
+
+async def markers(handle: WorkflowHandle[Any, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """The markers of an execution's history, in order: (name, their JSON details merged):
+    ("core_local_activity", {"activity_type": "record_execution", ...}), ("core_patch",
+    {"id": "plan-memo", ...})."""
+    found = []
+    async for event in handle.fetch_history_events():
+        if not event.HasField("marker_recorded_event_attributes"):
+            continue
+        marker = event.marker_recorded_event_attributes
+        details: dict[str, Any] = {}
+        for payloads in marker.details.values():
+            for payload in payloads.payloads:
+                if payload.metadata.get("encoding") == b"json/plain":
+                    details.update(json.loads(payload.data))
+        found.append((marker.marker_name, details))
+    return found
 
 
 @pytest_asyncio.fixture

@@ -105,6 +105,40 @@ async def test_the_plan_memo_patch_replays_old_and_new_histories(
     assert not unguarded.ok and "Nondeterminism" in (unguarded.error or "")
 
 
+def _local_activities(path: Path) -> list[str]:
+    events = json.loads(path.read_text())["events"]
+    found = []
+    for event in events:
+        marker = event.get("markerRecordedEventAttributes", {})
+        if marker.get("markerName") == "core_local_activity":
+            data = marker["details"]["data"]["payloads"][0]["data"]
+            found.append(json.loads(base64.b64decode(data))["activity_type"])
+    return found
+
+
+async def test_the_last_step_writing_the_end_replays_old_and_new_histories() -> None:
+    """docs/performance.md: the last step writes the end when it can, and says so in its
+    result. A history from before (the workflow's own record of the end, a local activity)
+    and one from after (no such record) both replay: what the recorded result says decides,
+    so a result altered to say the step did not write the end breaks the new history."""
+    old, new = CORPUS / "service-emergency-1.json", CORPUS / "finish-with-last-step-1.json"
+    assert _local_activities(old) == ["record_execution"] * 2  # at the wait, at the end
+    assert _local_activities(new) == ["record_execution"]  # at the wait only
+    both = [(str(p), WorkflowHistory.from_json(p.stem, p.read_text())) for p in (old, new)]
+    assert [r.ok for r in await replay(both)] == [True, True]
+    altered = json.loads(new.read_text())
+    results = [
+        e["activityTaskCompletedEventAttributes"]["result"]["payloads"][0]
+        for e in altered["events"]
+        if "activityTaskCompletedEventAttributes" in e
+    ]
+    last = json.loads(base64.b64decode(results[-1]["data"]))
+    assert last["recorded"] is True
+    results[-1]["data"] = base64.b64encode(json.dumps(last | {"recorded": False}).encode()).decode()
+    [broken] = await replay([("altered", WorkflowHistory.from_json("altered", altered))])
+    assert not broken.ok and "Nondeterminism" in (broken.error or "")
+
+
 async def test_a_history_a_newer_release_wrote_with_an_unknown_strategy_key_replays() -> None:
     # A newer release may add strategy keys (their meaning never changes); this release
     # must still replay its histories: the snapshot in the creation marker carries them.

@@ -1,0 +1,74 @@
+"""An execution that ends with its last step's success has that step write its end
+(`StepRequest.finish`, docs/performance.md): the workflow records no end of its own. Any
+other end (a failure, the database away at that moment) is the workflow's to record."""
+
+from __future__ import annotations
+
+from tests.plans.samples import step
+from tests.support import database_refusing_connections
+from tests.workflows.conftest import Engine, markers
+from tests.workflows.test_execution import GATE, _act, _plan
+from tests.workflows.test_failures import _fault, _probe
+from workflows.execution import PlanExecutionWorkflow
+
+
+async def _bookkeeping(engine: Engine, execution_id: str) -> list[str]:
+    """The local activities of an execution's history, by type, in order."""
+    found = await markers(engine.env.client.get_workflow_handle(execution_id))
+    return [d["activity_type"] for name, d in found if name == "core_local_activity"]
+
+
+async def test_the_last_step_writes_the_end(engine: Engine) -> None:
+    plan = _plan(
+        "finish", step("CHECKPOINT", "a"), step("CHECKPOINT", "b") | {"params": {"note": "z"}}
+    )
+    handle = await engine.start(engine.apply(plan))
+    result = await handle.result()
+    assert result.state == "SUCCEEDED"
+    execution, nodes = engine.rows(handle.id)
+    assert (execution.state, execution.ended_at is not None) == ("SUCCEEDED", True)
+    assert [(n.state, n.attempts, n.ended_at is not None) for n in nodes.values()] == [
+        ("SUCCEEDED", 1, True)
+    ] * 2
+    assert list(nodes.values())[1].output == {"note": "z"}
+    # Created by its workflow (a local activity), ended by its step: no record of the end.
+    assert await _bookkeeping(engine, handle.id) == ["create_execution"]
+
+
+async def test_a_last_step_that_fails_leaves_the_end_to_the_workflow(
+    engine: Engine, simulator_url: str
+) -> None:
+    await _fault(simulator_url, "last", status=503, count=100)
+    plan = _plan(
+        "last-fails", step("CHECKPOINT", "a"), _probe(simulator_url, "last", onFailure="CONTINUE")
+    )
+    handle = await engine.start(engine.apply(plan))
+    result = await handle.result()
+    assert result.state == "FAILED"
+    execution, nodes = engine.rows(handle.id)
+    assert (execution.state, execution.ended_at is not None) == ("FAILED", True)
+    assert [n.state for n in nodes.values()] == ["SUCCEEDED", "FAILED"]
+    assert await _bookkeeping(engine, handle.id) == ["create_execution", "record_execution"]
+
+
+async def test_the_database_away_at_the_last_step_leaves_the_end_to_the_workflow(
+    engine: Engine,
+) -> None:
+    plan = _plan("finish-outage", step("CHECKPOINT", "a"), step("CHECKPOINT", "b") | GATE)
+    handle = await engine.start(engine.apply(plan))
+    await engine.waiting(handle, "2")  # recorded at the wait, the database up
+    with database_refusing_connections(engine.db):
+        await _act(handle, PlanExecutionWorkflow.confirm, "2")
+        # The last step runs, cannot write the end, and says so: the workflow's record
+        # of the end then waits for the database (durable timers).
+        await engine.node_when(handle, "2", lambda n: n.state == "SUCCEEDED", within=60)
+    result = await handle.result()
+    assert result.state == "SUCCEEDED"
+    execution, nodes = engine.rows(handle.id)
+    assert (execution.state, execution.ended_at is not None) == ("SUCCEEDED", True)
+    assert [n.state for n in nodes.values()] == ["SUCCEEDED", "SUCCEEDED"]
+    assert list(nodes.values())[1].decisions[0]["action"] == "CONFIRM"
+    bookkeeping = await _bookkeeping(engine, handle.id)
+    # Created, recorded at the wait, then the end (once or more, until the database took it).
+    assert bookkeeping[:2] == ["create_execution", "record_execution"], bookkeeping
+    assert bookkeeping.count("record_execution") >= 2, bookkeeping
