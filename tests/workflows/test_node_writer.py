@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import MutableMapping
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 from structlog.testing import capture_logs
@@ -58,7 +60,7 @@ async def test_writes_merge_in_order_and_never_touch_an_ended_execution(engine: 
     assert (after[second].state, after[second].error) == (ended[second].state, ended[second].error)
 
 
-def _about(logs: list[dict[str, object]], *nodes: int) -> list[object]:
+def _about(logs: list[MutableMapping[str, Any]], *nodes: int) -> list[object]:
     """The events about these nodes (a writer left behind by another test of this process
     may log too, about its own nodes)."""
     return [e["event"] for e in logs if e.get("nodes") == list(nodes)]
