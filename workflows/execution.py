@@ -74,6 +74,9 @@ PLAN_MEMO_PATCH = "plan-memo"
 # A `fill` signal is decided from its history alone (who may act included), not from this
 # release's catalog: docs/replay.md.
 SIGNAL_FILL_PATCH = "signal-fill-as-recorded"
+# A step's activity is named by its node, action and round ("2 CHECKPOINT #1") for the Web
+# UI, instead of a summary payload per activity (docs/performance.md).
+STEP_IDS_PATCH = "step-activity-ids"
 BOOKKEEPING = RetryPolicy(maximum_attempts=3, initial_interval=timedelta(milliseconds=200))
 # An unreachable database never fails an execution: its bookkeeping (creation, the record
 # at each wait, the final record) waits on durable timers, backing off to one try a minute
@@ -111,6 +114,7 @@ class PlanExecutionWorkflow:
         self.signal_filled: set[str] = set()  # nodes whose values a `fill` signal brought
         # The end as the last step recorded it (None: the workflow records the end itself).
         self.ended_by_step: ExecutionRecord | None = None
+        self.named_steps: bool | None = None  # STEP_IDS_PATCH, asked at the first step
 
     # -- the run ---------------------------------------------------------------------------
 
@@ -255,6 +259,8 @@ class PlanExecutionWorkflow:
         assert self.snapshot is not None and spec.action is not None and spec.activity
         params = _effective_params(spec, view)
         finish = self._finish_record(spec)
+        if self.named_steps is None:
+            self.named_steps = workflow.patched(STEP_IDS_PATCH)
         result: StepResult = await workflow.execute_activity(
             spec.activity,
             StepRequest(
@@ -275,7 +281,7 @@ class PlanExecutionWorkflow:
                 maximum_attempts=spec.max_attempts, maximum_interval=timedelta(seconds=30)
             ),
             cancellation_type=ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
-            summary=f"{spec.key} {spec.action}",
+            activity_id=f"{spec.key} {spec.action} #{view.attempts}" if self.named_steps else None,
             # A step that names a data centre runs on that site's workers only.
             task_queue=site_queue(workflow.info().task_queue, spec.strategy.site),
         )

@@ -57,6 +57,12 @@ async def test_failure_then_retry_succeeds(engine: Engine, simulator_url: str) -
         "SUCCEEDED",
         2,
     )
+    scheduled = [
+        e.activity_task_scheduled_event_attributes.activity_id
+        async for e in handle.fetch_history_events()
+        if e.HasField("activity_task_scheduled_event_attributes")
+    ]
+    assert scheduled == ["1 HTTP_CALL #1", "1 HTTP_CALL #2"]  # a round each, named apart
 
 
 async def test_failure_then_skip_goes_on(engine: Engine, simulator_url: str) -> None:

@@ -33,6 +33,13 @@ async def test_the_last_step_writes_the_end(engine: Engine) -> None:
     assert list(nodes.values())[1].output == {"note": "z"}
     # Created by its workflow (a local activity), ended by its step: no record of the end.
     assert await _bookkeeping(engine, handle.id) == ["create_execution"]
+    # Each step's activity is named for the Web UI by its node, action and round.
+    scheduled = [
+        e.activity_task_scheduled_event_attributes.activity_id
+        async for e in handle.fetch_history_events()
+        if e.HasField("activity_task_scheduled_event_attributes")
+    ]
+    assert scheduled == ["1 CHECKPOINT #1", "2 CHECKPOINT #1"]
 
 
 async def test_a_last_step_that_fails_leaves_the_end_to_the_workflow(

@@ -139,6 +139,31 @@ async def test_the_last_step_writing_the_end_replays_old_and_new_histories() -> 
     assert not broken.ok and "Nondeterminism" in (broken.error or "")
 
 
+async def test_the_step_activity_ids_patch_replays_old_and_new_histories(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """docs/replay.md: steps' activities are named by node, action and round ("4 CHECKPOINT
+    #1") since the `step-activity-ids` patch; Temporal matches activity ids on replay, so
+    without the guard a history from before (ids "1", "2", ...) would no longer replay."""
+    old, new = CORPUS / "service-emergency-1.json", CORPUS / "finish-with-last-step-1.json"
+
+    def ids(path: Path) -> list[str]:
+        events = json.loads(path.read_text())["events"]
+        return [
+            e["activityTaskScheduledEventAttributes"]["activityId"]
+            for e in events
+            if "activityTaskScheduledEventAttributes" in e
+        ]
+
+    assert ids(new) == ["1 CHECKPOINT #1", "3 NOTIFY #1", "4 CHECKPOINT #1"]
+    assert ids(old) == ["1", "2", "4"]  # seq numbers: the WAIT step took 3
+    both = [(str(p), WorkflowHistory.from_json(p.stem, p.read_text())) for p in (old, new)]
+    assert [r.ok for r in await replay(both)] == [True, True]
+    monkeypatch.setattr(workflow, "patched", lambda patch_id: True)
+    [unguarded] = await replay(both[:1])
+    assert not unguarded.ok and "Nondeterminism" in (unguarded.error or "")
+
+
 async def test_a_history_a_newer_release_wrote_with_an_unknown_strategy_key_replays() -> None:
     # A newer release may add strategy keys (their meaning never changes); this release
     # must still replay its histories: the snapshot in the creation marker carries them.
