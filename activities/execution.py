@@ -15,6 +15,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
+import psycopg
 from pydantic_core import to_json
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session
@@ -38,7 +39,7 @@ from nightwatch.sealing import SecretError, reveal, reveal_env
 from nightwatch.temporal import SEARCH_ATTRIBUTES
 from platforms.errors import PlatformError
 from storage import executions
-from storage.db import unavailable, writer_engine
+from storage.db import bookkeeping_pool, unavailable, writer_engine
 from storage.enums import NodeState
 from workflows.models import (
     DATABASE_UNAVAILABLE,
@@ -219,16 +220,26 @@ class ExecutionActivities:
     async def _finish(self, request: StepRequest, output: dict[str, Any], ended: datetime) -> bool:
         """Write the execution's end with this last step's result (`StepRequest.finish`).
         False if the database did not take it: the workflow then records the end itself."""
-        assert request.finish is not None
+        record = request.finish
+        assert record is not None
         step = {"id": request.node_id, "output": output, "ended_at": ended}
         try:
-            recorded = await asyncio.to_thread(self._write_record, request.finish, step)
-        except (SQLAlchemyError, OSError) as exc:
+            async with (await bookkeeping_pool(self._url)).connection() as conn:
+                recorded = await executions.record_from_step(
+                    conn,
+                    record.execution_row,
+                    _record_json(record, step),
+                    record.state,
+                    record.error,
+                    ended=record.ended,
+                )
+        except (psycopg.Error, OSError) as exc:
             log.warning(
                 "the last step could not record the execution's end; the workflow will",
                 error=type(exc).__name__,
             )
             return False
+        _count_end(record, recorded)
         # Not written but there: an earlier attempt of this step recorded the end already.
         return recorded.exists
 
@@ -261,40 +272,17 @@ class ExecutionActivities:
         if not recorded.exists:
             raise ApplicationError(f"no execution row {record.execution_row}", non_retryable=True)
 
-    def _write_record(
-        self, record: ExecutionRecord, step: dict[str, Any] | None = None
-    ) -> executions.Recorded:
-        """One statement; `step` holds the values of one node that only its step knows (its
-        output and end time) when a step writes the execution's end (`finish`)."""
-        nodes = [
-            {
-                "id": node.node_id,
-                "state": node.state,
-                "parameters": node.params,
-                "pending_parameters": node.pending,
-                "decisions": node.decisions,
-                "attempts": node.attempts,
-                "error": node.error,
-                "started_at": node.started_at,
-                "ended_at": node.ended_at,
-                # An output only the step's activity knows (where a cancelled step stopped)
-                # is kept: the workflow writes the outputs it has.
-                "output": node.output,
-                **(step if step and step["id"] == node.node_id else {}),
-            }
-            for node in record.nodes
-        ]
+    def _write_record(self, record: ExecutionRecord) -> executions.Recorded:
         with writer_engine(self._url).connect() as conn:
             recorded = executions.record(
                 conn,
                 record.execution_row,
-                to_json(nodes).decode(),
+                _record_json(record),
                 record.state,
                 record.error,
                 ended=record.ended,
             )
-        if recorded.written and record.ended and record.state:
-            EXECUTIONS_FINISHED.labels(recorded.plan or "?", record.state).inc()
+        _count_end(record, recorded)
         return recorded
 
     @activity.defn
@@ -313,6 +301,35 @@ class ExecutionActivities:
             except PlatformError as exc:
                 log.warning("reminder not delivered", channel=hook["name"], error=str(exc))
         return True
+
+
+def _record_json(record: ExecutionRecord, step: dict[str, Any] | None = None) -> str:
+    """The nodes of a record as the statement takes them; `step` holds the values of one
+    node that only its step knows (its output and end time) when a step writes the end."""
+    nodes = [
+        {
+            "id": node.node_id,
+            "state": node.state,
+            "parameters": node.params,
+            "pending_parameters": node.pending,
+            "decisions": node.decisions,
+            "attempts": node.attempts,
+            "error": node.error,
+            "started_at": node.started_at,
+            "ended_at": node.ended_at,
+            # An output only the step's activity knows (where a cancelled step stopped) is
+            # kept: the workflow writes the outputs it has.
+            "output": node.output,
+            **(step if step and step["id"] == node.node_id else {}),
+        }
+        for node in record.nodes
+    ]
+    return to_json(nodes).decode()
+
+
+def _count_end(record: ExecutionRecord, recorded: executions.Recorded) -> None:
+    if recorded.written and record.ended and record.state:
+        EXECUTIONS_FINISHED.labels(recorded.plan or "?", record.state).inc()
 
 
 def _invalid(action: str, params: dict[str, Any]) -> str | None:

@@ -17,12 +17,12 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import psycopg
 from pydantic_core import to_json
-from sqlalchemy.exc import SQLAlchemyError
 
 from nightwatch.logs import get_logger
 from storage import executions
-from storage.db import bookkeeping_engine
+from storage.db import bookkeeping_pool
 
 log = get_logger("nightwatch.activities.node_writer")
 
@@ -76,9 +76,9 @@ class NodeWriter:
     async def _write(self, batch: dict[int, dict[str, Any]]) -> None:
         batch_json = to_json(batch).decode()
         try:
-            async with bookkeeping_engine(self._url).connect() as conn:
+            async with (await bookkeeping_pool(self._url)).connection() as conn:
                 await executions.write_nodes(conn, batch_json)
-        except (SQLAlchemyError, OSError) as exc:
+        except (psycopg.Error, OSError) as exc:
             log.warning(
                 "node bookkeeping deferred: database unavailable",
                 nodes=sorted(batch),

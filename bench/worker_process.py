@@ -19,7 +19,7 @@ from bench.raw import RawSignalWorkflow, RawStepsWorkflow, noop
 from nightwatch.config import load_settings
 from nightwatch.logs import configure_logging
 from nightwatch.temporal import data_converter
-from runtime.worker import build_worker
+from runtime.worker import build_worker, settle_memory
 
 
 async def main(side: str, queue: str, address: str, db: str, raw_sandboxed: bool) -> None:
@@ -37,6 +37,8 @@ async def main(side: str, queue: str, address: str, db: str, raw_sandboxed: bool
             if raw_sandboxed
             else UnsandboxedWorkflowRunner(),
         )
+    if side == "ours":
+        settle_memory()  # as `serve` does in production (raw keeps the SDK's defaults)
     stop = asyncio.Event()
     asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
     async with worker:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 from functools import cache
 
+from psycopg_pool import AsyncConnectionPool
 from sqlalchemy import Engine, create_engine, make_url, text
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import URL
@@ -59,10 +61,35 @@ _WRITER = {
 }
 
 
-@cache
-def bookkeeping_engine(url: str) -> AsyncEngine:
-    """For the node writer (activities/node_writer.py): one batch at a time per worker."""
-    return create_async_engine(normalise_url(url), pool_size=2, max_overflow=3, **_WRITER)
+_BOOKKEEPING: dict[tuple[str, int], AsyncConnectionPool] = {}
+
+
+async def bookkeeping_pool(url: str) -> AsyncConnectionPool:
+    """For the execution engine's hottest writes (the node writer's batches, the end a last
+    step records): psycopg's own async connections, autocommit, without SQLAlchemy's async
+    layer, which cost about four times the worker CPU per statement (400 against 100 us on
+    the reference machine; docs/performance.md). One pool per database and event loop;
+    connections are made when needed and closed after a minute unused. A caller that gets
+    no connection within 5 s (the database away) gets psycopg_pool.PoolTimeout."""
+    key = (url, id(asyncio.get_running_loop()))
+    pool = _BOOKKEEPING.get(key)
+    if pool is None:
+        pool = AsyncConnectionPool(
+            normalise_url(url).set(drivername="postgresql").render_as_string(hide_password=False),
+            min_size=0,
+            max_size=5,
+            timeout=5,
+            max_idle=60,
+            kwargs={"autocommit": True, "connect_timeout": 5},
+            open=False,
+            name="bookkeeping",
+        )
+        await pool.open()
+        if key in _BOOKKEEPING:  # another caller made one meanwhile: use that one
+            await pool.close()
+        else:
+            _BOOKKEEPING[key] = pool
+    return _BOOKKEEPING[key]
 
 
 @cache

@@ -12,13 +12,16 @@ trigger (migration 0005) refuses any change to the execution and its nodes.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import cache
 from typing import Any
 
+import psycopg
 from pydantic_core import to_json
 from sqlalchemy import Connection, func, select, text
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session, aliased
 
 from storage.enums import NodeState
@@ -130,7 +133,7 @@ def effective_params(session: Session, execution_row: int) -> dict[int, dict[str
 # One statement (autocommit). `live` is the execution, locked, unless it has ended: then
 # nothing matches and nothing is written. The nodes are written before the execution
 # (`written` needs them all): once its `ended_at` is set, the trigger refuses node changes.
-_RECORD = text(f"""
+_RECORD_SQL = f"""
 WITH live AS MATERIALIZED (
     SELECT id FROM pre_plan_execute_order
     WHERE id = :row AND ended_at IS NULL
@@ -157,8 +160,10 @@ UPDATE pre_plan_execute_order AS e SET
 FROM live, (SELECT count(*) AS nodes FROM nodes) AS written
 WHERE e.id = live.id
 RETURNING written.nodes, (SELECT p.name FROM pre_plan AS p WHERE p.id = e.plan_id) AS plan
-""")
-_EXISTS = text("SELECT id FROM pre_plan_execute_order WHERE id = :row")
+"""
+_RECORD = text(_RECORD_SQL)
+_EXISTS_SQL = "SELECT id FROM pre_plan_execute_order WHERE id = :row"
+_EXISTS = text(_EXISTS_SQL)
 
 
 @dataclass(frozen=True)
@@ -189,6 +194,25 @@ def record(
     return Recorded(exists=connection.scalar(_EXISTS, {"row": row}) is not None, written=False)
 
 
+async def record_from_step(
+    connection: psycopg.AsyncConnection[Any],
+    row: int,
+    nodes_json: str,
+    state: str | None,
+    error: str | None,
+    *,
+    ended: bool,
+) -> Recorded:
+    """`record`, the same statement, on a bookkeeping connection (storage.db.bookkeeping_pool)
+    from a step's activity that writes its execution's end."""
+    values = {"row": row, "nodes": nodes_json, "state": state, "error": error, "ended": ended}
+    written = await (await connection.execute(_pg(_RECORD_SQL), values)).fetchone()
+    if written is not None:
+        return Recorded(exists=True, written=True, plan=written[1])
+    found = await (await connection.execute(_pg(_EXISTS_SQL), {"row": row})).fetchone()
+    return Recorded(exists=found is not None, written=False)
+
+
 # -- the node writer -----------------------------------------------------------------------
 
 
@@ -199,7 +223,7 @@ def _set(column: str, value: str) -> str:
 
 # One statement per batch (autocommit): {node id: {column: value}} as JSON; the executions
 # are locked (shared) first.
-_WRITE_NODES = text(f"""
+_WRITE_NODES_SQL = f"""
 WITH v AS MATERIALIZED (
     SELECT CAST(key AS bigint) AS id, value AS j FROM jsonb_each(CAST(:batch AS jsonb))
 ), live AS MATERIALIZED (
@@ -219,12 +243,20 @@ UPDATE pre_plan_execute_node AS n SET
     updated_at = now()
 FROM v, live
 WHERE n.id = v.id AND n.execute_order_id = live.id
-""")
+"""
 
 
-async def write_nodes(connection: AsyncConnection, batch_json: str) -> None:
-    """One batch of write-behind node values; nodes of ended executions are not touched."""
-    await connection.execute(_WRITE_NODES, {"batch": batch_json})
+async def write_nodes(connection: psycopg.AsyncConnection[Any], batch_json: str) -> None:
+    """One batch of write-behind node values, on a bookkeeping connection
+    (storage.db.bookkeeping_pool); nodes of ended executions are not touched."""
+    await connection.execute(_pg(_WRITE_NODES_SQL), {"batch": batch_json})
+
+
+@cache
+def _pg(sql: str) -> str:
+    """A statement written for SQLAlchemy's text() (`:name`) in psycopg's style
+    (`%(name)s`), so that each statement is written once."""
+    return re.sub(r"(?<![:\w]):(\w+)", r"%(\1)s", sql.replace("%", "%%"))
 
 
 # -- reads ---------------------------------------------------------------------------------
