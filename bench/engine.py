@@ -264,6 +264,11 @@ async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--waiting", type=int, default=2000)
+    parser.add_argument(
+        "--throughput-rounds",
+        type=int,
+        help="rounds of the throughput batches (default: --rounds); more steady the CPU ratio",
+    )
     parser.add_argument("--only", choices=["steps", "throughput", "signal", "memory"])
     parser.add_argument(
         "--raw-sandboxed",
@@ -293,7 +298,8 @@ async def main() -> None:
                     steps = await per_step(client, service, "raw", args.rounds)
                     rows.append(row("per step, 50-step plan", *steps, "ms", 1000, "<= 1.2x"))
                 if "throughput" in want:
-                    ours, raw, *cpu = await throughput(client, service, "raw", args.rounds)
+                    rounds = args.throughput_rounds or args.rounds
+                    ours, raw, *cpu = await throughput(client, service, "raw", rounds)
                     rows.append(
                         row(
                             "throughput, 200 x 5-step executions",
@@ -302,6 +308,16 @@ async def main() -> None:
                             "executions/s",
                             1,
                             ">= 0.85x",
+                        )
+                    )
+                    rows.append(
+                        row(
+                            "worker CPU per execution",
+                            [used / 200 for used in cpu[0]["worker"]],
+                            [used / 200 for used in cpu[1]["worker"]],
+                            "ms",
+                            1000,
+                            "<= 1.3x",
                         )
                     )
                 if "signal" in want:
@@ -335,7 +351,18 @@ async def main() -> None:
             *rows,
         ]
     if cpu[0]:
+        paired = [o / r for o, r in zip(cpu[0]["worker"], cpu[1]["worker"], strict=True)]
         lines += [
+            "",
+            "Worker CPU per batch, round by round (the two sides' batches of a round run one "
+            "right after the other, so each round's ratio compares them on the same machine "
+            "state): Nightwatch "
+            + ", ".join(f"{x:.2f}" for x in cpu[0]["worker"])
+            + " s; raw "
+            + ", ".join(f"{x:.2f}" for x in cpu[1]["worker"])
+            + " s; ratios "
+            + ", ".join(f"{x:.2f}" for x in paired)
+            + f"; median of the rounds' ratios {statistics.median(paired):.2f}x",
             "",
             "CPU seconds per batch of 200 executions (medians): "
             + "; ".join(
