@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import weakref
 from functools import cache
 
 from psycopg_pool import AsyncConnectionPool
@@ -61,7 +62,10 @@ _WRITER = {
 }
 
 
-_BOOKKEEPING: dict[tuple[str, int], AsyncConnectionPool] = {}
+# Per event loop (a pool belongs to the loop it was opened in), then per database URL.
+_BOOKKEEPING: weakref.WeakKeyDictionary[
+    asyncio.AbstractEventLoop, dict[str, AsyncConnectionPool]
+] = weakref.WeakKeyDictionary()
 
 
 async def bookkeeping_pool(url: str) -> AsyncConnectionPool:
@@ -71,8 +75,8 @@ async def bookkeeping_pool(url: str) -> AsyncConnectionPool:
     the reference machine; docs/performance.md). One pool per database and event loop;
     connections are made when needed and closed after a minute unused. A caller that gets
     no connection within 5 s (the database away) gets psycopg_pool.PoolTimeout."""
-    key = (url, id(asyncio.get_running_loop()))
-    pool = _BOOKKEEPING.get(key)
+    pools = _BOOKKEEPING.setdefault(asyncio.get_running_loop(), {})
+    pool = pools.get(url)
     if pool is None:
         pool = AsyncConnectionPool(
             normalise_url(url).set(drivername="postgresql").render_as_string(hide_password=False),
@@ -85,11 +89,11 @@ async def bookkeeping_pool(url: str) -> AsyncConnectionPool:
             name="bookkeeping",
         )
         await pool.open()
-        if key in _BOOKKEEPING:  # another caller made one meanwhile: use that one
+        if url in pools:  # another caller made one meanwhile: use that one
             await pool.close()
         else:
-            _BOOKKEEPING[key] = pool
-    return _BOOKKEEPING[key]
+            pools[url] = pool
+    return pools[url]
 
 
 @cache

@@ -4,12 +4,17 @@ other end (a failure, the database away at that moment) is the workflow's to rec
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
+from activities.execution import ExecutionActivities
+from storage.enums import NodeState
 from tests.plans.samples import step
 from tests.support import database_refusing_connections
 from tests.workflows.conftest import Engine, markers
 from tests.workflows.test_execution import GATE, _act, _plan
 from tests.workflows.test_failures import _fault, _probe
 from workflows.execution import PlanExecutionWorkflow
+from workflows.models import ExecutionRecord, NodeRecord, StepRequest
 
 
 async def _bookkeeping(engine: Engine, execution_id: str) -> list[str]:
@@ -79,3 +84,35 @@ async def test_the_database_away_at_the_last_step_leaves_the_end_to_the_workflow
     # Created, recorded at the wait, then the end (once or more, until the database took it).
     assert bookkeeping[:2] == ["create_execution", "record_execution"], bookkeeping
     assert bookkeeping.count("record_execution") >= 2, bookkeeping
+
+
+async def test_a_retried_last_step_finds_the_end_recorded_and_changes_nothing(
+    engine: Engine,
+) -> None:
+    # A last step whose first attempt wrote the end but whose answer was lost runs again:
+    # the ended execution is left as it is, and the step still says the end is recorded.
+    plan = _plan("finish-again", step("CHECKPOINT", "a"), step("CHECKPOINT", "b"))
+    handle = await engine.start(engine.apply(plan))
+    await handle.result()
+    execution, nodes = engine.rows(handle.id)
+    last = list(nodes.values())[-1]
+    before = (execution.state, execution.ended_at, [(n.state, n.output) for n in nodes.values()])
+    record = ExecutionRecord(
+        execution_row=execution.id,
+        state="FAILED",
+        ended=True,
+        nodes=[NodeRecord(node_id=last.id, state=NodeState.FAILED, params={})],
+    )
+    request = StepRequest(
+        execution_row=execution.id, node_id=last.id, action="CHECKPOINT", params={}, finish=record
+    )
+    steps = ExecutionActivities(engine.db)
+    assert await steps._finish(request, {"again": True}, datetime.now(UTC)) is True
+    execution, nodes = engine.rows(handle.id)
+    after = (execution.state, execution.ended_at, [(n.state, n.output) for n in nodes.values()])
+    assert after == before
+    # No such execution at all: not recorded (the workflow's own record then says why).
+    gone = request.model_copy(
+        update={"finish": record.model_copy(update={"execution_row": 987654321})}
+    )
+    assert await steps._finish(gone, {}, datetime.now(UTC)) is False
