@@ -267,13 +267,7 @@ class ExecutionActivities:
         """Write the workflow's view of the execution and every node (idempotent): one
         statement, which locks the execution first, as the node writer does, so that no
         node write lands after the end; an ended execution is left as it is."""
-        with _database_errors():
-            recorded = self._write_record(record)
-        if not recorded.exists:
-            raise ApplicationError(f"no execution row {record.execution_row}", non_retryable=True)
-
-    def _write_record(self, record: ExecutionRecord) -> executions.Recorded:
-        with writer_engine(self._url).connect() as conn:
+        with _database_errors(), writer_engine(self._url).connect() as conn:
             recorded = executions.record(
                 conn,
                 record.execution_row,
@@ -282,8 +276,9 @@ class ExecutionActivities:
                 record.error,
                 ended=record.ended,
             )
+        if not recorded.exists:
+            raise ApplicationError(f"no execution row {record.execution_row}", non_retryable=True)
         _count_end(record, recorded)
-        return recorded
 
     @activity.defn
     async def send_reminder(self, message: str) -> bool:

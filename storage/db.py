@@ -1,4 +1,5 @@
-"""The one place engines and sessions are made: sync for CLI and migrations, async for the rest."""
+"""The one place engines, sessions and pools are made: sync for CLI and migrations, async
+for the rest, and psycopg's own pool for the execution engine's hottest writes."""
 
 from __future__ import annotations
 

@@ -176,6 +176,12 @@ class Recorded:
     plan: str | None = None
 
 
+def _record_values(
+    row: int, nodes_json: str, state: str | None, error: str | None, ended: bool
+) -> dict[str, Any]:
+    return {"row": row, "nodes": nodes_json, "state": state, "error": error, "ended": ended}
+
+
 def record(
     connection: Connection,
     row: int,
@@ -187,7 +193,7 @@ def record(
 ) -> Recorded:
     """Write the workflow's view of an execution and its nodes; an ended execution is left
     as it is."""
-    values = {"row": row, "nodes": nodes_json, "state": state, "error": error, "ended": ended}
+    values = _record_values(row, nodes_json, state, error, ended)
     written = connection.execute(_RECORD, values).first()
     if written is not None:
         return Recorded(exists=True, written=True, plan=written.plan)
@@ -205,7 +211,7 @@ async def record_from_step(
 ) -> Recorded:
     """`record`, the same statement, on a bookkeeping connection (storage.db.bookkeeping_pool)
     from a step's activity that writes its execution's end."""
-    values = {"row": row, "nodes": nodes_json, "state": state, "error": error, "ended": ended}
+    values = _record_values(row, nodes_json, state, error, ended)
     written = await (await connection.execute(_pg(_RECORD_SQL), values)).fetchone()
     if written is not None:
         return Recorded(exists=True, written=True, plan=written[1])

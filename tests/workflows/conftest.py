@@ -104,6 +104,15 @@ async def markers(handle: WorkflowHandle[Any, Any]) -> list[tuple[str, dict[str,
     return found
 
 
+async def activity_ids(handle: WorkflowHandle[Any, Any]) -> list[str]:
+    """The ids of the activities an execution's history scheduled, in order."""
+    return [
+        e.activity_task_scheduled_event_attributes.activity_id
+        async for e in handle.fetch_history_events()
+        if e.HasField("activity_task_scheduled_event_attributes")
+    ]
+
+
 @pytest_asyncio.fixture
 async def engine(
     time_skipping_env: WorkflowEnvironment, engine_db: str, task_queue: str

@@ -16,7 +16,7 @@ from temporalio.client import (
 from storage.enums import NodeState
 from tests.plans.samples import step
 from tests.support import database_refusing_connections
-from tests.workflows.conftest import Engine
+from tests.workflows.conftest import Engine, activity_ids
 from tests.workflows.test_execution import GATE, _act, _plan
 from workflows.execution import PlanExecutionWorkflow
 from workflows.models import Decision, Fill
@@ -57,12 +57,10 @@ async def test_failure_then_retry_succeeds(engine: Engine, simulator_url: str) -
         "SUCCEEDED",
         2,
     )
-    scheduled = [
-        e.activity_task_scheduled_event_attributes.activity_id
-        async for e in handle.fetch_history_events()
-        if e.HasField("activity_task_scheduled_event_attributes")
-    ]
-    assert scheduled == ["1 HTTP_CALL #1", "1 HTTP_CALL #2"]  # a round each, named apart
+    assert await activity_ids(handle) == [
+        "1 HTTP_CALL #1",
+        "1 HTTP_CALL #2",
+    ]  # a round each, named apart
 
 
 async def test_failure_then_skip_goes_on(engine: Engine, simulator_url: str) -> None:

@@ -10,7 +10,7 @@ from activities.execution import ExecutionActivities
 from storage.enums import NodeState
 from tests.plans.samples import step
 from tests.support import database_refusing_connections
-from tests.workflows.conftest import Engine, markers
+from tests.workflows.conftest import Engine, activity_ids, markers
 from tests.workflows.test_execution import GATE, _act, _plan
 from tests.workflows.test_failures import _fault, _probe
 from workflows.execution import PlanExecutionWorkflow
@@ -39,12 +39,7 @@ async def test_the_last_step_writes_the_end(engine: Engine) -> None:
     # Created by its workflow (a local activity), ended by its step: no record of the end.
     assert await _bookkeeping(engine, handle.id) == ["create_execution"]
     # Each step's activity is named for the Web UI by its node, action and round.
-    scheduled = [
-        e.activity_task_scheduled_event_attributes.activity_id
-        async for e in handle.fetch_history_events()
-        if e.HasField("activity_task_scheduled_event_attributes")
-    ]
-    assert scheduled == ["1 CHECKPOINT #1", "2 CHECKPOINT #1"]
+    assert await activity_ids(handle) == ["1 CHECKPOINT #1", "2 CHECKPOINT #1"]
 
 
 async def test_a_last_step_that_fails_leaves_the_end_to_the_workflow(

@@ -9,6 +9,7 @@ import subprocess
 import sys
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from temporalio import workflow
@@ -78,13 +79,14 @@ def test_replay_gate_passes_the_corpus_and_fails_a_tampered_history(tmp_path: Pa
     assert "1 replayed, 1 failed" in failed.stdout
 
 
-def _markers(path: Path) -> list[str]:
+def _attributes(path: Path, kind: str) -> list[dict[str, Any]]:
+    """The attributes of a recorded history's events of one kind (e.g. "markerRecorded")."""
     events = json.loads(path.read_text())["events"]
-    return [
-        e["markerRecordedEventAttributes"]["markerName"]
-        for e in events
-        if "markerRecordedEventAttributes" in e
-    ]
+    return [e[f"{kind}EventAttributes"] for e in events if f"{kind}EventAttributes" in e]
+
+
+def _markers(path: Path) -> list[str]:
+    return [marker["markerName"] for marker in _attributes(path, "markerRecorded")]
 
 
 async def test_the_plan_memo_patch_replays_old_and_new_histories(
@@ -106,14 +108,13 @@ async def test_the_plan_memo_patch_replays_old_and_new_histories(
 
 
 def _local_activities(path: Path) -> list[str]:
-    events = json.loads(path.read_text())["events"]
-    found = []
-    for event in events:
-        marker = event.get("markerRecordedEventAttributes", {})
-        if marker.get("markerName") == "core_local_activity":
-            data = marker["details"]["data"]["payloads"][0]["data"]
-            found.append(json.loads(base64.b64decode(data))["activity_type"])
-    return found
+    return [
+        json.loads(base64.b64decode(marker["details"]["data"]["payloads"][0]["data"]))[
+            "activity_type"
+        ]
+        for marker in _attributes(path, "markerRecorded")
+        if marker["markerName"] == "core_local_activity"
+    ]
 
 
 async def test_the_last_step_writing_the_end_replays_old_and_new_histories() -> None:
@@ -148,12 +149,7 @@ async def test_the_step_activity_ids_patch_replays_old_and_new_histories(
     old, new = CORPUS / "service-emergency-1.json", CORPUS / "finish-with-last-step-1.json"
 
     def ids(path: Path) -> list[str]:
-        events = json.loads(path.read_text())["events"]
-        return [
-            e["activityTaskScheduledEventAttributes"]["activityId"]
-            for e in events
-            if "activityTaskScheduledEventAttributes" in e
-        ]
+        return [a["activityId"] for a in _attributes(path, "activityTaskScheduled")]
 
     assert ids(new) == ["1 CHECKPOINT #1", "3 NOTIFY #1", "4 CHECKPOINT #1"]
     assert ids(old) == ["1", "2", "4"]  # seq numbers: the WAIT step took 3
